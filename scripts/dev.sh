@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv (idempotent) and run one task in it.
+#   bash scripts/dev.sh demo    -> install, then `mirsim demo`
+#   bash scripts/dev.sh test    -> install, then the whole test suite (slow tests included)
+#   bash scripts/dev.sh setup   -> install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+task="${1:-setup}"
+shift || true
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+stamp=.venv/.mirsim-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  python -m pip install --quiet --upgrade pip
+  # The CPU build of PyTorch first: an unpinned torch would pull a multi-GB CUDA build.
+  python -m pip install --quiet "torch==2.13.0"
+  # tinysoundfont renders the offline `synth` library; its pyaudio dependency is only for
+  # real-time playback, which mirsim never uses (and it needs PortAudio headers to build).
+  python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
+  python -m pip install --quiet -e ".[test]"
+  touch "$stamp"
+fi
+case "$task" in
+  setup) ;;
+  demo) mirsim demo "$@" ;;
+  test) python -m pytest "$@" ;;
+  *) echo "unknown task '$task' (valid: setup, demo, test)" >&2; exit 2 ;;
+esac
