@@ -1,0 +1,44 @@
+"""Feature extractors (Φ) and their registry.
+
+>>> from mirsim.features import make_extractor, available_features
+>>> "mfcc" in available_features()
+True
+>>> make_extractor("mfcc", n_mfcc=20).n_mfcc
+20
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mirsim.errors import UnknownNameError
+from mirsim.features.base import FeatureExtractor
+from mirsim.features.mfcc import MFCC
+from mirsim.features.random import RandomFeature
+from mirsim.features.scattering import Scattering1DFeature
+
+_REGISTRY: dict[str, type[FeatureExtractor]] = {
+    cls.name: cls for cls in (MFCC, Scattering1DFeature, RandomFeature)
+}
+
+
+def available_features() -> list[str]:
+    """Names accepted by :func:`make_extractor`."""
+    return sorted(_REGISTRY)
+
+
+def make_extractor(name: str, **params: Any) -> FeatureExtractor:
+    """Build the extractor called ``name`` with keyword parameters.
+
+    Raises
+    ------
+    UnknownNameError
+        ``name`` is not a known feature; the message lists the valid ones.
+    """
+    if name not in _REGISTRY:
+        raise UnknownNameError("feature", name, _REGISTRY)
+    return _REGISTRY[name](**params)
+
+
+__all__ = ["FeatureExtractor", "MFCC", "RandomFeature", "Scattering1DFeature",
+           "available_features", "make_extractor"]

@@ -1,0 +1,36 @@
+"""Random features: the AN-GNN paper's control input, which carries no acoustic information."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from mirsim.features.base import FeatureExtractor
+
+
+class RandomFeature(FeatureExtractor):
+    """A Gaussian vector drawn from a generator seeded by the waveform's bytes.
+
+    Two identical sounds get identical vectors; any other pair gets independent ones, so a
+    metric learned on these features can only memorise, never generalise (a control).
+
+    Examples
+    --------
+    >>> y = np.ones(22050, dtype=np.float32)
+    >>> f = RandomFeature(dim=8)
+    >>> np.array_equal(f(y, 22050), f(y, 22050)), f(y, 22050).shape
+    (True, (8,))
+    """
+
+    name = "random"
+
+    def __init__(self, dim: int = 128, seed: int = 0, sample_rate: int = 22050,
+                 duration: float | None = 1.0):
+        self.dim, self.seed = dim, seed
+        self.sample_rate, self.duration = sample_rate, duration
+
+    def extract(self, y: np.ndarray) -> np.ndarray:
+        digest = hashlib.sha256(np.ascontiguousarray(y).tobytes()).digest()
+        rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+        return rng.standard_normal(self.dim).astype(np.float32)
