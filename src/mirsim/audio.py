@@ -174,6 +174,10 @@ class FileSource:
     @property
     def key(self) -> str:
         if self._key is None:
+            if not self.path.exists():
+                raise AudioError(self.path, "no such file")
+            if self.path.is_dir():
+                raise AudioError(self.path, "is a directory, not a sound file")
             try:
                 self._key = file_sha256(self.path)
             except OSError as exc:

@@ -125,8 +125,16 @@ def _load_features_with_progress(data: str, feature: str, feature_params: dict, 
     if fs.skipped:
         err.print(f"[yellow]skipped {len(fs.skipped)} item(s)[/yellow] (listed in the run's "
                   f"skipped.json); first: {fs.skipped[0]['source']}: {fs.skipped[0]['reason']}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     return fs
+
+
+def _check_protocol(protocol: str) -> None:
+    from mirsim.errors import UnknownNameError
+    from mirsim.evaluation.protocols import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise UnknownNameError("protocol", protocol, PROTOCOLS)
 
 
 def _data_options(sol_root: Optional[Path]) -> dict:
@@ -235,14 +243,13 @@ def train(
     """Run one experiment: cross-validated retrieval metrics of one model on one feature."""
     from mirsim.experiments import create_run_dir, run_experiment
     from mirsim.experiments.experiment import fit_final_model
-    from mirsim.features import _REGISTRY as FEATURES, make_extractor
+    from mirsim.features import extractor_class
     from mirsim.models import model_class
 
     _set_threads(threads)
-    cls = model_class(model)
-    params = parse_params(param, cls, "model")
-    make_extractor(feature)  # unknown feature: fail before loading data
-    fparams = parse_params(feature_param, FEATURES[feature], "feature")
+    _check_protocol(protocol)
+    params = parse_params(param, model_class(model), "model")
+    fparams = parse_params(feature_param, extractor_class(feature), "feature")
     fs = _load_features_with_progress(data, feature, fparams, workers, _data_options(sol_root))
     with _progress() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
@@ -292,6 +299,7 @@ def reproduce_table1(
     from mirsim.models import model_class
 
     _set_threads(threads)
+    _check_protocol(protocol)
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     for f in feature_list:

@@ -27,6 +27,13 @@ def available_features() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def extractor_class(name: str) -> type[FeatureExtractor]:
+    """The class of the extractor called ``name`` (raises :class:`UnknownNameError`)."""
+    if name not in _REGISTRY:
+        raise UnknownNameError("feature", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
 def make_extractor(name: str, **params: Any) -> FeatureExtractor:
     """Build the extractor called ``name`` with keyword parameters.
 
@@ -35,10 +42,8 @@ def make_extractor(name: str, **params: Any) -> FeatureExtractor:
     UnknownNameError
         ``name`` is not a known feature; the message lists the valid ones.
     """
-    if name not in _REGISTRY:
-        raise UnknownNameError("feature", name, _REGISTRY)
-    return _REGISTRY[name](**params)
+    return extractor_class(name)(**params)
 
 
 __all__ = ["FeatureExtractor", "MFCC", "RandomFeature", "Scattering1DFeature",
-           "available_features", "make_extractor"]
+           "available_features", "extractor_class", "make_extractor"]

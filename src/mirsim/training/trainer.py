@@ -121,7 +121,7 @@ def train_embedding(
                 loss = loss_fn(network(Xt[idx]), yt[idx])
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
                 count += len(idx)
             scheduler.step()
             history.append(total / max(count, 1))

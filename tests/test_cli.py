@@ -1,0 +1,136 @@
+"""The command line end to end on small data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from mirsim.cli import app
+from mirsim.models import load_model
+
+SR = 22050
+
+
+def _tone(freq, n_harmonics, seed):
+    t = np.arange(SR) / SR
+    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
+    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
+    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A folder with three labels (timbres) x 8 pitches, one bad file, odd names."""
+    root = tmp_path_factory.mktemp("lib")
+    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
+        (root / label).mkdir()
+        for i, f in enumerate(np.geomspace(200, 260, 8)):
+            sf.write(str(root / label / f"{label} {i} ü.wav"), _tone(f, n_h, i), SR)
+    (root / "bright" / "broken.wav").write_bytes(b"")
+    return root
+
+
+def _run(args, env=None):
+    result = CliRunner().invoke(app, args, env=env)
+    return result
+
+
+def test_train_json_schema_and_run_directory(library, tmp_path):
+    r = _run(["train", "--data", str(library), "--feature", "mfcc", "--model", "mlp",
+              "--protocol", "kfold", "--folds", "3", "-p", "epochs=4", "-p", "batch_size=16",
+              "--workers", "1", "--runs", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    j = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"data", "feature", "model", "protocol", "folds", "n_items", "train_seconds",
+            "metrics"} <= set(j)
+    assert (j["model"], j["protocol"], j["folds"], j["n_items"]) == ("mlp", "kfold", 3, 24)
+    assert set(j["metrics"]) == {"p_at_1", "p_at_5", "ii_p_at_5", "map_at_r"}
+    assert all(set(v) == {"mean", "std"} for v in j["metrics"].values())
+    assert j["model_params"]["epochs"] == 4 and j["n_skipped"] == 1
+    run = tmp_path / j["run_dir"].rsplit("/", 1)[-1]
+    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.json", "skipped.json", "model"}
+    skipped = json.loads((run / "skipped.json").read_text())
+    assert skipped[0]["reason"].startswith("empty file")
+    model = load_model(run / "model")
+    assert model.transform(np.zeros((2, 40), dtype=np.float32)).shape == (2, 512)
+
+
+def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
+    import mirsim.features.extraction as extraction
+
+    args = ["train", "--data", str(library), "--model", "euclidean", "--folds", "3",
+            "--workers", "1", "--runs", str(tmp_path), "--json", "--no-save-model"]
+    assert _run(args).exit_code == 0
+    computed = []
+    original = extraction._extract_chunk
+    monkeypatch.setattr(extraction, "_extract_chunk",
+                        lambda e, s, t: computed.append(len(s)) or original(e, s, t))
+    r = _run(args)
+    assert r.exit_code == 0, r.output
+    assert sum(computed) == 1  # only the broken file is tried again
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, euclidean, knn-gnn, "
+                                  "linear, lmnn, mlp)"),
+    (["train", "--feature", "mel"], "unknown feature 'mel' (valid: "),
+    (["train", "--data", "nowhere"], "unknown data set 'nowhere' (valid: "),
+    (["train", "--protocol", "holdout", "--data", "{lib}"], "unknown protocol 'holdout'"),
+    (["train", "-p", "lr"], "model parameter 'lr' not understood"),
+    (["train", "-p", "epochs=many"], "cannot read 'many' as int"),
+    (["reproduce", "table1", "--features", "mfcc,foo"], "unknown feature 'foo'"),
+])
+def test_bad_names_give_one_line_errors(library, args, message):
+    r = _run([a.replace("{lib}", str(library)) for a in args])
+    assert r.exit_code == 2
+    assert message in r.stderr.replace("\n", "") and len(r.stderr.strip().splitlines()) <= 3
+
+
+def test_malformed_manifest_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "m.csv"
+    bad.write_text("file,class\na.wav,x\n")
+    r = _run(["train", "--data", str(bad)])
+    assert r.exit_code == 2 and "missing path, label" in r.stderr.replace("\n", "")
+
+
+def test_reproduce_table1_writes_markdown_and_json(library, tmp_path):
+    r = _run(["reproduce", "table1", "--data", str(library), "--features", "mfcc,random",
+              "--models", "euclidean,knn-gnn", "--folds", "3", "-p", "knn-gnn:epochs=3",
+              "-p", "knn-gnn:batch_size=16", "--workers", "1", "--runs", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.glob("*table1*"))
+    table = json.loads((run / "table1.json").read_text())
+    assert table["features"] == ["mfcc", "random"] and table["models"] == ["euclidean", "knn-gnn"]
+    md = (run / "table1.md").read_text()
+    assert "| Euclidean |" in md and "| kNN-GNN |" in md
+    # timbre labels are recoverable from MFCC, not from the random control
+    # (measured: MAP@R 0.71 vs 0.22; a test fold holds ~8 items, so P@5 is capped near 0.4)
+    cells = table["cells"]["euclidean"]
+    assert cells["mfcc"]["map_at_r"]["mean"] > cells["random"]["map_at_r"]["mean"] + 0.3
+
+
+def test_entry_point_is_installed():
+    out = subprocess.run([sys.executable, "-m", "mirsim.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("demo", "train", "reproduce", "data", "info"):
+        assert command in out
+
+
+@pytest.mark.slow
+def test_demo_falls_back_to_the_synth_library(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIRSIM_CYBERLIOZ_DIR", raising=False)
+    r = _run(["demo", "--runs", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "Cyberlioz data not found" in r.stdout and "synth" in r.stdout
+    run = next(tmp_path.glob("*demo*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"euclidean", "linear", "mlp", "an-gnn"}
+    learned = metrics["an-gnn"]["metrics"]["map_at_r"]["mean"]
+    assert learned > metrics["euclidean"]["metrics"]["map_at_r"]["mean"]
+    assert load_model(run / "model").name == "an-gnn"

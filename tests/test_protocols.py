@@ -1,0 +1,73 @@
+"""Protocols: splits, what is queried against what, and mean ± std over folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirsim.errors import DataError, UnknownNameError
+from mirsim.evaluation import retrieval_metrics
+from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol, split_indices
+from mirsim.models import EuclideanModel
+
+
+def test_kfold_partitions_the_items():
+    splits = split_indices("kfold", 23, n_folds=5, seed=1)
+    tests = np.concatenate([te for _, te in splits])
+    assert sorted(tests.tolist()) == list(range(23))
+    for tr, te in splits:
+        assert set(tr).isdisjoint(te) and len(tr) + len(te) == 23
+    assert [te.tolist() for _, te in split_indices("kfold", 23, n_folds=5, seed=1)] == \
+        [te.tolist() for _, te in splits]  # the seed fixes the split
+
+
+def test_group_kfold_never_splits_a_group():
+    groups = np.repeat(np.arange(10), 3)
+    for tr, te in split_indices("group-kfold", 30, groups, n_folds=5, seed=0):
+        assert set(groups[tr]).isdisjoint(groups[te])
+
+
+def test_loo_and_errors():
+    assert [te.tolist() for _, te in split_indices("loo", 3)] == [[0], [1], [2]]
+    with pytest.raises(UnknownNameError, match="valid: group-kfold, kfold, loo"):
+        split_indices("holdout", 10)
+    with pytest.raises(DataError, match="at least 5 groups"):
+        split_indices("group-kfold", 6, np.array([0, 0, 1, 1, 2, 2]), n_folds=5)
+
+
+def test_summary_is_mean_and_sample_std_over_folds():
+    r = ProtocolResult("kfold", [{"m": 0.2}, {"m": 0.4}, {"m": float("nan")}, {"m": 0.6}])
+    s = r.summary()["m"]
+    assert s["mean"] == pytest.approx(0.4) and s["std"] == pytest.approx(0.2)
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 6)
+    groups = np.repeat(np.arange(12), 2)  # two items per group, three groups per label
+    X = rng.standard_normal((24, 3)) + labels[:, None] * 1.5
+    return X, labels, groups
+
+
+def test_kfold_queries_and_retrieves_inside_the_test_fold():
+    X, y, g = _data()
+    r = evaluate_protocol(EuclideanModel, X, y, g, "kfold", n_folds=3, seed=0)
+    for (tr, te), fold in zip(split_indices("kfold", 24, n_folds=3, seed=0), r.per_fold):
+        emb = EuclideanModel().fit(X[tr], y[tr]).transform(X[te])
+        assert fold == retrieval_metrics(emb, y[te], g[te])
+
+
+def test_group_kfold_queries_test_items_against_every_other_item():
+    X, y, g = _data()
+    r = evaluate_protocol(EuclideanModel, X, y, g, "group-kfold", n_folds=3, seed=0)
+    for (tr, te), fold in zip(split_indices("group-kfold", 24, g, 3, 0), r.per_fold):
+        emb = EuclideanModel().fit(X[tr], y[tr]).transform(X)
+        assert fold == retrieval_metrics(emb, y, g, queries=te)
+    assert len(r.fit_seconds) == 3 and r.train_seconds >= 0
+
+
+def test_loo_has_one_query_per_fold():
+    X, y, g = _data()
+    r = evaluate_protocol(EuclideanModel, X[:8], y[:8], g[:8], "loo")
+    assert len(r.per_fold) == 8
+    assert set(r.per_fold[0]["p_at_1"] for _ in [0]) <= {0.0, 1.0}
