@@ -288,6 +288,9 @@ def reproduce_table1(
     sol_root: Optional[Path] = typer.Option(None, help="SOL library root (extended set)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature extraction."),
     threads: Optional[int] = typer.Option(None, help="Torch threads for training."),
+    metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
+                                                  "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
+                                                  "map_at_r); the JSON has all of them."),
     runs: Optional[Path] = typer.Option(None, help="Where to create the run directory."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
 ) -> None:
@@ -301,6 +304,13 @@ def reproduce_table1(
     _set_threads(threads)
     _check_protocol(protocol)
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
+    metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    from mirsim.experiments.experiment import REPORTED_METRICS
+    from mirsim.errors import UnknownNameError
+
+    for m in metric_list:
+        if m not in REPORTED_METRICS:
+            raise UnknownNameError("metric", m, REPORTED_METRICS)
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     for f in feature_list:
         make_extractor(f)
@@ -321,7 +331,7 @@ def reproduce_table1(
         table = run_table1(sets, model_list, protocol, folds, seed, model_params,
                            on_cell=lambda m, f, c: progress.advance(task))
     run_dir = create_run_dir(f"table1-{sets[0].collection.name}-{protocol}", runs)
-    md = table1_markdown(table)
+    md = table1_markdown(table, metric_list)
     write_json(run_dir / "table1.json", table)
     write_text_atomic(run_dir / "table1.md", md + "\n")
     write_json(run_dir / "config.json", {"command": "reproduce table1", "data": data,

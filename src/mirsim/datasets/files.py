@@ -77,12 +77,16 @@ def load_manifest(csv_path: str | Path) -> Collection:
     """
     csv_path = Path(csv_path)
     try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=False)  # keep row index == line number - 2
     except FileNotFoundError as exc:
         raise DataError(f"{csv_path}: no such file") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{csv_path}: not a readable CSV manifest ({str(exc).strip()[:160]})") from exc
+    except OSError as exc:  # a folder, no permission...
+        raise DataError(f"{csv_path}: cannot read ({exc.strerror or exc})") from exc
     table.columns = [c.strip().lower() for c in table.columns]
+    table = table[~(table.apply(lambda col: col.str.strip()) == "").all(axis=1)]  # blank lines
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
         raise DataError(f"{csv_path}: manifest needs columns path,label[,group]; "

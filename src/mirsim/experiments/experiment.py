@@ -109,11 +109,11 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     --------
     >>> import numpy as np, pandas as pd
     >>> from mirsim.datasets import Collection
-    >>> rng = np.random.default_rng(0); y = np.repeat(np.arange(3), 8)
-    >>> c = Collection("toy", pd.DataFrame({"id": range(24), "label": y, "group": range(24)}),
-    ...                [None] * 24)
-    >>> fs = FeatureSet(c, "toy", rng.standard_normal((24, 4)) + 4 * y[:, None], y,
-    ...                 np.arange(24).astype(str), np.arange(24))
+    >>> rng = np.random.default_rng(0); y = np.repeat(np.arange(3), 20)
+    >>> c = Collection("toy", pd.DataFrame({"id": range(60), "label": y, "group": range(60)}),
+    ...                [None] * 60)
+    >>> fs = FeatureSet(c, "toy", rng.standard_normal((60, 4)) + 10 * y[:, None], y,
+    ...                 np.arange(60).astype(str), np.arange(60))
     >>> r = run_experiment(fs, "euclidean", "kfold", folds=3)
     >>> r.to_json()["metrics"]["p_at_1"]["mean"]
     1.0

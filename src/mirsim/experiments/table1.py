@@ -56,8 +56,12 @@ def _pct(stat: dict[str, float]) -> str:
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
-def table1_markdown(table: dict[str, Any], metric: str = "ii_p_at_5") -> str:
-    """The table as Markdown: one row per model, ``metric`` in % and parameter counts.
+METRIC_NAMES = {"ii_p_at_5": "ii-P@5", "p_at_5": "P@5", "p_at_1": "P@1", "map_at_r": "MAP@R"}
+
+
+def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5",)) -> str:
+    """The table as Markdown: one row per model; per feature, each metric (in %, mean ± std
+    over folds), the number of learned parameters and the training time (all folds).
 
     Examples
     --------
@@ -69,14 +73,17 @@ def table1_markdown(table: dict[str, Any], metric: str = "ii_p_at_5") -> str:
     | Euclidean | 38.5 ± 1.0 | 0 | 0.0 |
     """
     feats = table["features"]
-    head = "| Model | " + " | ".join(f"{f} {metric} (%) | {f} params | {f} train s" for f in feats) + " |"
-    sep = "|---|" + "---:|---:|---:|" * len(feats)
+    head = "| Model | " + " | ".join(
+        " | ".join(f"{f} {METRIC_NAMES.get(m, m)} (%)" for m in metrics)
+        + f" | {f} params | {f} train s" for f in feats) + " |"
+    sep = "|---|" + ("---:|" * (len(metrics) + 2)) * len(feats)
     lines = [f"Data: {table['data']} ({table['n_items']} items) — {table['description']}",
-             f"Protocol: {table['protocol']}, {table['folds']} folds; cells: {metric} mean ± std "
-             f"over folds.", "", head, sep]
+             f"Protocol: {table['protocol']}, {table['folds']} folds; cells: mean ± std over "
+             f"folds.", "", head, sep]
     for model in table["models"]:
         cells = table["cells"][model]
-        parts = [f"{_pct(cells[f][metric])} | {cells[f]['n_parameters']:,} | "
-                 f"{cells[f]['train_seconds']:.1f}" for f in feats]
+        parts = [" | ".join(_pct(cells[f][m]) for m in metrics)
+                 + f" | {cells[f]['n_parameters']:,} | {cells[f]['train_seconds']:.1f}"
+                 for f in feats]
         lines.append(f"| {ROW_NAMES.get(model, model)} | " + " | ".join(parts) + " |")
     return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""Shared fixtures: where the Cyberlioz test data is, an isolated cache for every test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mirsim.features.extraction import FeatureCache
+
+
+def _cyberlioz_location() -> Path:
+    """``$MIRSIM_TEST_CYBERLIOZ``, else ``shared/data/cyberlioz`` next to the repository."""
+    if os.environ.get("MIRSIM_TEST_CYBERLIOZ"):
+        return Path(os.environ["MIRSIM_TEST_CYBERLIOZ"]).expanduser()
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "cyberlioz"
+
+
+@pytest.fixture(scope="session")
+def cyberlioz_dir() -> Path:
+    """The Cyberlioz seed-set directory (read-only: copy it before changing anything)."""
+    path = _cyberlioz_location()
+    if not (path / "seed_filelist.csv").is_file() or not (path / "audio").is_dir():
+        pytest.skip(f"Cyberlioz test data not found at {path} (set MIRSIM_TEST_CYBERLIOZ)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mirsim-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(_session_cache_dir: Path) -> Iterator[None]:
+    """Point ``MIRSIM_CACHE_DIR`` at a session temporary directory, and restore it afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
+        yield
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> FeatureCache:
+    """A feature cache in a temporary directory, shared by the session's tests."""
+    return FeatureCache(tmp_path_factory.mktemp("features"))

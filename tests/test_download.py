@@ -1,0 +1,246 @@
+"""The Cyberlioz downloader, run for real against a loopback HTTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import shutil
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+
+from mirsim.datasets.cyberlioz import find_cyberlioz, is_complete
+from mirsim.datasets.download import (
+    ChecksumError,
+    DownloadError,
+    clusters_csv_from_judgments,
+    cyberlioz_checksums,
+    fetch_cyberlioz,
+)
+from mirsim.errors import MirsimError
+
+N_FILES = 3 + 78
+
+
+class _CountingHandler(SimpleHTTPRequestHandler):
+    """Serves a directory and records every requested path on its server."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP server on 127.0.0.1 serving ``directory``: yields (base URL, request log)."""
+    handler = functools.partial(_CountingHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temporary files a download left behind."""
+    return [p for p in root.rglob("*") if p.name.endswith(".part")]
+
+
+def writable_copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    return dst
+
+
+def origin_tree(cyberlioz_dir: Path, root: Path, ensemble: np.ndarray) -> Path:
+    """A directory laid out like the raw-file server of the public origin."""
+    tables = root / "cyrusvahidi" / "ipt-similarity" / "main" / "jasmp"
+    sounds = root / "mathieulagrange" / "lostanlen2020jasmp" / "master"
+    tables.mkdir(parents=True)
+    (sounds / "experiments" / "similarity").mkdir(parents=True)
+    shutil.copyfile(cyberlioz_dir / "seed_filelist.csv", tables / "seed_filelist.csv")
+    shutil.copyfile(cyberlioz_dir / "extended_filelist.csv", tables / "extended_pitch_F4.csv")
+    shutil.copytree(cyberlioz_dir / "audio", sounds / "demo" / "sounds" / "mp3")
+    scipy.io.savemat(sounds / "experiments" / "similarity" / "ticelJudgments.mat",
+                     {"ensemble": np.asarray(ensemble, dtype=np.int64)[None, :]})
+    return root
+
+
+def true_ensemble(cyberlioz_dir: Path) -> np.ndarray:
+    return pd.read_csv(cyberlioz_dir / "clusters.csv")["cluster"].to_numpy()
+
+
+def test_checksum_table_covers_every_seed_file(cyberlioz_dir):
+    table = cyberlioz_checksums()
+    fnames = pd.read_csv(cyberlioz_dir / "seed_filelist.csv")["fname"]
+    expected = {"seed_filelist.csv", "clusters.csv", "extended_filelist.csv", "ticelJudgments.mat",
+                *(f"audio/{f}.mp3" for f in fnames)}
+    assert set(table) == expected
+    assert all(len(h) == 64 and int(h, 16) >= 0 for h in table.values())
+    table["clusters.csv"] = "0" * 64  # a copy: the next call is unaffected
+    assert cyberlioz_checksums()["clusters.csv"].startswith("feb6682f")
+
+
+def test_fetch_from_mirror(cyberlioz_dir, tmp_path):
+    calls = []
+    with serve(cyberlioz_dir) as (url, requests):
+        root = fetch_cyberlioz(tmp_path / "cz", base_url=url, progress=lambda d, t: calls.append((d, t)))
+    assert root == tmp_path / "cz" and is_complete(root)
+    table = cyberlioz_checksums()
+    for name, digest in table.items():
+        if name != "ticelJudgments.mat":
+            assert sha256(root / name) == digest, name
+    assert (root / "clusters.csv").read_bytes() == (cyberlioz_dir / "clusters.csv").read_bytes()
+    assert len(requests) == N_FILES
+    assert calls[-1] == (N_FILES, N_FILES) and [d for d, _ in calls] == list(range(1, N_FILES + 1))
+    assert not leftovers(root)
+
+
+def test_second_fetch_downloads_nothing_and_resume_fetches_only_missing(cyberlioz_dir, tmp_path):
+    dest = tmp_path / "cz"
+    with serve(cyberlioz_dir) as (url, requests):
+        fetch_cyberlioz(dest, base_url=url)
+        assert len(requests) == N_FILES
+        fetch_cyberlioz(dest, base_url=url)
+        assert len(requests) == N_FILES  # nothing downloaded again
+        (dest / "audio" / "Fl-ord-C4-mf.mp3").unlink()
+        stale = dest / "audio" / ".Fl-ord-C4-mf.mp3.0badf00d.part"  # as a killed run leaves it
+        stale.write_bytes(b"half a file")
+        (dest / "extended_filelist.csv").write_text("damaged")
+        del requests[:]
+        fetch_cyberlioz(dest, base_url=url)
+    assert sorted(requests) == ["/audio/Fl-ord-C4-mf.mp3", "/extended_filelist.csv"]
+    assert not stale.exists() and not leftovers(dest)
+    assert is_complete(dest)
+    assert sha256(dest / "extended_filelist.csv") == sha256(cyberlioz_dir / "extended_filelist.csv")
+
+
+def test_corrupted_mirror_raises_and_keeps_no_bad_file(cyberlioz_dir, tmp_path):
+    mirror = writable_copy(cyberlioz_dir, tmp_path / "mirror")
+    bad = mirror / "audio" / "Vn-ord-C4-mf-4c.mp3"
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    dest = tmp_path / "cz"
+    with serve(mirror) as (url, _), pytest.raises(ChecksumError) as info:
+        fetch_cyberlioz(dest, base_url=url)
+    message = str(info.value)
+    assert "audio/Vn-ord-C4-mf-4c.mp3" in message and "\n" not in message
+    assert cyberlioz_checksums()["audio/Vn-ord-C4-mf-4c.mp3"] in message
+    assert hashlib.sha256(bytes(data)).hexdigest() in message
+    assert isinstance(info.value, MirsimError)
+    assert not (dest / "audio" / "Vn-ord-C4-mf-4c.mp3").exists()
+    assert not leftovers(dest)
+    assert not is_complete(dest)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_down_gives_one_line_error_naming_the_url(tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(DownloadError) as info:
+        fetch_cyberlioz(tmp_path / "cz", base_url=url, timeout=5)
+    message = str(info.value)
+    assert message.startswith(f"cannot download {url}/seed_filelist.csv") and "\n" not in message
+    assert not leftovers(tmp_path)
+
+
+def test_missing_file_on_server_reports_http_status(cyberlioz_dir, tmp_path):
+    mirror = writable_copy(cyberlioz_dir, tmp_path / "mirror")
+    (mirror / "extended_filelist.csv").unlink()
+    with serve(mirror) as (url, _), pytest.raises(DownloadError, match="HTTP 404") as info:
+        fetch_cyberlioz(tmp_path / "cz", base_url=url)
+    assert f"{url}/extended_filelist.csv" in str(info.value)
+
+
+def test_origin_layout_derives_clusters_from_judgments(cyberlioz_dir, tmp_path):
+    tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
+    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    table = cyberlioz_checksums()
+    table["ticelJudgments.mat"] = sha256(mat)  # a synthetic .mat: its bytes differ from the real one
+    dest = tmp_path / "cz"
+    with serve(tree) as (url, requests):
+        fetch_cyberlioz(dest, origin=url, checksums=table)
+        first = len(requests)
+        fetch_cyberlioz(dest, origin=url, checksums=table)
+    assert is_complete(dest)
+    assert (dest / "clusters.csv").read_bytes() == (cyberlioz_dir / "clusters.csv").read_bytes()
+    assert not list(dest.rglob("*.mat")) and not leftovers(dest)
+    assert first == N_FILES and len(requests) == N_FILES
+    assert "/mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat" in requests
+    assert "/cyrusvahidi/ipt-similarity/main/jasmp/extended_pitch_F4.csv" in requests
+    # names with '+' and '#' are quoted and still reach the right file
+    assert "/mathieulagrange/lostanlen2020jasmp/master/demo/sounds/mp3/BBTb-explo-slap-C%231-mf.mp3" in requests
+    assert sha256(dest / "audio" / "TpC+H-ord-C4-mf.mp3") == table["audio/TpC+H-ord-C4-mf.mp3"]
+
+
+def test_origin_rejects_judgments_with_unrecorded_checksum(cyberlioz_dir, tmp_path):
+    tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
+    dest = tmp_path / "cz"
+    with serve(tree) as (url, _), pytest.raises(ChecksumError, match="ticelJudgments.mat"):
+        fetch_cyberlioz(dest, origin=url)  # the real table: the synthetic .mat does not match
+    assert not (dest / "clusters.csv").exists() and not leftovers(dest)
+
+
+def test_origin_rejects_wrong_clusters(cyberlioz_dir, tmp_path):
+    ensemble = true_ensemble(cyberlioz_dir).copy()
+    ensemble[[0, 1]] = ensemble[[1, 0]]
+    tree = origin_tree(cyberlioz_dir, tmp_path / "raw", ensemble)
+    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    table = cyberlioz_checksums()
+    table["ticelJudgments.mat"] = sha256(mat)
+    dest = tmp_path / "cz"
+    with serve(tree) as (url, _), pytest.raises(ChecksumError, match="^clusters.csv: checksum"):
+        fetch_cyberlioz(dest, origin=url, checksums=table)
+    assert not (dest / "clusters.csv").exists() and not list(dest.rglob("*.mat"))
+
+
+def test_clusters_from_judgments_checks_its_input(tmp_path):
+    p = tmp_path / "j.mat"
+    scipy.io.savemat(p, {"ensemble": np.array([[3, 1, 2]])})
+    assert clusters_csv_from_judgments(p, ["a", "b", "c"]).decode().splitlines() == [
+        "fname,cluster", "a,3", "b,1", "c,2"]
+    with pytest.raises(DownloadError, match="3 entries for 2 sounds"):
+        clusters_csv_from_judgments(p, ["a", "b"])
+    scipy.io.savemat(p, {"other": np.array([[1]])})
+    with pytest.raises(DownloadError, match="ensemble"):
+        clusters_csv_from_judgments(p, ["a"])
+    p.write_bytes(b"not a MATLAB file at all")
+    with pytest.raises(DownloadError):
+        clusters_csv_from_judgments(p, ["a"])
+
+
+def test_default_destination_is_the_user_cache(cyberlioz_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIRSIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MIRSIM_CYBERLIOZ_DIR", raising=False)
+    assert find_cyberlioz() is None
+    with serve(cyberlioz_dir) as (url, _):
+        root = fetch_cyberlioz(base_url=url)
+    assert root == tmp_path / "cache" / "data" / "cyberlioz"
+    assert find_cyberlioz() == root
