@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,6 @@ def cyberlioz_dir() -> Path:
     if not (path / "seed_filelist.csv").is_file() or not (path / "audio").is_dir():
         pytest.skip(f"Cyberlioz test data not found at {path} (set MIRSIM_TEST_CYBERLIOZ)")
     return path
-
-
-@pytest.fixture(scope="session")
-def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mirsim-cache")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(_session_cache_dir: Path) -> Iterator[None]:
-    """Point ``MIRSIM_CACHE_DIR`` at a session temporary directory, and restore it afterwards."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
-        yield
 
 
 @pytest.fixture(scope="session")
