@@ -170,3 +170,21 @@ def test_training_improves_retrieval_on_real_sounds(extended_mfcc, name):
     # measured: Euclidean 0.118, MLP 0.192, AN-GNN 0.205 (seeded, CPU)
     assert after > 1.4 * before, (before, after)
     assert model.loss_history_[-1] < model.loss_history_[0]
+
+
+def test_a_failed_fit_leaves_no_fitted_state():
+    X, y = _blobs()
+    model = make_model("lmnn").fit(X, y)
+    model.set_params(n_neighbors=0)
+    with pytest.raises(ValueError):
+        model.fit(X, y)
+    with pytest.raises(NotFittedError):
+        model.transform(X)
+
+
+def test_numpy_parameters_survive_save_and_load(tmp_path):
+    X, y = _blobs()
+    model = make_model("mlp", epochs=np.int64(2), hidden=(np.int64(8), 16)).fit(X, y)
+    loaded = load_model(model.save(tmp_path / "m"))
+    assert loaded.get_params() == {**model.get_params(), "hidden": (8, 16)}
+    loaded.fit(X, y)  # the loaded parameters are usable again

@@ -22,6 +22,15 @@ from mirsim.errors import MirsimError
 from mirsim.training import TrainingConfig, seeded, train_embedding
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples as plain Python values (so that JSON round-trips them)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 class NotFittedError(MirsimError, RuntimeError):
     """A model used before ``fit``."""
 
@@ -48,10 +57,11 @@ class MetricModel:
         return names
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (as scikit-learn's ``get_params``)."""
-        return {n: getattr(self, n) for n in self._param_names()}
+        """Constructor parameters (as scikit-learn's ``get_params``), as plain Python values."""
+        return {n: _plain(getattr(self, n)) for n in self._param_names()}
 
     def set_params(self, **params: Any) -> MetricModel:
+        """Set constructor parameters (as scikit-learn's ``set_params``)."""
         valid = set(self._param_names())
         for k, v in params.items():
             if k not in valid:
@@ -70,12 +80,17 @@ class MetricModel:
         X = self._check_X(X, fitting=True)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        self.classes_, y_codes = np.unique(np.asarray(y), return_inverse=True)
-        self.mean_ = X.mean(axis=0)
+        if groups is not None and len(groups) != len(X):
+            raise ValueError(f"X has {len(X)} rows but groups has {len(groups)}")
+        for attr in [a for a in vars(self) if a.endswith("_")]:
+            delattr(self, attr)  # a failed fit must not leave a half-fitted model behind
+        classes, y_codes = np.unique(np.asarray(y), return_inverse=True)
+        mean = X.mean(axis=0)
         std = X.std(axis=0)
-        self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        scale = np.where(std > 1e-12, std, 1.0).astype(np.float32)
         self.n_features_in_ = X.shape[1]
-        self._fit_standardised(self._standardise(X), y_codes, groups)
+        self._fit_standardised(((X - mean) / scale).astype(np.float32), y_codes, groups)
+        self.classes_, self.mean_, self.scale_ = classes, mean, scale  # fitted from here on
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -83,7 +98,9 @@ class MetricModel:
         self._require_fitted()
         return self._embed(self._standardise(self._check_X(X)))
 
-    def fit_transform(self, X: np.ndarray, y: np.ndarray, groups=None) -> np.ndarray:
+    def fit_transform(self, X: np.ndarray, y: np.ndarray,
+                      groups: np.ndarray | None = None) -> np.ndarray:
+        """``fit(X, y, groups)`` then ``transform(X)``."""
         return self.fit(X, y, groups).transform(X)
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
@@ -145,7 +162,10 @@ class MetricModel:
 
     @classmethod
     def _from_config(cls, config: dict, tensors: dict[str, torch.Tensor]) -> MetricModel:
-        model = cls(**config["params"])
+        if config.get("model") != cls.name:
+            raise MirsimError(f"saved model is '{config.get('model')}', not '{cls.name}'")
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+        model = cls(**params)
         model.n_features_in_ = config["n_features_in"]
         model.classes_ = np.asarray(config["classes"])
         model.mean_ = tensors["scaler.mean"].numpy()
