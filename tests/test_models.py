@@ -109,6 +109,20 @@ def test_adaptive_graph_weights_follow_the_gaussian_of_scaled_distances():
     assert torch.all(sigma > 0)
 
 
+@pytest.mark.parametrize("kind", ["adaptive", "knn"])
+def test_dense_and_chunked_graph_construction_agree(kind, monkeypatch):
+    import mirsim.models.graph as graph
+
+    torch.manual_seed(0)
+    adj = Adjacency(width=8, k=3, kind=kind)
+    h = torch.randn(40, 8)
+    dense = adj.graph(h)
+    monkeypatch.setattr(graph, "DENSE_SEARCH_MAX_NODES", 0)
+    chunked = adj.graph(h)
+    for a, b in zip(dense, chunked):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def _fitted_gnn(kind="an-gnn"):
     X, y = _blobs(n_per=15)
     return make_model(kind, epochs=5, batch_size=16, embedding_dim=16, width=16).fit(X, y), X

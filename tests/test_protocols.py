@@ -71,3 +71,16 @@ def test_loo_has_one_query_per_fold():
     r = evaluate_protocol(EuclideanModel, X[:8], y[:8], g[:8], "loo")
     assert len(r.per_fold) == 8
     assert set(r.per_fold[0]["p_at_1"] for _ in [0]) <= {0.0, 1.0}
+
+
+@pytest.mark.slow
+def test_folds_in_parallel_workers_give_the_same_numbers():
+    import functools
+
+    from mirsim.models import make_model
+
+    X, y, g = _data()
+    factory = functools.partial(make_model, "mlp", epochs=3, batch_size=8, embedding_dim=16)
+    serial = evaluate_protocol(factory, X, y, g, "kfold", n_folds=3, seed=0)
+    parallel = evaluate_protocol(factory, X, y, g, "kfold", n_folds=3, seed=0, n_jobs=2)
+    assert serial.per_fold == parallel.per_fold

@@ -235,6 +235,8 @@ def train(
                                                       help="Feature parameter KEY=VALUE."),
     sol_root: Optional[Path] = typer.Option(None, help="SOL library root (extended set)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature extraction."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1), help="Folds trained at once (one "
+                                                                "process and torch thread each)."),
     threads: Optional[int] = typer.Option(None, help="Torch threads for training."),
     save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
     runs: Optional[Path] = typer.Option(None, help="Where to create the run directory."),
@@ -254,7 +256,8 @@ def train(
     with _progress() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
         result = run_experiment(fs, model, protocol, folds, seed, params,
-                                on_fold=lambda i, n: progress.update(task, completed=i + 1, total=n))
+                                on_fold=lambda i, n: progress.update(task, completed=i, total=n),
+                                n_jobs=jobs)
     final = fit_final_model(fs, model, seed, params) if save_model else None
     run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{protocol}", runs)
     config = {"command": "train", "data": data, "feature": feature, "feature_params": fparams,
@@ -287,6 +290,8 @@ def reproduce_table1(
                                               help="MODEL:KEY=VALUE override, e.g. an-gnn:epochs=20."),
     sol_root: Optional[Path] = typer.Option(None, help="SOL library root (extended set)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature extraction."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1), help="Folds trained at once (one "
+                                                                "process and torch thread each)."),
     threads: Optional[int] = typer.Option(None, help="Torch threads for training."),
     metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
@@ -329,7 +334,7 @@ def reproduce_table1(
     with _progress() as progress:
         task = progress.add_task("table 1", total=len(model_list) * len(sets))
         table = run_table1(sets, model_list, protocol, folds, seed, model_params,
-                           on_cell=lambda m, f, c: progress.advance(task))
+                           on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs)
     run_dir = create_run_dir(f"table1-{sets[0].collection.name}-{protocol}", runs)
     md = table1_markdown(table, metric_list)
     write_json(run_dir / "table1.json", table)
@@ -360,6 +365,8 @@ def demo(
     folds: int = typer.Option(5, help="Number of folds."),
     seed: int = typer.Option(0, help="Seed."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature extraction."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1), help="Folds trained at once (one "
+                                                                "process and torch thread each)."),
     runs: Optional[Path] = typer.Option(None, help="Where to create the run directory."),
 ) -> None:
     """Learn a similarity metric end to end and compare it with the Euclidean baseline."""
@@ -382,7 +389,7 @@ def demo(
         task = progress.add_task("models", total=len(model_list))
         for m in model_list:
             progress.update(task, description=f"{m} kfold")
-            results.append(run_experiment(fs, m, "kfold", folds, seed))
+            results.append(run_experiment(fs, m, "kfold", folds, seed, n_jobs=jobs))
             progress.advance(task)
     learned = model_list[-1]
     final = fit_final_model(fs, learned, seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,8 +103,9 @@ class ExperimentResult:
 
 def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", folds: int = 5,
                    seed: int = 0, model_params: dict[str, Any] | None = None,
-                   on_fold: Callable[[int, int], None] | None = None) -> ExperimentResult:
-    """Evaluate one model on one feature set under one protocol.
+                   on_fold: Callable[[int, int], None] | None = None,
+                   n_jobs: int = 1) -> ExperimentResult:
+    """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once).
 
     Examples
     --------
@@ -120,9 +122,9 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     """
     params = {"seed": seed, **(model_params or {})}
     make_model(model, **params)  # fail early, with the list of valid parameters
-    protocol_result = evaluate_protocol(lambda: make_model(model, **params), features.X,
+    protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
-                                        seed, on_fold=on_fold)
+                                        seed, on_fold=on_fold, n_jobs=n_jobs)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,

@@ -20,7 +20,8 @@ ROW_NAMES = {"euclidean": "Euclidean", "linear": "Linear projection", "lmnn": "L
 def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE1_MODELS,
                protocol: str = "kfold", folds: int = 5, seed: int = 0,
                model_params: dict[str, dict[str, Any]] | None = None,
-               on_cell: Callable[[str, str, dict], None] | None = None) -> dict[str, Any]:
+               on_cell: Callable[[str, str, dict], None] | None = None,
+               n_jobs: int = 1) -> dict[str, Any]:
     """Evaluate every model on every feature set; return the table as a JSON-able dict.
 
     Parameters
@@ -31,6 +32,8 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
         Per-model parameter overrides, e.g. ``{"an-gnn": {"epochs": 20}}``.
     on_cell : callable, optional
         Called with ``(model, feature, cell)`` as each cell is finished.
+    n_jobs : int
+        Folds trained at once (see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
     """
     model_params = model_params or {}
     first = feature_sets[0]
@@ -42,7 +45,8 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
     for model in models:
         table["cells"][model] = {}
         for fs in feature_sets:
-            result = run_experiment(fs, model, protocol, folds, seed, model_params.get(model))
+            result = run_experiment(fs, model, protocol, folds, seed, model_params.get(model),
+                                    n_jobs=n_jobs)
             j = result.to_json()
             cell = {**j["metrics"], "n_parameters": j["n_parameters"],
                     "train_seconds": j["train_seconds"], "n_items": j["n_items"]}

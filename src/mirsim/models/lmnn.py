@@ -14,9 +14,7 @@ input space, fixed before learning) and ``l`` the impostors (items of another la
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -24,9 +22,9 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from mirsim.models.base import MetricModel
-from mirsim.training import seeded
+from mirsim.training import seeded, single_threaded
 
-__all__ = ["LMNNModel", "lmnn_objective", "n_epochs", "single_threaded", "target_neighbors"]
+__all__ = ["LMNNModel", "lmnn_objective", "n_epochs", "target_neighbors"]
 
 
 def target_neighbors(X: np.ndarray, y: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -159,31 +157,6 @@ def lmnn_objective(L: np.ndarray | torch.Tensor, X: np.ndarray, y: np.ndarray,
     if pairs == 0:
         return float("nan")
     return ((1.0 - push_weight) * pull + push_weight * push) / pairs
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run a block with one torch CPU thread, restoring the caller's setting afterwards.
-
-    LMNN's steps are small: extra threads gain little, and on a busy machine their spinning
-    made fitting 37 times slower (2 cores, both busy). One thread also makes the result independent of the
-    number of cores.
-
-    Examples
-    --------
-    >>> before = torch.get_num_threads()
-    >>> with single_threaded():
-    ...     torch.get_num_threads()
-    1
-    >>> torch.get_num_threads() == before
-    True
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _initial_map(X: np.ndarray, n_components: int | None) -> torch.Tensor:

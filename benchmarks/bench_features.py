@@ -1,0 +1,62 @@
+"""Feature extraction throughput (audio-seconds analysed per wall-clock second) of each
+feature, with 1 and 2 worker processes, on the same sounds, cache disabled (fresh directory).
+
+    MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_features.py [--n 400] [--features mfcc,scat1d,random]
+
+Sounds: a fixed random subset of the simulated Cyberlioz extended set (rendering included, as
+it is part of reading those sounds). Every feature analyses the first second of each sound.
+Writes ``benchmarks/results/features.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+from _common import write_result
+
+from mirsim.datasets import load_collection
+from mirsim.features import make_extractor
+from mirsim.features.extraction import FeatureCache, extract_features
+
+
+def measure(sources, feature: str, n_jobs: int) -> float:
+    extractor = make_extractor(feature)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        r = extract_features(sources, extractor, cache=FeatureCache(tmp), n_jobs=n_jobs)
+        wall = time.perf_counter() - t0
+    assert not r.skipped, r.skipped[:3]
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--features", default="mfcc,scat1d,random")
+    args = parser.parse_args()
+    c = load_collection("cyberlioz-extended")
+    pick = np.sort(np.random.default_rng(0).choice(len(c), args.n, replace=False))
+    sources = [c.sources[i] for i in pick]
+    for s in sources[:4]:  # warm up imports and file caches outside the clock
+        s.load(22050, 1.0)
+    rows = []
+    for feature in args.features.split(","):
+        extractor = make_extractor(feature)
+        extractor(np.zeros(22050, np.float32) + 1e-3, 22050)
+        audio_seconds = args.n * extractor.duration
+        walls = {n_jobs: measure(sources, feature, n_jobs) for n_jobs in (1, 2)}
+        row = {"feature": feature, "n_sounds": args.n, "audio_seconds": audio_seconds,
+               **{f"wall_seconds_{k}_workers": round(v, 2) for k, v in walls.items()},
+               **{f"audio_seconds_per_second_{k}_workers": round(audio_seconds / v, 1)
+                  for k, v in walls.items()},
+               "speedup_2_workers": round(walls[1] / walls[2], 2)}
+        rows.append(row)
+        print(row, flush=True)
+    print(f"wrote {write_result('features', {'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()
