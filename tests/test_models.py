@@ -9,7 +9,7 @@ import torch
 
 from mirsim.errors import MirsimError, UnknownNameError
 from mirsim.evaluation import ii_p_at_k
-from mirsim.models import (ANGNNModel, GraphModel, available_models, load_model, make_model)
+from mirsim.models import (available_models, load_model, make_model)
 from mirsim.models.base import NotFittedError
 from mirsim.models.graph import Adjacency, nearest_indices
 

@@ -6,21 +6,18 @@ object. Errors are one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import mirsim
+from mirsim.cli_common import err, fail_cleanly, out, progress_bar
 from mirsim.errors import MirsimError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -29,28 +26,10 @@ data_app = typer.Typer(no_args_is_help=True, help="Data sets: fetch and inspect.
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce the tables of the papers.")
 app.add_typer(data_app, name="data")
 app.add_typer(reproduce_app, name="reproduce")
+from mirsim.cli_index import index_app, query  # noqa: E402  (the index commands' own module)
 
-err = Console(stderr=True)
-out = Console()
-
-
-def _fail_cleanly(fn: Callable) -> Callable:
-    """Report mirsim's own errors (bad input, unknown names...) in one line, exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MirsimError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True)
+app.add_typer(index_app, name="index")
+app.command()(query)
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -114,7 +93,7 @@ def _load_features_with_progress(data: str, feature: str, feature_params: dict, 
                                  data_options: dict):
     from mirsim.experiments import load_features
 
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"features {feature}", total=None)
 
         def update(done: int, total: int) -> None:
@@ -168,7 +147,7 @@ def _write_run(run_dir: Path, config: dict, fs, results: list, model=None) -> No
 
 
 @app.command()
-@_fail_cleanly
+@fail_cleanly
 def info() -> None:
     """List the data sets, features, models and protocols, and where the data is."""
     from mirsim.datasets import available_datasets
@@ -187,7 +166,7 @@ def info() -> None:
 
 
 @data_app.command("fetch")
-@_fail_cleanly
+@fail_cleanly
 def data_fetch(
     name: str = typer.Argument(..., help="Data set to download (cyberlioz)."),
     dest: Optional[Path] = typer.Option(None, help="Target directory (default: the user cache)."),
@@ -200,7 +179,7 @@ def data_fetch(
 
     if name != "cyberlioz":
         raise UnknownNameError("downloadable data set", name, ["cyberlioz"])
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("cyberlioz", total=None)
         path = fetch_cyberlioz(dest, base_url=mirror,
                                progress=lambda d, t: progress.update(task, completed=d, total=t))
@@ -208,7 +187,7 @@ def data_fetch(
 
 
 @data_app.command("info")
-@_fail_cleanly
+@fail_cleanly
 def data_info(data: str = typer.Argument(..., help="Data set name, folder or CSV manifest."),
               sol_root: Optional[Path] = typer.Option(None, help="SOL library root (extended set).")) -> None:
     """Summarise a data set: items, labels, groups."""
@@ -220,7 +199,7 @@ def data_info(data: str = typer.Argument(..., help="Data set name, folder or CSV
 
 
 @app.command()
-@_fail_cleanly
+@fail_cleanly
 def train(
     data: str = typer.Option("cyberlioz-extended", help="Data set name, folder or CSV manifest."),
     feature: str = typer.Option("mfcc", help="Input feature."),
@@ -253,7 +232,7 @@ def train(
     params = parse_params(param, model_class(model), "model")
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     fs = _load_features_with_progress(data, feature, fparams, workers, _data_options(sol_root))
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
         result = run_experiment(fs, model, protocol, folds, seed, params,
                                 on_fold=lambda i, n: progress.update(task, completed=i, total=n),
@@ -277,7 +256,7 @@ def train(
 
 
 @reproduce_app.command("table1")
-@_fail_cleanly
+@fail_cleanly
 def reproduce_table1(
     data: str = typer.Option("cyberlioz-extended", help="Data set."),
     features: str = typer.Option("mfcc,scat1d", help="Comma-separated features (columns)."),
@@ -331,7 +310,7 @@ def reproduce_table1(
         raise MirsimError(f"--param for model(s) not in the table: {', '.join(unknown)}")
     sets = [_load_features_with_progress(data, f, {}, workers, _data_options(sol_root))
             for f in feature_list]
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("table 1", total=len(model_list) * len(sets))
         table = run_table1(sets, model_list, protocol, folds, seed, model_params,
                            on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs)
@@ -356,7 +335,7 @@ DEMO_MODELS = "euclidean,linear,mlp,an-gnn"
 
 
 @app.command()
-@_fail_cleanly
+@fail_cleanly
 def demo(
     data: str = typer.Option("auto", help="auto: Cyberlioz (simulated extended set) if found, "
                                           "else the offline synth library."),
@@ -385,7 +364,7 @@ def demo(
     fs = _load_features_with_progress(data, feature, {}, workers, {})
     out.print(f"{fs.collection.description}")
     results = []
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("models", total=len(model_list))
         for m in model_list:
             progress.update(task, description=f"{m} kfold")

@@ -182,7 +182,8 @@ def extract_features(
     runner = Parallel(n_jobs=n_jobs, return_as="generator") if n_jobs != 1 else None
     results = runner(tasks) if runner else (_extract_chunk(extractor, [sources[i] for i in c], None)
                                             for c in chunks)
-    for chunk, res in zip(chunks, results):
+    for c, res in enumerate(results):  # exhaust the generator (joblib warns otherwise)
+        chunk = chunks[c]
         for i, (value, reason) in zip(chunk, res):
             if value is None:
                 reasons[i] = reason or "unknown error"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from torch import nn
 
 from mirsim.models.base import MetricModel, TorchMetricModel

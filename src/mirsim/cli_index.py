@@ -1,0 +1,207 @@
+"""Command line of sound indexes: ``mirsim index build|info|verify`` and ``mirsim query``.
+
+``index_app`` is a Typer sub-app (mounted as ``mirsim index``) and :func:`query` a command
+(``mirsim query``). Long work shows progress bars on stderr; with ``--json`` the last line of
+stdout is one JSON object. Errors are one line on stderr and exit status 2; ``index verify``
+exits with status 1 when it finds problems.
+
+Also runnable on its own: ``python -m mirsim.cli_index index build DIR --out INDEX``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from mirsim.cli_common import err, fail_cleanly, out, progress_bar
+
+index_app = typer.Typer(no_args_is_help=True,
+                        help="Sound indexes: build, inspect and check the index of a library.")
+
+
+_STAGES = {"hash": "hashing files", "features": "features", "embed": "embedding",
+           "index": "FAISS index", "write": "writing", "verify": "hashing files"}
+
+
+def _stage_updater(progress: Progress) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback showing one bar per stage."""
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=total or None)
+        progress.update(tasks[stage], completed=done, total=total or None)
+
+    return update
+
+
+@index_app.command("build")
+@fail_cleanly
+def index_build(
+    directory: Path = typer.Argument(..., help="Library folder, walked recursively (wav, flac, "
+                                               "ogg, mp3, aiff)."),
+    out_dir: Path = typer.Option(..., "--out", help="Index directory to create, or to update "
+                                                    "(only new or changed sounds are analysed)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A `mirsim train` run directory: "
+                                                           "embed with its feature and model."),
+    feature: Optional[str] = typer.Option(None, help="Without --run: this feature (default "
+                                                     "mfcc), standardised with the library's "
+                                                     "own statistics."),
+    feature_param: Optional[list[str]] = typer.Option(None, "--feature-param",
+                                                      help="Feature parameter KEY=VALUE "
+                                                           "(with --feature)."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature "
+                                                                 "extraction."),
+    approximate: str = typer.Option("auto", help="FAISS index: auto (exact below 100,000 "
+                                                 "sounds, HNSW from there), never, hnsw or ivf."),
+    group_by: str = typer.Option("folder", help="What counts as the same sound for `query "
+                                                "--exclude-same-group`: folder or file."),
+    rehash: bool = typer.Option(False, help="Hash every file again, even when its size and "
+                                            "modification time are unchanged."),
+    seed: int = typer.Option(0, help="Seed of the approximate index's calibration."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the build report."),
+) -> None:
+    """Build or update the index of a sound library (written atomically)."""
+    from mirsim.index import build_index
+
+    fparams = {}
+    if feature_param:
+        from mirsim.cli import parse_params
+        from mirsim.features import extractor_class
+
+        fparams = parse_params(feature_param, extractor_class(feature or "mfcc"), "feature")
+    with progress_bar() as progress:
+        report = build_index(directory, out_dir, run_dir=run, feature=feature,
+                             feature_params=fparams, approximate=approximate, group_by=group_by,
+                             n_jobs=workers, rehash=rehash, seed=seed,
+                             progress=_stage_updater(progress))
+    _print_build_summary(report, as_json)
+
+
+def _print_build_summary(report: dict, as_json: bool) -> None:
+    console = err if as_json else out
+    console.print(f"indexed {report['n_indexed']} sound(s) of {report['root']}: "
+                  f"{report['n_added']} added, {report['n_changed']} changed, "
+                  f"{report['n_removed']} removed, {report['n_unchanged']} unchanged; "
+                  f"features computed for {report['n_features_computed']} "
+                  f"({report['n_features_from_cache']} from the cache, "
+                  f"{report['n_features_reused']} reused from the previous index); "
+                  f"{report['index_type']} FAISS index, in {report['timings_seconds']['total']:.1f} s",
+                  highlight=False, soft_wrap=True)
+    if report["skipped"]:
+        first = report["skipped"][0]
+        err.print(f"[yellow]skipped {report['n_skipped']} file(s)[/yellow] (listed in "
+                  f"{Path(report['index']) / 'build_report.json'}); first: {first['path']}: "
+                  f"{first['reason']}", highlight=False, soft_wrap=True)
+    console.print(f"index: {report['index']}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(report))
+
+
+@index_app.command("info")
+@fail_cleanly
+def index_info(
+    index: Path = typer.Argument(..., help="Index directory."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the information as JSON."),
+) -> None:
+    """Describe an index: sounds, labels, model and feature, size, build date."""
+    from mirsim.index import SoundIndex
+
+    info = SoundIndex.load(index).info()
+    if as_json:
+        print(json.dumps(info))
+        return
+    for key in ("index", "root", "n_items", "n_labels", "n_groups", "total_duration_seconds",
+                "feature", "feature_identity", "model", "model_id", "run_dir", "embedding_dim",
+                "metric", "index_type", "size_bytes", "built_at", "mirsim_version",
+                "n_skipped_at_build"):
+        out.print(f"{key:24} {info[key]}", highlight=False, soft_wrap=True)
+    table = Table(title="labels", title_justify="left")
+    table.add_column("label")
+    table.add_column("sounds", justify="right")
+    for label, n in info["labels"].items():
+        table.add_row(label, str(n))
+    out.print(table)
+
+
+@index_app.command("verify")
+@fail_cleanly
+def index_verify(
+    index: Path = typer.Argument(..., help="Index directory."),
+    files: bool = typer.Option(True, help="Also hash the library files still on disk and "
+                                          "compare them with the manifest."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the report as JSON."),
+) -> None:
+    """Check that manifest, library files, stored embeddings and FAISS index agree
+    (exit status 1 if not)."""
+    from mirsim.index import SoundIndex
+
+    loaded = SoundIndex.load(index)
+    with progress_bar() as progress:
+        report = loaded.verify(check_files=files, progress=_stage_updater(progress))
+    console = err if as_json else out
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"problem: {problem}", highlight=False, soft_wrap=True)
+    console.print(f"{'ok' if report.ok else 'NOT OK'}: {len(loaded)} sounds; checked "
+                  + ", ".join(f"{k} {v}" for k, v in report.checked.items()),
+                  highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(report.to_json()))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@fail_cleanly
+def query(
+    index: Path = typer.Argument(..., help="Index directory."),
+    audio: Path = typer.Argument(..., help="Sound file to find neighbours of (inside the "
+                                           "library or not)."),
+    k: int = typer.Option(10, "-k", "--k", help="Number of neighbours."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the neighbours as JSON."),
+    exclude_same_group: bool = typer.Option(False, "--exclude-same-group",
+                                            help="Leave out sounds of the query's own group "
+                                                 "(its folder, by default)."),
+) -> None:
+    """Find the sounds of an index nearest to a sound file (Euclidean distance, not squared)."""
+    from mirsim.index import SoundIndex, SoundIndexError
+
+    if k < 1:
+        raise SoundIndexError(f"-k must be at least 1 (got {k})")
+    result = SoundIndex.load(index).query_audio(audio, k=k, exclude_same_group=exclude_same_group)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    note = " (in the index: itself left out)" if result.in_index else ""
+    if exclude_same_group:
+        note += (f"; group '{result.group}' left out" if result.group is not None
+                 else "; its group is unknown (outside the library), nothing else left out")
+    table = Table(title=f"nearest to {audio}{note}", title_justify="left")
+    for col, justify in (("#", "right"), ("distance", "right"), ("label", "left"),
+                         ("path", "left")):
+        table.add_column(col, justify=justify)
+    for n in result.results:
+        table.add_row(str(n.rank), f"{n.distance:.4f}", n.label, n.relpath)
+    out.print(table)
+    out.print("distance: Euclidean (not squared) between embeddings", highlight=False)
+
+
+def standalone_app() -> typer.Typer:
+    """A Typer app holding ``index`` and ``query`` alone (for ``python -m mirsim.cli_index``)."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    app.add_typer(index_app, name="index")
+    app.command()(query)
+    return app
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(standalone_app()())

@@ -1,0 +1,398 @@
+"""Building (and incrementally rebuilding) a sound index from a folder of audio files.
+
+A build walks the folder, hashes the files, extracts features of the sounds the previous index
+(if any) does not already hold, embeds the library, builds the FAISS index and publishes the
+new index directory in one atomic step (:mod:`mirsim.index.storage`).
+
+What a rebuild reuses from the previous index at the same place (same feature and model):
+
+* content hashes of files whose path, size and modification time are unchanged;
+* features of every sound whose content hash it already holds (renamed files included); the
+  other sounds go through :func:`mirsim.features.extraction.extract_features`, whose on-disk
+  cache makes sounds seen before free;
+* embeddings of unchanged sounds, for models that embed each sound on its own (linear, MLP,
+  LMNN). A **graph model re-embeds the whole library** whenever its content changes, since the
+  library is the graph; the library-standardised pipeline recomputes its statistics;
+* the FAISS index itself when the embeddings and the index type are unchanged.
+
+Deleted files are dropped; files that cannot be used are listed with their reason in
+``build_report.json`` and tried again by the next build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import mirsim
+from mirsim.errors import DataError
+from mirsim.features.extraction import FeatureCache, extract_features
+from mirsim.index import manifest as mf
+from mirsim.index.errors import SoundIndexError
+from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
+                                        build_faiss_index, choose_index_type, require_faiss)
+from mirsim.index.pipeline import EmbeddingPipeline
+from mirsim.index.scan import LibraryFile, audio_duration, group_of, label_of, scan_library
+from mirsim.index.storage import (check_target, clean_stale, is_index_dir, publish, staging_dir,
+                                  write_json_file)
+
+#: ``progress(stage, done, total)``; stages: hash, features, embed, index, write.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class _Previous:
+    """What a rebuild may reuse from the index already at the target."""
+
+    config: dict[str, Any]
+    manifest: pd.DataFrame
+    directory: Path
+    same_pipeline: bool
+
+
+def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None = None,
+                feature: str | None = None, feature_params: dict[str, Any] | None = None,
+                approximate: str = "auto",
+                approximate_threshold: int = DEFAULT_APPROXIMATE_THRESHOLD,
+                group_by: str = "folder", n_jobs: int = 1, cache: FeatureCache | None = None,
+                rehash: bool = False, seed: int = 0,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Build the index of the audio files below ``root`` into the directory ``out``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Library folder, walked recursively (wav, flac, ogg, mp3, aiff).
+    out : str or Path
+        Index directory; an existing index there is reused where possible and replaced
+        atomically.
+    run_dir : str or Path, optional
+        A ``mirsim train`` run directory: its feature and trained model embed the sounds.
+    feature : str, optional
+        Without ``run_dir``: this feature (default ``mfcc``), standardised with the library's
+        own statistics.
+    feature_params : dict, optional
+        Parameters of ``feature``.
+    approximate : {"auto", "never", "hnsw", "ivf"}
+        FAISS index: exact below ``approximate_threshold`` items with ``auto``.
+    group_by : {"folder", "file"}
+        What counts as "the same sound" for queries that exclude their own group.
+    n_jobs : int
+        Worker processes for feature extraction.
+    cache : FeatureCache, optional
+        Feature cache (default: the user cache).
+    rehash : bool
+        Hash every file again instead of trusting unchanged size and modification time.
+    seed : int
+        Seed of the approximate index's calibration and training.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    dict
+        The build report, also written to ``out/build_report.json``: ``n_files_found``,
+        ``n_indexed``, ``n_skipped`` and ``skipped`` (``[{"path", "reason"}]``, paths relative
+        to ``root``), ``n_added`` / ``n_changed`` / ``n_unchanged`` / ``n_removed`` (indexed
+        sounds compared with the previous index) and ``removed``, ``n_features_reused`` (from
+        the previous index), ``n_features_computed``, ``n_features_from_cache``, how the
+        ``embeddings`` and the ``faiss`` index were obtained, ``index_type``,
+        ``full_rebuild_reason``, ``stale_builds_cleaned`` and ``timings_seconds``.
+
+    Raises
+    ------
+    SoundIndexError, DataError
+        Bad folder, target, run directory or option; no usable audio file.
+
+    Examples
+    --------
+    >>> import tempfile, soundfile as sf
+    >>> lib = Path(tempfile.mkdtemp()); (lib / "hum").mkdir()
+    >>> for i in range(3):
+    ...     sf.write(lib / "hum" / f"{i}.wav", np.sin(np.arange(8000) * (0.1 + i / 50)), 8000)
+    >>> report = build_index(lib, lib.parent / (lib.name + ".index"), feature="mfcc",
+    ...                      cache=FeatureCache(tempfile.mkdtemp()))
+    >>> report["n_indexed"], report["n_skipped"], report["index_type"]
+    (3, 0, 'flat')
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    root, out = _check_paths(root, out)
+    group_of("x", group_by)  # validates group_by
+    choose_index_type(0, approximate, approximate_threshold)  # validates approximate
+    require_faiss()
+    stale = clean_stale(out)
+    check_target(out)
+    pipeline = _make_pipeline(run_dir, feature, feature_params)
+    previous, rebuild_reason = _load_previous(out, root, pipeline)
+
+    t = time.perf_counter()
+    files, skipped = scan_library(root, previous.manifest if previous else None, rehash, progress)
+    n_found = len(files) + len(skipped)
+    timings["hash"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    features, extracted = _library_features(files, previous, pipeline, cache, n_jobs, progress)
+    skipped += [{"path": rel, "reason": why} for rel, why in extracted["failed"].items()]
+    kept = [f for f in files if f.key in features and f.relpath not in extracted["failed"]]
+    if not kept:
+        raise DataError(f"{root}: no usable audio files ({n_found} found, {len(skipped)} "
+                        f"skipped; looked for .wav .flac .ogg .mp3 .aiff)")
+    X = np.stack([features[f.key] for f in kept]).astype(np.float32)
+    del features
+    timings["features"] = time.perf_counter() - t
+
+    manifest = _manifest(kept, root, group_by, previous, pipeline)
+    t = time.perf_counter()
+    if progress:
+        progress("embed", 0, 1)
+    E, embeddings_how = _embeddings(X, manifest, previous, pipeline)
+    if progress:
+        progress("embed", 1, 1)
+    timings["embed"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    index_type = choose_index_type(len(E), approximate, approximate_threshold)
+    reuse_faiss = _faiss_reusable(previous, E, index_type)
+    if progress:
+        progress("index", 0, 1)
+    faiss_index, index_params = ((None, previous.config["index_params"]) if reuse_faiss else
+                                 build_faiss_index(E, index_type, seed, DEFAULT_TARGET_RECALL))
+    if progress:
+        progress("index", 1, 1)
+    timings["index"] = time.perf_counter() - t
+
+    report = _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reason,
+                     embeddings_how, reuse_faiss, index_type, stale, out)
+    config = _config(root, group_by, pipeline, X, E, index_params, approximate,
+                     approximate_threshold, seed)
+    _write(out, config, manifest, X, E, faiss_index, previous if reuse_faiss else None,
+           pipeline, report, timings, t_start, progress)
+    return report
+
+
+# -- steps ---------------------------------------------------------------------------------
+def _check_paths(root: str | Path, out: str | Path) -> tuple[Path, Path]:
+    root, out = Path(root).expanduser(), Path(out).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    root = root.resolve()
+    out = out.parent.resolve() / out.name if out.name else out.resolve()
+    if out == root or root.is_relative_to(out):
+        raise SoundIndexError(f"{out}: the index cannot be the library folder or contain it")
+    return root, out
+
+
+def _make_pipeline(run_dir, feature, feature_params) -> EmbeddingPipeline:
+    if run_dir is None:
+        return EmbeddingPipeline.from_feature(feature or "mfcc", feature_params)
+    if feature is not None or feature_params:
+        raise SoundIndexError("give either a run directory or a feature, not both (the run "
+                              "fixes the feature)")
+    return EmbeddingPipeline.from_run(run_dir)
+
+
+def _load_previous(out: Path, root: Path, pipeline: EmbeddingPipeline
+                   ) -> tuple[_Previous | None, str | None]:
+    if not is_index_dir(out):
+        return None, "no previous index"
+    try:
+        config = json.loads((out / mf.CONFIG_FILE).read_text(encoding="utf-8"))
+        manifest = mf.read_manifest(out / mf.MANIFEST_FILE)
+        n = len(np.load(out / mf.FEATURES_FILE, mmap_mode="r"))
+        if n != len(manifest) or len(np.load(out / mf.EMBEDDINGS_FILE, mmap_mode="r")) != n:
+            raise SoundIndexError("manifest and stored arrays disagree")
+    except Exception as exc:  # a damaged index is rebuilt, not fatal
+        return None, f"previous index unreadable ({type(exc).__name__}: {exc}); rebuilt from scratch"
+    if config.get("root") != str(root):
+        return None, f"previous index was of another folder ({config.get('root')})"
+    same = (config.get("feature_identity") == pipeline.feature_identity
+            and config.get("model_id") == pipeline.model_id)
+    reason = None if same else ("previous index used another feature or model; features and "
+                                "embeddings recomputed")
+    return _Previous(config, manifest, out, same), reason
+
+
+def _library_features(files: list[LibraryFile], previous: _Previous | None,
+                      pipeline: EmbeddingPipeline, cache: FeatureCache | None, n_jobs: int,
+                      progress: Progress | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Features by content hash: reused from the previous index, else extracted."""
+    features: dict[str, np.ndarray] = {}
+    if previous is not None and previous.same_pipeline:
+        wanted = {f.key for f in files}
+        rows = {h: i for i, h in enumerate(previous.manifest["sha256"]) if h in wanted}
+        if rows:
+            stored = np.load(previous.directory / mf.FEATURES_FILE, mmap_mode="r")
+            order = np.fromiter(rows.values(), dtype=np.int64, count=len(rows))
+            values = np.asarray(stored[order])
+            features = dict(zip(rows, values))
+            del stored
+    n_reused = sum(f.key in features for f in files)
+    todo = [f for f in files if f.key not in features]  # copies of one sound each tried:
+    done = [0]                                           # a name may be unreadable, not the content
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress("features", done[0], len(todo))
+
+    if progress:
+        progress("features", 0, len(todo))
+    result = extract_features(todo, pipeline.extractor, cache=cache, n_jobs=n_jobs,
+                              progress=step) if todo else None
+    failed: dict[str, str] = {}
+    if result is not None:
+        for j, i in enumerate(result.ok):
+            features[todo[i].key] = result.features[j]
+        failed = {todo[i].relpath: reason for i, _, reason in result.skipped}
+    return features, {"failed": failed, "n_reused": n_reused,
+                      "n_computed": result.n_computed if result else 0,
+                      "n_from_cache": result.n_cached if result else 0}
+
+
+def _manifest(kept: list[LibraryFile], root: Path, group_by: str, previous: _Previous | None,
+              pipeline: EmbeddingPipeline) -> pd.DataFrame:
+    known = {}
+    if previous is not None:
+        known = dict(zip(previous.manifest["sha256"], previous.manifest["duration"]))
+    durations = [known[f.key] if f.key in known and np.isfinite(known[f.key])
+                 else audio_duration(f.path) for f in kept]
+    return pd.DataFrame({
+        "path": [f.relpath for f in kept],
+        "sha256": [f.key for f in kept],
+        "duration": np.round(np.asarray(durations, dtype=np.float64), 6),
+        "size": [f.size for f in kept],
+        "mtime_ns": [f.mtime_ns for f in kept],
+        "label": [label_of(f.relpath, root.name) for f in kept],
+        "group": [group_of(f.relpath, group_by) for f in kept],
+        "feature_identity": pipeline.feature_identity,
+        "model_id": pipeline.model_id,
+        "mirsim_version": mirsim.__version__,
+    })
+
+
+def _embeddings(X: np.ndarray, manifest: pd.DataFrame, previous: _Previous | None,
+                pipeline: EmbeddingPipeline) -> tuple[np.ndarray, str]:
+    """Library embeddings, and how they were obtained (for the report)."""
+    keys = manifest["sha256"].tolist()
+    if previous is not None and previous.same_pipeline:
+        old_keys = previous.manifest["sha256"].tolist()
+        if pipeline.is_graph and keys == old_keys:
+            pipeline.model.set_reference(X)  # the saved model keeps the library as reference
+            return _stored_embeddings(previous, np.arange(len(keys))), "reused (library unchanged)"
+        if pipeline.per_item:
+            rows = {h: i for i, h in enumerate(old_keys)}
+            reuse = np.array([h in rows for h in keys])
+            E = np.empty((len(keys), previous.config["embedding_dim"]), dtype=np.float32)
+            if reuse.any():
+                E[reuse] = _stored_embeddings(previous, [rows[h] for h in np.array(keys)[reuse]])
+            if (~reuse).any():
+                E[~reuse] = pipeline.embed(X[~reuse])
+            return E, f"{int(reuse.sum())} reused, {int((~reuse).sum())} computed"
+    how = "graph: whole library re-embedded" if pipeline.is_graph else "computed"
+    return np.ascontiguousarray(pipeline.embed_library(X, manifest["label"].to_numpy()),
+                                dtype=np.float32), how
+
+
+def _stored_embeddings(previous: _Previous, rows) -> np.ndarray:
+    stored = np.load(previous.directory / mf.EMBEDDINGS_FILE, mmap_mode="r")
+    return np.array(stored[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
+
+def _faiss_reusable(previous: _Previous | None, E: np.ndarray, index_type: str) -> bool:
+    if previous is None or previous.config.get("index_params", {}).get("type") != index_type:
+        return False
+    stored = np.load(previous.directory / mf.EMBEDDINGS_FILE, mmap_mode="r")
+    return stored.shape == E.shape and bool(np.array_equal(stored, E))
+
+
+def _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reason,
+            embeddings_how, reuse_faiss, index_type, stale, out) -> dict[str, Any]:
+    old = dict(zip(previous.manifest["path"], previous.manifest["sha256"])) if previous else {}
+    now = dict(zip(manifest["path"], manifest["sha256"]))  # indexed sounds, old and new
+    return {
+        "root": str(root), "index": str(out),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "n_files_found": n_found, "n_indexed": len(manifest), "n_skipped": len(skipped),
+        "n_added": sum(p not in old for p in now),
+        "n_changed": sum(p in old and old[p] != h for p, h in now.items()),
+        "n_unchanged": sum(old.get(p) == h for p, h in now.items()),
+        "n_removed": sum(p not in now for p in old),
+        "n_features_reused": extracted["n_reused"],
+        "n_features_computed": extracted["n_computed"],
+        "n_features_from_cache": extracted["n_from_cache"],
+        "embeddings": embeddings_how,
+        "faiss": "reused (embeddings unchanged)" if reuse_faiss else "built",
+        "index_type": index_type,
+        "full_rebuild_reason": rebuild_reason,
+        "skipped": sorted(skipped, key=lambda s: s["path"]),
+        "removed": sorted(p for p in old if p not in now),
+        "stale_builds_cleaned": [p.name for p in stale],
+    }
+
+
+def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold, seed
+            ) -> dict[str, Any]:
+    faiss = require_faiss()
+    return {"format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
+            "mirsim_version": mirsim.__version__, "faiss_version": faiss.__version__,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "root": str(root),
+            "group_by": group_by, **pipeline.describe(), "n_items": int(len(E)),
+            "feature_dim": int(X.shape[1]), "embedding_dim": int(E.shape[1]),
+            "metric": "euclidean", "distance": "euclidean (not squared)",
+            "index_type": index_params["type"], "index_params": index_params,
+            "approximate": approximate, "approximate_threshold": threshold, "seed": seed}
+
+
+def _write(out: Path, config, manifest, X, E, faiss_index, reuse_from: _Previous | None,
+           pipeline: EmbeddingPipeline, report, timings, t_start, progress) -> None:
+    """Write everything into a staging directory, then publish it atomically."""
+    faiss = require_faiss()
+    t = time.perf_counter()
+    staging = staging_dir(out)
+    steps = ["config", "manifest", "features", "embeddings", "faiss", "model", "report"]
+    try:
+        for i, step in enumerate(steps):
+            if progress:
+                progress("write", i, len(steps))
+            if step == "config":
+                write_json_file(staging / mf.CONFIG_FILE, config)
+            elif step == "manifest":
+                mf.write_manifest(manifest, staging / mf.MANIFEST_FILE)
+            elif step == "features":
+                np.save(staging / mf.FEATURES_FILE, X)
+            elif step == "embeddings":
+                np.save(staging / mf.EMBEDDINGS_FILE, E)
+            elif step == "faiss" and reuse_from is not None:
+                _link_or_copy(reuse_from.directory / mf.FAISS_FILE, staging / mf.FAISS_FILE)
+            elif step == "faiss":
+                faiss.write_index(faiss_index, os.fspath(staging / mf.FAISS_FILE))
+            elif step == "model":
+                pipeline.model.save(staging / mf.MODEL_DIR)
+            else:
+                timings["write"] = time.perf_counter() - t
+                timings["total"] = time.perf_counter() - t_start
+                report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+                write_json_file(staging / mf.REPORT_FILE, report)
+        if progress:
+            progress("write", len(steps), len(steps))
+        publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

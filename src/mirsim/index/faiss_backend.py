@@ -1,0 +1,207 @@
+"""FAISS indexes over embeddings: exact search by default, HNSW or IVF for large libraries.
+
+Distances returned by :func:`search` are **Euclidean, not squared** (FAISS's L2 indexes
+return squared distances; they are square-rooted here).
+
+* ``flat``: ``IndexFlatL2``, exact.
+* ``hnsw``: ``IndexHNSWFlat`` (M = 32 links per node, efConstruction = 100). ``efSearch`` is
+  calibrated at build time: the smallest value in 16, 24, 32, 48, ..., 4096 whose recall@10
+  against exact search reaches ``target_recall`` (0.95) on 256 of the library's own items used
+  as queries (each query's own row left out).
+* ``ivf``: ``IndexIVFFlat`` with about 4·√n lists, k-means trained on a seeded sample; ``nprobe``
+  calibrated the same way.
+
+``approximate="auto"`` picks ``flat`` below ``threshold`` items (100,000) and ``hnsw`` from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mirsim.index.errors import SoundIndexError
+
+#: Values of the ``approximate`` option.
+APPROXIMATE_CHOICES = ("auto", "never", "hnsw", "ivf")
+#: Library size from which ``approximate="auto"`` uses HNSW.
+DEFAULT_APPROXIMATE_THRESHOLD = 100_000
+#: Recall@10 (against exact search) that the approximate indexes are tuned to reach.
+DEFAULT_TARGET_RECALL = 0.95
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 100
+_HNSW_EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+                   3072, 4096)
+_CALIBRATION_QUERIES = 256
+_CALIBRATION_K = 10
+
+
+def require_faiss():
+    """The ``faiss`` module, or a one-line error saying how to install it."""
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise SoundIndexError("sound indexes need FAISS: pip install faiss-cpu") from exc
+    return faiss
+
+
+def choose_index_type(n_items: int, approximate: str = "auto",
+                      threshold: int = DEFAULT_APPROXIMATE_THRESHOLD) -> str:
+    """Index type for ``n_items`` vectors: ``flat``, ``hnsw`` or ``ivf``.
+
+    Examples
+    --------
+    >>> choose_index_type(5_000), choose_index_type(250_000), choose_index_type(10, "ivf")
+    ('flat', 'hnsw', 'ivf')
+    >>> choose_index_type(10**7, "never")
+    'flat'
+    """
+    if approximate not in APPROXIMATE_CHOICES:
+        raise SoundIndexError(f"unknown approximate setting '{approximate}' "
+                              f"(valid: {', '.join(APPROXIMATE_CHOICES)})")
+    if approximate == "never":
+        return "flat"
+    if approximate == "auto":
+        return "hnsw" if n_items >= threshold else "flat"
+    return approximate
+
+
+def build_faiss_index(embeddings: np.ndarray, index_type: str = "flat", seed: int = 0,
+                      target_recall: float = DEFAULT_TARGET_RECALL):
+    """A FAISS index holding ``embeddings`` (row i gets id i), and its search parameters.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray
+        ``(n, d)`` float32 array.
+    index_type : {"flat", "hnsw", "ivf"}
+    seed : int
+        Seed of the calibration sample and of the IVF k-means.
+    target_recall : float
+        Recall@10 the approximate index's search parameter is calibrated to reach.
+
+    Returns
+    -------
+    index : faiss.Index
+    params : dict
+        ``{"type", ...}`` plus ``ef_search`` / ``nlist`` / ``nprobe`` and the calibrated recall,
+        to be stored with the index and passed to :func:`configure` after loading.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).standard_normal((300, 8)).astype(np.float32)
+    >>> index, params = build_faiss_index(x, "hnsw")
+    >>> index.ntotal, params["type"], params["calibrated_recall_at_10"] >= 0.95
+    (300, 'hnsw', True)
+    """
+    faiss = require_faiss()
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise SoundIndexError(f"cannot index an embedding array of shape {x.shape}")
+    n, d = x.shape
+    if index_type == "flat":
+        index = faiss.IndexFlatL2(d)
+        index.add(x)
+        return index, {"type": "flat", "exact": True}
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(d, HNSW_M)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(x)
+        params = {"type": "hnsw", "exact": False, "M": HNSW_M,
+                  "ef_construction": HNSW_EF_CONSTRUCTION}
+        return index, {**params, **_calibrate(index, x, "ef_search", _HNSW_EF_SEARCH, seed,
+                                              target_recall)}
+    if index_type == "ivf":
+        nlist = int(max(1, min(round(4 * np.sqrt(n)), n // 39 or 1)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+        index.cp.seed = seed
+        rng = np.random.default_rng(seed)
+        train = x[np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))]
+        index.train(train)
+        index.add(x)
+        probes = tuple(sorted({min(nlist, 2 ** i) for i in range(int(np.log2(nlist)) + 2)}))
+        params = {"type": "ivf", "exact": False, "nlist": nlist}
+        return index, {**params, **_calibrate(index, x, "nprobe", probes, seed, target_recall)}
+    raise SoundIndexError(f"unknown index type '{index_type}' (valid: flat, hnsw, ivf)")
+
+
+def configure(index, params: dict[str, Any]) -> None:
+    """Apply the stored search parameters (``ef_search``, ``nprobe``) to a loaded index."""
+    if "ef_search" in params:
+        index.hnsw.efSearch = int(params["ef_search"])
+    if "nprobe" in params:
+        require_faiss().extract_index_ivf(index).nprobe = int(params["nprobe"])
+
+
+def _set_search_parameter(index, name: str, value: int) -> None:
+    configure(index, {name: value})
+
+
+def _calibrate(index, x: np.ndarray, name: str, candidates: Sequence[int], seed: int,
+               target_recall: float) -> dict[str, Any]:
+    """Smallest candidate value of the search parameter reaching ``target_recall`` (recall
+    grows with the parameter, so the candidates are bisected); the largest if none does."""
+    n = len(x)
+    k = min(_CALIBRATION_K, n - 1)
+    if k < 1:
+        _set_search_parameter(index, name, candidates[0])
+        return {name: candidates[0], "calibrated_recall_at_10": 1.0}
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, _CALIBRATION_QUERIES),
+                                                      replace=False))
+    _, exact = require_faiss().knn(x[rows], x, k + 1)
+    truth = [set(_without(exact[i], r, k)) for i, r in enumerate(rows)]
+
+    def recall_at(value: int) -> float:
+        _set_search_parameter(index, name, value)
+        _, found = index.search(x[rows], k + 1)
+        return float(np.mean([len(t & set(_without(found[i], r, k))) / k
+                              for i, (r, t) in enumerate(zip(rows, truth))]))
+
+    lo, hi = 0, len(candidates) - 1
+    recalls = {hi: recall_at(candidates[hi])}
+    while lo < hi:
+        mid = (lo + hi) // 2
+        recalls[mid] = recall_at(candidates[mid])
+        if recalls[mid] >= target_recall:
+            hi = mid
+        else:
+            lo = mid + 1
+    _set_search_parameter(index, name, candidates[hi])
+    return {name: int(candidates[hi]), "calibrated_recall_at_10": round(recalls[hi], 4),
+            "target_recall_at_10": target_recall}
+
+
+def _without(ids: np.ndarray, row: int, k: int) -> list[int]:
+    return [int(i) for i in ids if i != row and i >= 0][:k]
+
+
+def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest stored rows of each query: (Euclidean distances, row ids).
+
+    Missing results (fewer than ``k`` found) have id -1 and distance ``inf``.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0, 0.0], [3.0, 4.0]], dtype=np.float32)
+    >>> index, _ = build_faiss_index(x)
+    >>> d, i = search(index, np.array([[0.0, 0.0]], dtype=np.float32), 3)
+    >>> d[0, :2].tolist(), i[0].tolist()
+    ([0.0, 5.0], [0, 1, -1])
+    """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if q.ndim == 1:
+        q = q[None, :]
+    d2, ids = index.search(q, int(k))
+    dist = np.sqrt(np.maximum(d2, 0.0))
+    dist[ids < 0] = np.inf
+    return dist.astype(np.float32), ids.astype(np.int64)
+
+
+def stored_vectors(index, start: int, stop: int) -> np.ndarray:
+    """The vectors stored under ids ``start..stop-1`` (to check them against the embeddings)."""
+    faiss = require_faiss()
+    if "IVF" in type(index).__name__:
+        ivf = faiss.extract_index_ivf(index)
+        ivf.make_direct_map()
+    return index.reconstruct_n(int(start), int(stop - start))

@@ -1,0 +1,218 @@
+"""``mirsim index build|info|verify`` and ``mirsim query`` end to end, on small synthetic
+libraries: with the library-standardised MFCC pipeline and with a model trained by
+``mirsim train``; bad input; a build killed from outside while it extracts features."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from mirsim.cli import app as mirsim_app
+from mirsim.cli_index import standalone_app
+from mirsim.index import SoundIndex
+
+SR = 22050
+app = standalone_app()  # the same `index` sub-app and `query` command that `mirsim` mounts
+
+
+def _tone(freq: float, n_harmonics: int, seed: int) -> np.ndarray:
+    t = np.arange(SR) / SR
+    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
+    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
+    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    """Three labels (timbres) x 8 pitches with odd file names, and one empty file."""
+    root = tmp_path_factory.mktemp("cli") / "my samples"
+    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
+        (root / label).mkdir(parents=True)
+        for i, f in enumerate(np.geomspace(200, 260, 8)):
+            sf.write(root / label / f"{label} {i} ü.wav", _tone(f, n_h, i), SR)
+    (root / "bright" / "broken.wav").write_bytes(b"")
+    return root
+
+
+def _run(args: list, target=app):
+    return CliRunner().invoke(target, [str(a) for a in args])
+
+
+def _last_json(result) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_feature_index_build_query_info_verify(library, tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    idx = tmp_path / "lib.index"
+    r = _run(["index", "build", lib, "--out", idx, "--feature", "mfcc", "--workers", 1, "--json"])
+    assert r.exit_code == 0, r.output
+    report = _last_json(r)
+    assert (report["n_indexed"], report["n_skipped"], report["index_type"]) == (24, 1, "flat")
+    assert "skipped 1 file(s)" in r.stderr and "broken.wav: empty file" in r.stderr
+    assert (idx / "build_report.json").is_file() and (idx / "faiss.index").is_file()
+
+    query = lib / "dull" / "dull 2 ü.wav"
+    r = _run(["query", idx, query, "-k", 5, "--json"])
+    assert r.exit_code == 0, r.output
+    j = _last_json(r)
+    assert j["query"] == str(query) and len(j["results"]) == 5
+    assert all({"path", "distance", "label"} <= set(hit) for hit in j["results"])
+    assert str(query) not in [hit["path"] for hit in j["results"]]  # never its own neighbour
+    assert [hit["label"] for hit in j["results"][:3]] == ["dull"] * 3
+    distances = [hit["distance"] for hit in j["results"]]
+    assert distances == sorted(distances) and distances[0] > 0
+
+    r = _run(["query", idx, query, "--exclude-same-group", "--json"])
+    assert r.exit_code == 0 and "dull" not in {hit["label"] for hit in _last_json(r)["results"]}
+
+    r = _run(["query", idx, query, "-k", 3])
+    assert r.exit_code == 0 and "Euclidean (not squared)" in r.stdout
+    assert "itself left out" in r.stdout.replace("\n", " ")
+
+    r = _run(["index", "info", idx, "--json"])
+    info = _last_json(r)
+    assert info["n_items"] == 24 and info["labels"] == {"bright": 8, "dull": 8, "mellow": 8}
+    assert info["feature"] == "mfcc" and info["model_id"] == "euclidean-library"
+    r = _run(["index", "info", idx])
+    assert r.exit_code == 0 and "n_items" in r.stdout and "mellow" in r.stdout
+
+    r = _run(["index", "verify", idx])
+    assert r.exit_code == 0 and r.stdout.startswith("ok: 24 sounds")
+    sf.write(lib / "mellow" / "mellow 5 ü.wav", _tone(500.0, 4, 1), SR)
+    r = _run(["index", "verify", idx, "--json"])
+    assert r.exit_code == 1
+    assert _last_json(r)["problems"] == ["changed since the build: mellow/mellow 5 ü.wav"]
+
+    r = _run(["index", "build", lib, "--out", idx, "--feature", "mfcc", "--workers", 1, "--json"])
+    assert r.exit_code == 0, r.output
+    assert _last_json(r)["n_changed"] == 1 and _last_json(r)["n_features_reused"] == 23
+    assert _run(["index", "verify", idx]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_index_built_with_a_mirsim_train_run(library, tmp_path):
+    r = _run(["train", "--data", library, "--feature", "mfcc", "--model", "an-gnn", "--folds", 2,
+              "-p", "epochs=3", "-p", "batch_size=16", "--workers", 1, "--runs", tmp_path,
+              "--json"], target=mirsim_app)
+    assert r.exit_code == 0, r.output
+    run_dir = _last_json(r)["run_dir"]
+    idx = tmp_path / "gnn.index"
+    r = _run(["index", "build", library, "--out", idx, "--run", run_dir, "--workers", 1])
+    assert r.exit_code == 0, r.output
+    assert "indexed 24 sound(s)" in r.stdout
+    config = json.loads((idx / "index.json").read_text())
+    assert (config["model"], config["graph_model"], config["embedding_dim"]) == ("an-gnn", True, 512)
+    assert config["run_dir"] == str(Path(run_dir).resolve())
+
+    outside = tmp_path / "outside.wav"
+    sf.write(outside, _tone(231.0, 4, 42), SR)
+    r = _run(["query", idx, outside, "-k", 4, "--json"])
+    assert r.exit_code == 0, r.output
+    j = _last_json(r)
+    expected = SoundIndex.load(idx).query_audio(outside, k=4)
+    assert [hit["path"] for hit in j["results"]] == [n.path for n in expected.results]
+    assert not j["in_index"]
+
+    inside = library / "bright" / "bright 0 ü.wav"
+    j = _last_json(_run(["query", idx, inside, "--json"]))
+    assert j["in_index"] and str(inside) not in [hit["path"] for hit in j["results"]]
+    assert _run(["index", "verify", idx]).exit_code == 0
+
+    r = _run(["index", "build", library, "--out", idx, "--run", run_dir, "--feature", "mfcc"])
+    assert r.exit_code == 2 and "either a run directory or a feature" in r.stderr
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
+    (lambda p: p.write_text("hello"), "not a readable sound file"),
+    (lambda p: sf.write(p, np.zeros(SR, dtype=np.float32), SR), "silent"),
+])
+def test_bad_query_audio_is_a_one_line_error_naming_the_file(library, tmp_path, make, reason):
+    idx = tmp_path / "i"
+    assert _run(["index", "build", library, "--out", idx, "--workers", 1]).exit_code == 0
+    audio = tmp_path / "bad query.wav"
+    make(audio)
+    r = _run(["query", idx, audio])
+    assert r.exit_code == 2 and r.stdout == ""
+    line = r.stderr.replace("\n", "")
+    assert f"error: {audio}: {reason}" in line and len(r.stderr.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["index", "build", "{tmp}/nowhere", "--out", "{tmp}/x"], "nowhere: not a folder"),
+    (["index", "build", "{lib}", "--out", "{tmp}/x", "--approximate", "lsh"],
+     "unknown approximate setting 'lsh' (valid: auto, never, hnsw, ivf)"),
+    (["index", "build", "{lib}", "--out", "{tmp}/x", "--group-by", "album"],
+     "unknown group_by 'album' (valid: folder, file)"),
+    (["index", "build", "{lib}", "--out", "{tmp}/x", "--run", "{tmp}"],
+     "not a mirsim run directory (config.json missing)"),
+    (["index", "build", "{lib}", "--out", "{tmp}/x", "--feature", "mel"],
+     "unknown feature 'mel' (valid: "),
+    (["index", "build", "{lib}", "--out", "{tmp}/x", "--feature-param", "n_mfcc"],
+     "feature parameter 'n_mfcc' not understood"),
+    (["index", "build", "{lib}", "--out", "{lib}/dull"], "refusing to replace it"),
+    (["query", "{lib}", "{lib}/dull/dull 0 ü.wav"], "not a mirsim sound index"),
+    (["query", "{tmp}/none", "{lib}/dull/dull 0 ü.wav"], "no such index directory"),
+    (["query", "{tmp}", "{lib}/dull/dull 0 ü.wav", "-k", "0"], "-k must be at least 1"),
+    (["index", "info", "{tmp}"], "not a mirsim sound index (index.json missing)"),
+    (["index", "verify", "{tmp}/none"], "no such index directory"),
+])
+def test_bad_arguments_give_one_line_errors(library, tmp_path, args, message):
+    r = _run([a.replace("{lib}", str(library)).replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr.replace("\n", "") and len(r.stderr.strip().splitlines()) <= 3
+
+
+def test_feature_parameters_are_used(library, tmp_path):
+    r = _run(["index", "build", library, "--out", tmp_path / "i", "--feature-param", "n_mfcc=13",
+              "--workers", 1, "--json"])
+    assert r.exit_code == 0, r.output
+    info = _last_json(_run(["index", "info", tmp_path / "i", "--json"]))
+    assert info["feature_params"] == {"n_mfcc": 13} and info["embedding_dim"] == 13
+
+
+@pytest.mark.slow
+def test_a_cli_build_killed_while_extracting_leaves_the_previous_index(library, tmp_path):
+    """SIGKILL from outside, once the build has written its first features to the cache."""
+    area = tmp_path / "area"
+    lib, idx = area / "lib", area / "lib.index"
+    shutil.copytree(library, lib)
+    assert _run(["index", "build", lib, "--out", idx, "--workers", 1]).exit_code == 0
+    manifest = (idx / "manifest.csv").read_bytes()
+    for i in range(96):
+        sf.write(lib / "mellow" / f"new {i}.wav", _tone(200 + i, 4, i), SR)
+    cache = tmp_path / "fresh-cache"
+    env = {**os.environ, "MIRSIM_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli_index", "index", "build", str(lib),
+                             "--out", str(idx), "--workers", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(cache.glob("features/*/*/*.npy")):
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "the build never started extracting"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(list(cache.glob("features/*/*/*.npy"))) < 96  # killed mid-extraction
+    assert sorted(p.name for p in area.iterdir()) == ["lib", "lib.index"]
+    assert (idx / "manifest.csv").read_bytes() == manifest
+    r = _run(["query", idx, lib / "dull" / "dull 0 ü.wav", "-k", 3, "--json"])
+    assert r.exit_code == 0 and [h["label"] for h in _last_json(r)["results"]] == ["dull"] * 3
+    assert _run(["index", "verify", idx, "--no-files"]).exit_code == 0
+    r = _run(["index", "build", lib, "--out", idx, "--workers", 1, "--json"])
+    assert r.exit_code == 0 and _last_json(r)["n_indexed"] == 24 + 96
