@@ -149,6 +149,15 @@ def test_new_items_are_embedded_independently_of_each_other(kind):
     np.testing.assert_allclose(together, reversed_, rtol=1e-4, atol=1e-5)
 
 
+def test_cached_reference_graph_gives_what_a_fresh_computation_gives():
+    model, X = _fitted_gnn()
+    cached = [model.transform(X[i:i + 1] + 0.1)[0] for i in range(3)]  # the cache is reused
+    with torch.no_grad():
+        fresh = model.network_.embed_queries(model.reference_,
+                                             torch.from_numpy(model._standardise(X[:3] + 0.1)))
+    np.testing.assert_allclose(np.stack(cached), fresh.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_reference_set_can_be_replaced():
     model, X = _fitted_gnn()
     before = model.transform(X[:3])

@@ -163,13 +163,20 @@ class GraphBlock(nn.Module):
         message = torch.zeros_like(hw).index_add(0, src, norm[:, None] * hw[dst])
         return self.update(h, message)
 
-    def forward_reference_and_queries(self, h_ref: torch.Tensor, h_q: torch.Tensor):
+    def reference_pass(self, h_ref: torch.Tensor):
+        """Run the block over the reference graph; return its output and what queries need
+        (coordinates, degrees and transformed features of the reference nodes)."""
         src, dst, norm, deg, z_ref = self.adjacency.graph(h_ref)
         hw_ref = self.gcn(self.dropout(h_ref))
         msg_ref = torch.zeros_like(hw_ref).index_add(0, src, norm[:, None] * hw_ref[dst])
+        return self.update(h_ref, msg_ref), (z_ref, deg, hw_ref)
+
+    def query_pass(self, h_q: torch.Tensor, state) -> torch.Tensor:
+        """Run the block for new nodes attached to a reference graph (see module docstring)."""
+        z_ref, deg, hw_ref = state
         self_w, idx, qnorm = self.adjacency.query_rows(h_q, z_ref, deg)
         msg_q = self_w[:, None] * self.gcn(self.dropout(h_q)) + (qnorm[..., None] * hw_ref[idx]).sum(1)
-        return self.update(h_ref, msg_ref), self.update(h_q, msg_q)
+        return self.update(h_q, msg_q)
 
 
 class GraphEmbeddingNetwork(nn.Module):
@@ -191,11 +198,24 @@ class GraphEmbeddingNetwork(nn.Module):
             h = block(h)
         return self.output(h)
 
-    def embed_queries(self, x_ref: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
-        h_ref, h_q = self.input(x_ref), self.input(x_q)
+    def reference_states(self, x_ref: torch.Tensor) -> list:
+        """Per block, what new nodes need of the reference graph (computed once per reference)."""
+        h_ref, states = self.input(x_ref), []
         for block in self.blocks:
-            h_ref, h_q = block.forward_reference_and_queries(h_ref, h_q)
+            h_ref, state = block.reference_pass(h_ref)
+            states.append(state)
+        return states
+
+    def embed_with_states(self, states: list, x_q: torch.Tensor) -> torch.Tensor:
+        """Embeddings of new nodes given :meth:`reference_states` (cost linear in the reference)."""
+        h_q = self.input(x_q)
+        for block, state in zip(self.blocks, states):
+            h_q = block.query_pass(h_q, state)
         return self.output(h_q)
+
+    def embed_queries(self, x_ref: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
+        """Embeddings of new nodes ``x_q`` attached to the graph of ``x_ref``."""
+        return self.embed_with_states(self.reference_states(x_ref), x_q)
 
 
 class GraphModel(TorchMetricModel):
@@ -232,6 +252,7 @@ class GraphModel(TorchMetricModel):
         reference graph in which new items are embedded."""
         self._require_fitted()
         self.reference_ = torch.from_numpy(self._standardise(self._check_X(X)))
+        self.__dict__.pop("reference_states_", None)
         return self
 
     def embed_reference(self) -> np.ndarray:
@@ -241,10 +262,19 @@ class GraphModel(TorchMetricModel):
         with torch.no_grad():
             return self.network_(self.reference_).numpy()
 
+    def _reference_states(self) -> list:
+        # the reference side of the graph is computed once and reused by every later query
+        if not hasattr(self, "reference_states_"):
+            self.network_.eval()
+            with torch.no_grad():
+                self.reference_states_ = self.network_.reference_states(self.reference_)
+        return self.reference_states_
+
     def _embed(self, X: np.ndarray) -> np.ndarray:
+        states = self._reference_states()
         self.network_.eval()
         with torch.no_grad():
-            parts = [self.network_.embed_queries(self.reference_, torch.from_numpy(X[s:s + self.query_chunk]))
+            parts = [self.network_.embed_with_states(states, torch.from_numpy(X[s:s + self.query_chunk]))
                      for s in range(0, len(X), self.query_chunk)]
         return torch.cat(parts).numpy().astype(np.float32)
 
