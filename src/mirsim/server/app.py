@@ -1,0 +1,255 @@
+"""The web app: a JSON API over one sound index, and the page that draws its map.
+
+Endpoints (all documented in ``/docs`` and ``/openapi.json``):
+
+=================================  ===========================================================
+``GET /``                          the page (map, play, neighbours, query by example, search)
+``GET /api/info``                  the index's description and the server's settings
+``GET /api/map``                   2-D coordinates, label and id of every sound
+``GET /api/items/{i}``             one sound's manifest record
+``GET /api/items/{i}/neighbors``   its ``k`` nearest sounds, with distances
+``GET /api/items/{i}/audio``       its file (Range requests supported)
+``GET /api/search?q=``             sounds whose file path contains ``q``
+``POST /api/query``                upload a sound file: its nearest indexed sounds
+=================================  ===========================================================
+
+A sound is always named by its manifest row ``i``; no endpoint takes a path. Uploads larger
+than the limit are refused with 413 (before their body is read when the request announces
+its length, which browsers do; a request that does not is refused with 411). Requests whose
+``Host`` is not an allowed name are refused with 400, so that a web page of another site
+cannot reach the server through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import mirsim
+from mirsim.audio import AudioError
+from mirsim.features.extraction import FeatureCache
+from mirsim.index import SoundIndex
+from mirsim.server import schemas
+from mirsim.server.files import UploadTooLarge, content_type, saved_upload
+from mirsim.server.maps import MapSettings
+from mirsim.server.state import MAX_K, LibraryService, UnknownItem
+
+#: Default upload limit (20 MB).
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1000 * 1000
+#: Host names the server answers by default (loopback only).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+#: Room for the multipart envelope around an uploaded file.
+_MULTIPART_SLACK = 64 * 1024
+STATIC_DIR = Path(__file__).with_name("static")
+
+router = APIRouter()
+
+
+def _service(request: Request) -> LibraryService:
+    return request.app.state.service
+
+
+Service = Annotated[LibraryService, Depends(_service)]
+ItemId = Annotated[int, PathParam(description="Manifest row of the sound (0-based).")]
+_ERRORS = {404: {"model": schemas.ErrorResponse, "description": "No such item (or its file "
+                                                                 "is missing)."}}
+
+
+def create_app(index_dir: str | Path, *, root: str | Path | None = None,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               map_settings: MapSettings | None = None, cache: FeatureCache | None = None,
+               warm_map: bool = False, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+    """The web app of the sound index in ``index_dir``.
+
+    Parameters
+    ----------
+    index_dir : str or Path
+        A sound index directory (``mirsim index build``).
+    root : str or Path, optional
+        Where the library files now live, if they moved since the build.
+    max_upload_bytes : int
+        Largest sound file accepted by ``POST /api/query``.
+    map_settings : MapSettings, optional
+        How the map is made (default: t-SNE, see :mod:`mirsim.server.maps`).
+    cache : FeatureCache, optional
+        Feature cache for uploaded sounds (default: the user cache).
+    warm_map : bool
+        Compute (or read) the map in a background thread as soon as the server starts,
+        instead of at the first ``GET /api/map``.
+    allowed_hosts : sequence of str, optional
+        Host names the server answers (default: ``127.0.0.1`` and ``localhost``; ``"*"``
+        allows any).
+
+    Returns
+    -------
+    fastapi.FastAPI
+
+    Raises
+    ------
+    SoundIndexError
+        ``index_dir`` is not a readable sound index.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from mirsim.server.synthetic import write_synthetic_index
+    >>> d = write_synthetic_index(Path(tempfile.mkdtemp()) / "s.index", 40, n_labels=2)
+    >>> client = TestClient(create_app(d, map_settings=MapSettings(method="pca")),
+    ...                     base_url="http://127.0.0.1")
+    >>> client.get("/api/info").json()["n_items"]
+    40
+    >>> client.get("/api/items/0/neighbors", params={"k": 3}).json()["neighbors"][0]["rank"]
+    1
+    >>> client.get("/api/items/40").status_code, client.get("/api/items/0/audio").status_code
+    (404, 404)
+    """
+    service = LibraryService(SoundIndex.load(index_dir, root), map_settings or MapSettings(),
+                             int(max_upload_bytes), cache)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warm_map:
+            threading.Thread(target=service.map_json, name="mirsim-map", daemon=True).start()
+        yield
+
+    app = FastAPI(title="mirsim", version=mirsim.__version__, lifespan=lifespan,
+                  description="Browse, play and search a sound library indexed by mirsim. "
+                              "Sounds are named by their manifest row (`id`).")
+    app.state.service = service
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(UploadLimit, max_body=service.max_upload_bytes + _MULTIPART_SLACK,
+                       paths=("/api/query",))
+    app.add_middleware(TrustedHostMiddleware,
+                       allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS))
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UnknownItem)
+    async def unknown_item(_: Request, exc: UnknownItem) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UploadTooLarge)
+    async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
+
+
+class UploadLimit:
+    """ASGI middleware refusing a POST to ``paths`` whose body is announced larger than
+    ``max_body`` bytes (413), or not announced at all (411), before reading it."""
+
+    def __init__(self, app: ASGIApp, max_body: int, paths: Sequence[str]):
+        self.app, self.max_body, self.paths = app, max_body, tuple(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            refusal = self._refusal(dict(scope["headers"]).get(b"content-length"))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, length: bytes | None) -> JSONResponse | None:
+        if length is None or not length.strip().isdigit():
+            return JSONResponse({"detail": "upload refused: the request must state its length "
+                                           "(Content-Length)"}, status_code=411)
+        if int(length) > self.max_body:
+            return JSONResponse({"detail": f"upload too large: {int(length):,} bytes, the "
+                                           f"limit is {self.max_body - _MULTIPART_SLACK:,}"},
+                                status_code=413)
+        return None
+
+
+# -- routes ----------------------------------------------------------------------------------
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The web page."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/api/info", response_model=schemas.InfoResponse)
+def info(service: Service) -> dict:
+    """The index (sounds, labels, feature, model, FAISS index) and the server's settings."""
+    return service.info()
+
+
+@router.get("/api/map", response_model=schemas.MapResponse,
+            responses={200: {"description": "The map (gzip-compressed if the client accepts "
+                                            "it)."}})
+def library_map(request: Request, service: Service) -> Response:
+    """2-D coordinates of every sound (t-SNE or PCA of the embeddings; computed once, then
+    read from the index directory's cache)."""
+    doc = service.map_json()
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(doc.gzipped, media_type="application/json",
+                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(doc.plain, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+@router.get("/api/items/{i}", response_model=schemas.Item, responses=_ERRORS)
+def item(i: ItemId, service: Service) -> dict:
+    """The manifest record of sound ``i``."""
+    return service.item(i)
+
+
+@router.get("/api/items/{i}/neighbors", response_model=schemas.NeighborsResponse,
+            responses=_ERRORS)
+def neighbors(i: ItemId, service: Service,
+              k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of neighbours.")] = 10,
+              exclude_same_group: Annotated[bool, Query(description="Also leave out the "
+                                                                    "sounds of its group.")] = False
+              ) -> dict:
+    """The ``k`` sounds nearest to sound ``i`` (itself and copies of it left out)."""
+    return service.neighbors(i, k, exclude_same_group)
+
+
+@router.get("/api/items/{i}/audio", response_class=FileResponse,
+            responses={**_ERRORS, 200: {"content": {"audio/*": {}},
+                                        "description": "The sound file."}})
+def audio(i: ItemId, service: Service) -> FileResponse:
+    """The file of sound ``i``, with the content type of its extension."""
+    path = service.audio_file(i)
+    return FileResponse(path, media_type=content_type(path), content_disposition_type="inline",
+                        filename=path.name)
+
+
+@router.get("/api/search", response_model=schemas.SearchResponse)
+def search(service: Service,
+           q: Annotated[str, Query(max_length=500, description="Part of a file path "
+                                                               "(case-insensitive).")],
+           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict:
+    """Sounds whose path (relative to the library root) contains ``q``."""
+    return service.search(q, limit)
+
+
+@router.post("/api/query", response_model=schemas.QueryResponse,
+             responses={400: {"model": schemas.ErrorResponse, "description": "Not usable audio."},
+                        411: {"model": schemas.ErrorResponse, "description": "No length."},
+                        413: {"model": schemas.ErrorResponse, "description": "Too large."}})
+def query(service: Service,
+          file: Annotated[UploadFile, File(description="A sound file (wav, flac, ogg, mp3, "
+                                                       "aiff).")],
+          k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+          exclude_same_group: Annotated[bool, Query()] = False) -> dict:
+    """The indexed sounds nearest to an uploaded sound, embedded with the index's own
+    pipeline (a sound the index holds uses its stored embedding and is left out)."""
+    name = PurePosixPath((file.filename or "upload").replace("\\", "/")).name or "upload"
+    with saved_upload(file.file, name, service.max_upload_bytes) as path:
+        try:
+            return service.query_file(path, name, k, exclude_same_group)
+        except AudioError as exc:  # the reason may quote the temporary copy's path
+            reason = exc.reason.replace(str(path), name).replace(str(path.parent), "")
+            raise HTTPException(400, f"{name}: {reason}") from None

@@ -1,0 +1,81 @@
+"""The JSON shapes of the web API (they also document it in ``/docs`` and ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    """One indexed sound; ``id`` is its manifest row."""
+
+    id: int = Field(..., description="Manifest row of the sound (0-based).")
+    path: str = Field(..., description="File path relative to the library root.")
+    name: str = Field(..., description="File name.")
+    label: str
+    group: str
+    duration: Optional[float] = Field(None, description="Seconds (null if unknown).")
+
+
+class Neighbor(Item):
+    """A search result: an item with its rank and distance to the query."""
+
+    rank: int = Field(..., description="1 for the nearest.")
+    distance: float = Field(..., description="Euclidean distance (not squared) between "
+                                             "embeddings.")
+
+
+class NeighborsResponse(BaseModel):
+    item: Item
+    k: int
+    metric: str = "euclidean (not squared)"
+    excluded: str = Field(..., description="What was left out of the results.")
+    neighbors: list[Neighbor]
+
+
+class QueryResponse(BaseModel):
+    query: str = Field(..., description="Name of the uploaded file.")
+    in_index: bool = Field(..., description="The sound itself is in the index: its stored "
+                                            "embedding was used and it is left out of the "
+                                            "results.")
+    item_ids: list[int] = Field(..., description="Rows holding the uploaded sound (copies "
+                                                 "share its content).")
+    k: int
+    metric: str = "euclidean (not squared)"
+    neighbors: list[Neighbor]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    total: int = Field(..., description="Number of matching sounds (only `limit` listed).")
+    items: list[Item]
+
+
+class MapResponse(BaseModel):
+    """Columns: item ``ids[j]`` is drawn at ``(x[j], y[j])`` with label ``labels[label[j]]``."""
+
+    method: str
+    n: int
+    from_cache: bool
+    seconds: float = Field(..., description="Time taken to compute or read the map.")
+    labels: list[str] = Field(..., description="Distinct labels, sorted.")
+    ids: list[int]
+    x: list[float] = Field(..., description="In [-1, 1].")
+    y: list[float] = Field(..., description="In [-1, 1].")
+    label: list[int] = Field(..., description="Index into `labels` of each item.")
+    paths: list[str] = Field(..., description="File path of each item, relative to the root.")
+
+
+class InfoResponse(BaseModel):
+    """``SoundIndex.info()`` plus the server's own settings."""
+
+    model_config = {"extra": "allow"}
+
+    n_items: int
+    labels: dict[str, int]
+    server: dict[str, Any]
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(..., description="One line saying what went wrong.")
