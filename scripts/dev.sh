@@ -23,6 +23,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install --quiet -e ".[test]"
   touch "$stamp"
 fi
+# Headless Chromium + driver for the web page tests (Debian); the tests skip without them.
+if [ "$task" = test ] && ! { command -v chromium >/dev/null && [ -x /usr/bin/chromedriver ]; }; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else
+    echo "note: the web page tests need: sudo apt-get install chromium chromium-driver" >&2
+  fi
+fi
 case "$task" in
   setup) ;;
   demo) mirsim demo "$@" ;;

@@ -30,6 +30,9 @@ from mirsim.cli_index import index_app, query  # noqa: E402  (the index commands
 
 app.add_typer(index_app, name="index")
 app.command()(query)
+from mirsim.cli_serve import serve  # noqa: E402
+
+app.command()(serve)
 
 
 def _defaults(cls: type) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Also runnable on its own: ``python -m mirsim.cli_serve INDEX [--port 8765]``.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 from typing import Optional
@@ -46,13 +47,37 @@ def allowed_hosts(host: str) -> list[str]:
     --------
     >>> allowed_hosts("127.0.0.1"), allowed_hosts("0.0.0.0")
     (['127.0.0.1', 'localhost'], ['*'])
-    >>> allowed_hosts("10.1.2.3")
-    ['127.0.0.1', 'localhost', '10.1.2.3']
+    >>> allowed_hosts("10.1.2.3"), allowed_hosts("::1")
+    (['127.0.0.1', 'localhost', '10.1.2.3'], ['127.0.0.1', 'localhost', '[::1]'])
     """
     base = ["127.0.0.1", "localhost"]
     if host in ("0.0.0.0", "::", "[::]"):
         return ["*"]
-    return base if host in base else base + [host]
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host  # as in Host:
+    return base if name in base else base + [name]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise a one-line error if ``host:port`` cannot be listened on (e.g. already in use).
+
+    Examples
+    --------
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen()
+    ...     check_port_free("127.0.0.1", s.getsockname()[1])
+    Traceback (most recent call last):
+    ...
+    mirsim.errors.MirsimError: cannot listen on 127.0.0.1 port ... (choose another --port)
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port,
+                                                             type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(address)
+    except OSError as exc:
+        raise MirsimError(f"cannot listen on {host} port {port}: {exc.strerror or exc} "
+                          f"(choose another --port)") from None
 
 
 @fail_cleanly
@@ -81,6 +106,7 @@ def serve(
         settings = MapSettings(method=map_method)
     except ValueError as exc:
         raise MirsimError(str(exc)) from None
+    check_port_free(host, port)
     app = create_app(index, root=root, max_upload_bytes=int(max_upload_mb * 1_000_000),
                      map_settings=settings, warm_map=True, allowed_hosts=allowed_hosts(host))
     if not is_loopback(host):

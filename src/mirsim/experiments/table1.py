@@ -51,6 +51,7 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
             cell = {**j["metrics"], "n_parameters": j["n_parameters"],
                     "train_seconds": j["train_seconds"], "n_items": j["n_items"]}
             table["cells"][model][fs.feature] = cell
+            table["folds"] = result.folds  # as run (loo: one per item)
             if on_cell:
                 on_cell(model, fs.feature, cell)
     return table
@@ -83,7 +84,7 @@ def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5"
     sep = "|---|" + ("---:|" * (len(metrics) + 2)) * len(feats)
     lines = [f"Data: {table['data']} ({table['n_items']} items) — {table['description']}",
              f"Protocol: {table['protocol']}, {table['folds']} folds; cells: mean ± std over "
-             f"folds.", "", head, sep]
+             f"folds{' (one query each)' if table['protocol'] == 'loo' else ''}.", "", head, sep]
     for model in table["models"]:
         cells = table["cells"][model]
         parts = [" | ".join(_pct(cells[f][m]) for m in metrics)

@@ -64,8 +64,8 @@ def upload_suffix(filename: str | None) -> str:
 
     Examples
     --------
-    >>> upload_suffix("kick.FLAC"), upload_suffix("../../x.wav"), upload_suffix("a.w/v"), upload_suffix(None)
-    ('.flac', '.wav', '', '')
+    >>> upload_suffix("kick.FLAC"), upload_suffix("../../x.wav"), upload_suffix("a.w/v")
+    ('.flac', '.wav', '')
     """
     suffix = PurePosixPath(filename or "").suffix.lower()
     return suffix if _SAFE_SUFFIX.match(suffix) else ""

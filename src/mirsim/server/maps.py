@@ -5,18 +5,27 @@ Which method, and why
 ``tsne`` (the default) is scikit-learn's Barnes-Hut t-SNE (PCA initialisation, perplexity
 30, a fixed seed), which mirsim already depends on: no new package, the same map for the same
 seed on CPU. Its cost grows a little faster than linearly; on a 2-core machine shared with
-other jobs, 5,000 sounds take about 40 s (one core), so a 20,000-sound library would take
-minutes. Hence, above ``landmarks`` sounds (5,000 by default) the map is made in two steps:
+other jobs, 3,000 sounds take about 20 s and 5,000 about 40 s (one thread, see *Threads*),
+so a 20,000-sound library would take several minutes. Hence, above ``landmarks`` sounds
+(5,000 by default) the map is made in two steps:
 
 1. t-SNE of ``landmarks`` sounds drawn at random (seeded);
 2. every other sound is placed at the inverse-distance-weighted mean position of its 8 nearest
    landmarks in the embedding space (exact FAISS search).
 
 Sounds that are near in the embedding space stay near on the map, and the cost is the fixed
-t-SNE of the landmarks plus one nearest-neighbour search (100,000 sounds: well under a
-minute). UMAP (``umap-learn``) was not chosen: it adds a dependency and its numba compilation
-alone costs tens of seconds at first use. ``pca`` is the instant alternative (a linear
-projection, which separates clusters less well).
+t-SNE of the landmarks plus one nearest-neighbour search: 100,000 sounds took about 40 s here,
+almost all of it the landmarks' t-SNE. UMAP (``umap-learn``) was not chosen: it adds a
+dependency and its numba compilation alone costs tens of seconds at first use. ``pca`` is the
+instant alternative (a linear projection, which separates clusters less well).
+
+Threads
+-------
+The map is computed on one thread (OpenMP and BLAS limited with ``threadpoolctl``).
+scikit-learn's t-SNE synchronises its OpenMP threads at every iteration; on cores shared with
+other busy processes each of those waits can cost a scheduler time slice. Measured here with
+the two cores busy: 19 sounds took 0.09 s on one thread and 37 s on two; 3,000 sounds 20 s on
+one thread and 46 s on two.
 
 Embeddings wider than 50 dimensions are first reduced to 50 by PCA (the usual t-SNE practice).
 Coordinates are centred and scaled so that the largest absolute coordinate is 1.
@@ -77,7 +86,8 @@ class MapSettings:
 
     def __post_init__(self) -> None:
         if self.method not in MAP_METHODS:
-            raise ValueError(f"unknown map method '{self.method}' (valid: {', '.join(MAP_METHODS)})")
+            raise ValueError(f"unknown map method '{self.method}' "
+                             f"(valid: {', '.join(MAP_METHODS)})")
         if self.landmarks < 10:
             raise ValueError(f"landmarks must be at least 10 (got {self.landmarks})")
 
@@ -106,7 +116,13 @@ def compute_map(embeddings: np.ndarray, settings: MapSettings = MapSettings()) -
     >>> bool(np.sign(xy[:20, 0]).std() == 0 and xy[0, 0] * xy[20, 0] < 0)  # two sides
     True
     """
-    X = np.ascontiguousarray(embeddings, dtype=np.float32)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # see "Threads" in the module's description
+        return _compute_map(np.ascontiguousarray(embeddings, dtype=np.float32), settings)
+
+
+def _compute_map(X: np.ndarray, settings: MapSettings) -> np.ndarray:
     n = len(X)
     if n < 4 or settings.method == "pca":
         return _normalise(_pca(X, 2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,7 @@ class Item(BaseModel):
     name: str = Field(..., description="File name.")
     label: str
     group: str
-    duration: Optional[float] = Field(None, description="Seconds (null if unknown).")
+    duration: float | None = Field(None, description="Seconds (null if unknown).")
 
 
 class Neighbor(Item):

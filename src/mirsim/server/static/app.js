@@ -657,8 +657,8 @@
 
   function setupPlayer() {
     player.addEventListener("error", () => {
-      const what = state.playing >= 0 ? baseName(state.paths[state.playing]) : "the uploaded sound";
-      say(`Cannot play ${what}: the file is missing or the browser cannot decode it`, true);
+      if (state.playing < 0) return;  // an upload: the server's answer says what is wrong
+      say(`Cannot play ${baseName(state.paths[state.playing])}: the file is missing or the browser cannot decode it`, true);
     });
   }
 

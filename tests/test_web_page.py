@@ -1,0 +1,378 @@
+"""The web page of ``mirsim serve`` in a real headless Chromium, against a real uvicorn server
+started with ``python -m mirsim.cli_serve`` on 127.0.0.1 (a free port): click a point of the
+map, play it, list its neighbours; search by name; query by example (file input and drop);
+and the map of a 100,000-sound synthetic index (slow), with its timings.
+
+Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``); the
+browser tests are skipped, saying so, where they are absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.spatial import cKDTree
+
+from mirsim.index import SoundIndex
+from mirsim.server.synthetic import write_synthetic_index
+
+SR = 22050
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _tone(freq: float, n_harmonics: int, seed: int) -> np.ndarray:
+    t = np.arange(SR) / SR
+    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
+    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
+    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
+
+
+# -- a real server -----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(index_dir: Path, log: Path, *extra: str, timeout: float = 120.0
+                   ) -> Iterator[str]:
+    """``python -m mirsim.cli_serve INDEX`` on 127.0.0.1 and a free port; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli_serve", str(index_dir),
+                                 "--host", "127.0.0.1", "--port", str(port), *extra],
+                                stdout=err, stderr=err, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(proc, url, log, timeout)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_until_up(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/api/info", timeout=5).status_code == 200:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"server not up after {timeout} s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("web") / "samples"
+    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
+        (root / label).mkdir(parents=True)
+        for i, f in enumerate(np.geomspace(200, 260, 6)):
+            sf.write(root / label / f"{label} {i}.wav", _tone(f, n_h, i), SR)
+    return root
+
+
+@pytest.fixture(scope="module")
+def index_dir(library, tmp_path_factory, feature_cache) -> Path:
+    out = tmp_path_factory.mktemp("web-index") / "samples.index"
+    SoundIndex.build(library, out, feature="mfcc", n_jobs=1, cache=feature_cache)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(index_dir, tmp_path_factory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("web-server") / "server.log"
+    with running_server(index_dir, log) as url:
+        yield url
+
+
+# -- a real browser ----------------------------------------------------------------------------
+def _chromium() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    binary = _chromium()
+    if binary is None or not CHROMEDRIVER.is_file():
+        pytest.skip("headless Chromium tests need Debian's chromium and chromium-driver "
+                    "(apt-get install -y chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, script: str, timeout: float = 30.0):
+    """Poll a JavaScript expression until it is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return ({script});")
+        if value:
+            return value
+        time.sleep(0.05)
+    status = driver.execute_script("return document.getElementById('status-message').textContent")
+    raise AssertionError(f"timed out waiting for {script}; page status: {status}")
+
+
+def _open(driver, url: str, timeout: float = 60.0) -> None:
+    driver.get(url)
+    _wait(driver, "window.mirsim && (window.mirsim.ready || window.mirsim.error)", timeout)
+    assert driver.execute_script("return window.mirsim.error") is None
+
+
+def _click_at(driver, x: float, y: float) -> None:
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(round(x), round(y))
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def _screen_points(driver) -> tuple[np.ndarray, dict]:
+    """Viewport positions of every item (``pointToPixel``), and the canvas rectangle."""
+    pts = driver.execute_script(
+        "const r = document.getElementById('map').getBoundingClientRect();"
+        "return {rect: {left: r.left, top: r.top, right: r.right, bottom: r.bottom},"
+        "        pts: Array.from({length: window.mirsim.n},"
+        "                        (_, i) => window.mirsim.pointToPixel(i))};")
+    return np.array([[p["x"], p["y"]] for p in pts["pts"]]), pts["rect"]
+
+
+def _isolated_point(driver, min_gap: float = 10.0) -> tuple[int, dict]:
+    """The item farthest (on screen) from every other, away from the overlaid controls."""
+    xy, rect = _screen_points(driver)
+    inside = ((xy[:, 0] > rect["left"] + 60) & (xy[:, 0] < rect["right"] - 20)
+              & (xy[:, 1] > rect["top"] + 50) & (xy[:, 1] < rect["bottom"] - 40))
+    gap = cKDTree(xy).query(xy, k=2)[0][:, 1]  # on-screen distance to the nearest other point
+    spacing = np.where(inside, gap, -1)
+    i = int(spacing.argmax())
+    assert spacing[i] > min_gap, "no point is clear of the others on screen"
+    return i, {"x": xy[i, 0], "y": xy[i, 1]}
+
+
+def _result_ids(driver) -> list[int]:
+    return driver.execute_script("return Array.from(document.querySelectorAll("
+                                 "'#results li[data-id]'), li => +li.dataset.id)")
+
+
+def _wait_results(driver, title: str, n: int = 10) -> None:
+    """Wait until the neighbour list has this title and ``n`` rows."""
+    _wait(driver, f"document.getElementById('results-title').textContent === {json.dumps(title)}"
+                  f" && document.querySelectorAll('#results li[data-id]').length === {n}")
+
+
+# -- tests -------------------------------------------------------------------------------------
+def test_real_server_over_http(server, library, index_dir, tmp_path):
+    info = httpx.get(f"{server}/api/info").json()
+    assert info["n_items"] == 18
+    doc = httpx.get(f"{server}/api/map", timeout=120).json()
+    assert doc["n"] == 18 and len(doc["x"]) == 18
+    row = doc["paths"].index("bright/bright 2.wav")
+    r = httpx.get(f"{server}/api/items/{row}/audio", headers={"Range": "bytes=0-43"})
+    assert r.status_code == 206 and r.content == (library / "bright/bright 2.wav").read_bytes()[:44]
+    with open(library / "bright/bright 2.wav", "rb") as f:
+        j = httpx.post(f"{server}/api/query", files={"file": ("b.wav", f)}, timeout=60).json()
+    assert j["in_index"] and j["item_ids"] == [row]
+    evil = httpx.get(f"{server}/api/info", headers={"Host": "attacker.example"})
+    assert evil.status_code == 400  # no DNS rebinding
+
+
+def test_click_a_point_plays_it_and_lists_its_neighbours(server, browser, tmp_path):
+    _open(browser, server)
+    i, at = _isolated_point(browser)
+    assert browser.execute_script("return window.mirsim.pickAt(arguments[0], arguments[1])",
+                                  at["x"], at["y"]) == i
+    _click_at(browser, at["x"], at["y"])
+    _wait(browser, f"window.mirsim.selected === {i} && "
+                   "document.querySelectorAll('#results li[data-id]').length === 10")
+    expected = httpx.get(f"{server}/api/items/{i}/neighbors", params={"k": 10}).json()
+    assert _result_ids(browser) == [n["id"] for n in expected["neighbors"]]
+    assert browser.execute_script("return window.mirsim.marked") == _result_ids(browser)
+    first = browser.find_element("css selector", "#results li[data-id] .distance").text
+    assert first == f"{expected['neighbors'][0]['distance']:.3f}"
+
+    _wait(browser, "document.getElementById('player').readyState >= 1 || "
+                   "document.getElementById('player').error")
+    audio = browser.execute_script(
+        "const p = document.getElementById('player');"
+        "return {src: p.src, ready: p.readyState, error: p.error && p.error.code,"
+        "        duration: p.duration};")
+    assert audio["error"] is None and audio["ready"] >= 1
+    assert audio["src"].endswith(f"/api/items/{i}/audio")
+    assert audio["duration"] == pytest.approx(1.0, abs=0.01)
+
+    # a neighbour's play button plays that sound
+    browser.find_element("css selector", "#results li[data-id] button.play").click()
+    second = expected["neighbors"][0]["id"]
+    _wait(browser, f"document.getElementById('player').src.endsWith('/api/items/{second}/audio')"
+                   " && document.getElementById('player').readyState >= 1")
+
+    timings = browser.execute_script("return window.mirsim.timings")
+    shot = tmp_path / "page.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"\nscreenshot: {shot}\ntimings (18 sounds): {json.dumps(timings)}")
+
+
+def test_search_box_and_query_by_example(server, browser, library, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server)
+    box = browser.find_element(By.ID, "search")
+    box.clear()
+    box.send_keys("MELLOW 3")
+    _wait(browser, "document.querySelectorAll('#search-results li[data-id]').length === 1")
+    hit = browser.find_element(By.CSS_SELECTOR, "#search-results li[data-id]")
+    row = int(hit.get_attribute("data-id"))
+    hit.click()
+    _wait(browser, f"window.mirsim.selected === {row} && "
+                   "document.querySelectorAll('#results li[data-id]').length === 10")
+    assert "mellow 3.wav" in browser.find_element(By.ID, "selected").text
+
+    outside = tmp_path / "new take.wav"
+    sf.write(outside, _tone(233.0, 4, 42), SR)
+    browser.find_element(By.ID, "upload").send_keys(str(outside))
+    _wait_results(browser, "Nearest to new take.wav")
+    with open(outside, "rb") as f:
+        api = httpx.post(f"{server}/api/query", params={"k": 10}, files={"file": f}, timeout=60)
+    assert _result_ids(browser) == [n["id"] for n in api.json()["neighbors"]]
+
+    # drop a file (built in the page from an indexed sound's bytes) anywhere on the page
+    browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch('api/items/' + arguments[0] + '/audio').then(r => r.blob()).then(blob => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([blob], 'dropped.wav', {type: 'audio/wav'}));
+          window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true,
+                                                      cancelable: true}));
+          done(true);
+        });""", row)
+    _wait_results(browser, "Nearest to dropped.wav")
+    assert row not in _result_ids(browser) and browser.execute_script(
+        "return window.mirsim.selected") == row  # in the index: itself left out, highlighted
+    assert "itself left out" in browser.find_element(By.ID, "status-message").text
+
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not a sound")
+    browser.find_element(By.ID, "upload").send_keys(str(bad))
+    _wait(browser, "document.getElementById('status-message').classList.contains('error')")
+    assert "not a readable sound file" in browser.find_element(By.ID, "status-message").text
+
+
+def test_wheel_zooms_around_the_cursor_drag_pans_and_legend_highlights(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server)
+    i, at = _isolated_point(browser)
+    before, _ = _screen_points(browser)
+    ActionChains(browser).scroll_from_origin(
+        ScrollOrigin.from_viewport(int(at["x"]), int(at["y"])), 0, -300).perform()
+    _wait(browser, "window.mirsim.timings.draws > 1")
+    after, _ = _screen_points(browser)
+    assert np.ptp(after, axis=0).max() > 1.5 * np.ptp(before, axis=0).max()  # zoomed in...
+    cursor = np.array([int(at["x"]), int(at["y"])])  # ...around the point under the cursor
+    assert np.linalg.norm(after[i] - cursor) < np.linalg.norm(before[i] - cursor) + 2
+
+    drag = ActionBuilder(browser)
+    drag.pointer_action.move_to_location(int(after[i][0]), int(after[i][1]))
+    drag.pointer_action.pointer_down()
+    for step in range(1, 6):
+        drag.pointer_action.move_to_location(int(after[i][0]) - 12 * step,
+                                             int(after[i][1]) + 8 * step)
+    drag.pointer_action.pointer_up()
+    drag.perform()
+    _wait(browser, f"Math.abs(window.mirsim.pointToPixel({i}).x - {after[i][0] - 60}) < 2")
+    panned, _ = _screen_points(browser)
+    np.testing.assert_allclose(panned - after, np.tile([-60, 40], (len(after), 1)), atol=1.5)
+    assert browser.execute_script("return window.mirsim.selected") == -1  # a drag selects nothing
+    assert browser.execute_script("return window.mirsim.pickAt(arguments[0], arguments[1])",
+                                  *panned[i]) == i
+
+    legend = browser.find_elements(By.CSS_SELECTOR, "#legend li")
+    assert [li.text.split("\n")[0] for li in legend] == ["bright", "dull", "mellow"]
+    legend[1].click()
+    assert "active" in legend[1].get_attribute("class")
+    assert "dim" in legend[0].get_attribute("class")
+    legend[1].click()
+    assert "active" not in legend[1].get_attribute("class")
+
+
+@pytest.mark.slow
+def test_map_of_100k_sounds_is_cached_and_drawn_fast(browser, tmp_path):
+    t = time.perf_counter()
+    index_dir = write_synthetic_index(tmp_path / "big.index", 100_000, n_labels=24)
+    timings: dict[str, float] = {"write_index_s": time.perf_counter() - t}
+    log = tmp_path / "server.log"
+    for attempt in ("first", "second"):
+        with running_server(index_dir, log) as url:
+            t = time.perf_counter()
+            r = httpx.get(f"{url}/api/map", timeout=600)
+            timings[f"map_{attempt}_start_s"] = time.perf_counter() - t
+            doc = r.json()
+            assert r.status_code == 200 and doc["n"] == 100_000 and len(doc["x"]) == 100_000
+            assert doc["from_cache"] is (attempt == "second")
+            timings[f"map_{attempt}_server_s"] = doc["seconds"]
+            if attempt == "second":
+                timings.update(_page_timings(browser, url, tmp_path))
+    print(f"\n100k timings: {json.dumps({k: round(v, 3) for k, v in timings.items()})}")
+    (tmp_path / "timings-100k.json").write_text(json.dumps(timings, indent=2))
+    assert len(list(index_dir.glob("map-tsne-*.npy"))) == 1
+    assert timings["map_first_start_s"] < 300 and timings["map_second_start_s"] < 10
+    assert timings["page_redraw_median_ms"] < 1000 and timings["page_pick_ms"] < 1
+
+
+def _page_timings(driver, url: str, tmp_path: Path) -> dict[str, float]:
+    _open(driver, url, timeout=120)
+    page = driver.execute_script("return window.mirsim.timings")
+    redraws = [driver.execute_script("return window.mirsim.redraw()") for _ in range(7)]
+    pick = driver.execute_script("return window.mirsim.timePicks(2000)")
+    _, at = _isolated_point(driver, min_gap=0)
+    i = driver.execute_script("return window.mirsim.pickAt(arguments[0], arguments[1])",
+                              at["x"], at["y"])
+    xy, _ = _screen_points(driver)  # the grid's answer is the nearest point on screen
+    gap = np.linalg.norm(xy - [at["x"], at["y"]], axis=1)
+    assert gap[i] == pytest.approx(gap.min(), abs=1e-3)
+    _click_at(driver, at["x"], at["y"])
+    _wait(driver, f"window.mirsim.selected === {i} && "
+                  "document.querySelectorAll('#results li[data-id]').length === 10")
+    shot = tmp_path / "page-100k.png"
+    driver.save_screenshot(str(shot))
+    print(f"\nscreenshot: {shot}")
+    return {"page_map_fetch_ms": page["mapFetchMs"], "page_map_parse_ms": page["mapParseMs"],
+            "page_grid_build_ms": page["gridBuildMs"], "page_first_draw_ms": page["firstDrawMs"],
+            "page_redraw_median_ms": statistics.median(redraws), "page_pick_ms": pick}
