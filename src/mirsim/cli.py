@@ -386,7 +386,10 @@ def demo(
             progress.update(task, description=f"{m} kfold")
             results.append(run_experiment(fs, m, "kfold", folds, seed, params[m], n_jobs=jobs))
             progress.advance(task)
-    learned = model_list[-1]
+    # keep the learned model that retrieved best (MAP@R over folds), fitted on every item
+    learned_results = [r for r in results if r.model != "euclidean"] or results
+    learned = max(learned_results,
+                  key=lambda r: r.protocol_result.summary()["map_at_r"]["mean"]).model
     final = fit_final_model(fs, learned, seed, params[learned])
     run_dir = create_run_dir(f"demo-{fs.collection.name}-{feature}", runs)
     config = {"command": "demo", "data": data, "feature": feature, "models": model_list,
@@ -399,7 +402,7 @@ def demo(
                              [(r.model, r.to_json()) for r in results]))
     out.print(f"ii-P@5 ignores retrieved items of the query's own group "
               f"({'IMT' if 'cyberlioz' in fs.collection.name else 'instrument'}).")
-    out.print(f"run directory: {run_dir}  (model: {learned}, fitted on all "
+    out.print(f"run directory: {run_dir}  (model: {learned}, the best MAP@R, fitted on all "
               f"{len(fs.X)} items)", highlight=False)
 
 
