@@ -204,4 +204,6 @@ def stored_vectors(index, start: int, stop: int) -> np.ndarray:
     if "IVF" in type(index).__name__:
         ivf = faiss.extract_index_ivf(index)
         ivf.make_direct_map()
-    return index.reconstruct_n(int(start), int(stop - start))
+    # np.asarray: once `faiss.contrib.torch_utils` has been imported (pytorch-metric-learning
+    # imports it), faiss returns torch tensors from calls that take no array
+    return np.asarray(index.reconstruct_n(int(start), int(stop - start)), dtype=np.float32)

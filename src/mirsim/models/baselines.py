@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np  # noqa: F401  (used by the examples)
 from torch import nn
 
 from mirsim.models.base import MetricModel, TorchMetricModel
