@@ -8,30 +8,19 @@ import sys
 
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
 from mirsim.cli import app
 from mirsim.models import load_model
+from synthetic_audio import write_timbre_library
 
-SR = 22050
-
-
-def _tone(freq, n_harmonics, seed):
-    t = np.arange(SR) / SR
-    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
-    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
-    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     """A folder with three labels (timbres) x 8 pitches, one bad file, odd names."""
     root = tmp_path_factory.mktemp("lib")
-    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
-        (root / label).mkdir()
-        for i, f in enumerate(np.geomspace(200, 260, 8)):
-            sf.write(str(root / label / f"{label} {i} ü.wav"), _tone(f, n_h, i), SR)
+    write_timbre_library(root, 8, "{label} {i} ü.wav")
     (root / "bright" / "broken.wav").write_bytes(b"")
     return root
 

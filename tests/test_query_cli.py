@@ -21,26 +21,16 @@ from typer.testing import CliRunner
 from mirsim.cli import app as mirsim_app
 from mirsim.cli_index import standalone_app
 from mirsim.index import SoundIndex
+from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
-SR = 22050
 app = standalone_app()  # the same `index` sub-app and `query` command that `mirsim` mounts
-
-
-def _tone(freq: float, n_harmonics: int, seed: int) -> np.ndarray:
-    t = np.arange(SR) / SR
-    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
-    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
-    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> Path:
     """Three labels (timbres) x 8 pitches with odd file names, and one empty file."""
     root = tmp_path_factory.mktemp("cli") / "my samples"
-    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
-        (root / label).mkdir(parents=True)
-        for i, f in enumerate(np.geomspace(200, 260, 8)):
-            sf.write(root / label / f"{label} {i} ü.wav", _tone(f, n_h, i), SR)
+    write_timbre_library(root, 8, "{label} {i} ü.wav")
     (root / "bright" / "broken.wav").write_bytes(b"")
     return root
 
@@ -91,7 +81,7 @@ def test_feature_index_build_query_info_verify(library, tmp_path):
 
     r = _run(["index", "verify", idx])
     assert r.exit_code == 0 and r.stdout.startswith("ok: 24 sounds")
-    sf.write(lib / "mellow" / "mellow 5 ü.wav", _tone(500.0, 4, 1), SR)
+    sf.write(lib / "mellow" / "mellow 5 ü.wav", harmonic_tone(500.0, 4, 1), SR)
     r = _run(["index", "verify", idx, "--json"])
     assert r.exit_code == 1
     assert _last_json(r)["problems"] == ["changed since the build: mellow/mellow 5 ü.wav"]
@@ -118,7 +108,7 @@ def test_index_built_with_a_mirsim_train_run(library, tmp_path):
     assert config["run_dir"] == str(Path(run_dir).resolve())
 
     outside = tmp_path / "outside.wav"
-    sf.write(outside, _tone(231.0, 4, 42), SR)
+    sf.write(outside, harmonic_tone(231.0, 4, 42), SR)
     r = _run(["query", idx, outside, "-k", 4, "--json"])
     assert r.exit_code == 0, r.output
     j = _last_json(r)
@@ -194,7 +184,7 @@ def test_a_cli_build_killed_while_extracting_leaves_the_previous_index(library, 
     assert _run(["index", "build", lib, "--out", idx, "--workers", 1]).exit_code == 0
     manifest = (idx / "manifest.csv").read_bytes()
     for i in range(96):
-        sf.write(lib / "mellow" / f"new {i}.wav", _tone(200 + i, 4, i), SR)
+        sf.write(lib / "mellow" / f"new {i}.wav", harmonic_tone(200 + i, 4, i), SR)
     cache = tmp_path / "fresh-cache"
     env = {**os.environ, "MIRSIM_CACHE_DIR": str(cache)}
     proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli_index", "index", "build", str(lib),

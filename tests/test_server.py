@@ -20,16 +20,9 @@ from mirsim.cli_index import standalone_app as query_app
 from mirsim.cli_serve import standalone_app
 from mirsim.index import SoundIndex
 from mirsim.server import create_app
+from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
-SR = 22050
 LOCAL = "http://127.0.0.1"
-
-
-def _tone(freq: float, n_harmonics: int, seed: int) -> np.ndarray:
-    t = np.arange(SR) / SR
-    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
-    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
-    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +30,8 @@ def library(tmp_path_factory) -> Path:
     """Three timbres x 6 pitches (odd file names), one FLAC, and a secret file beside it."""
     base = tmp_path_factory.mktemp("server")
     root = base / "my samples"
-    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
-        (root / label).mkdir(parents=True)
-        for i, f in enumerate(np.geomspace(200, 260, 6)):
-            sf.write(root / label / f"{label} {i} ü#%.wav", _tone(f, n_h, i), SR)
-    sf.write(root / "mellow" / "extra.flac", _tone(300.0, 4, 9), SR)
+    write_timbre_library(root, 6, "{label} {i} ü#%.wav")
+    sf.write(root / "mellow" / "extra.flac", harmonic_tone(300.0, 4, 9), SR)
     (base / "secret.txt").write_text("TOP SECRET")
     return root
 
@@ -176,7 +166,7 @@ def test_upload_of_an_indexed_sound_leaves_it_out_like_mirsim_query(client, inde
 
 def test_upload_of_a_new_sound_is_embedded_with_the_index_pipeline(client, index, tmp_path):
     outside = tmp_path / "new take.wav"
-    sf.write(outside, _tone(233.0, 4, 42), SR)
+    sf.write(outside, harmonic_tone(233.0, 4, 42), SR)
     uploads_before = set(Path(tempfile.gettempdir()).glob("mirsim-upload-*"))
     j = _upload(client, outside, k=3).json()
     assert set(Path(tempfile.gettempdir()).glob("mirsim-upload-*")) <= uploads_before  # deleted
@@ -214,16 +204,16 @@ def test_oversize_upload_is_refused_with_413(index_dir, tmp_path, feature_cache)
     small = TestClient(create_app(index_dir, max_upload_bytes=50_000, cache=feature_cache),
                        base_url=LOCAL)
     big = tmp_path / "big.wav"  # 200 kB: over the limit and the multipart envelope's slack
-    sf.write(big, np.tile(_tone(220.0, 4, 0), 3)[:50_000], SR, subtype="FLOAT")
+    sf.write(big, np.tile(harmonic_tone(220.0, 4, 0), 3)[:50_000], SR, subtype="FLOAT")
     r = _upload(small, big)
     assert r.status_code == 413 and "limit is 50,000" in r.json()["detail"]
     near = tmp_path / "near.wav"  # over the limit, within the multipart slack: counted on copy
-    sf.write(near, _tone(220.0, 4, 0)[:13_000], SR, subtype="FLOAT")
+    sf.write(near, harmonic_tone(220.0, 4, 0)[:13_000], SR, subtype="FLOAT")
     assert 50_000 < near.stat().st_size < 50_000 + 60_000
     r = _upload(small, near)
     assert r.status_code == 413 and "50,000 bytes" in r.json()["detail"]
     ok = tmp_path / "ok.wav"
-    sf.write(ok, _tone(220.0, 4, 0)[:11_000], SR, subtype="FLOAT")
+    sf.write(ok, harmonic_tone(220.0, 4, 0)[:11_000], SR, subtype="FLOAT")
     assert _upload(small, ok).status_code == 200
 
 

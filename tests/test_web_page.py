@@ -30,16 +30,9 @@ from scipy.spatial import cKDTree
 
 from mirsim.index import SoundIndex
 from mirsim.server.synthetic import write_synthetic_index
+from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
-SR = 22050
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-def _tone(freq: float, n_harmonics: int, seed: int) -> np.ndarray:
-    t = np.arange(SR) / SR
-    y = sum(np.sin(2 * np.pi * freq * (h + 1) * t) / (h + 1) for h in range(n_harmonics))
-    noise = np.random.default_rng(seed).standard_normal(SR) * 1e-3
-    return (0.3 * y / np.abs(y).max() + noise).astype(np.float32)
 
 
 # -- a real server -----------------------------------------------------------------------------
@@ -87,11 +80,7 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log: Path, timeout: float) 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("web") / "samples"
-    for label, n_h in (("dull", 1), ("mellow", 4), ("bright", 30)):
-        (root / label).mkdir(parents=True)
-        for i, f in enumerate(np.geomspace(200, 260, 6)):
-            sf.write(root / label / f"{label} {i}.wav", _tone(f, n_h, i), SR)
-    return root
+    return write_timbre_library(root, 6)
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +251,7 @@ def test_search_box_and_query_by_example(server, browser, library, tmp_path):
     assert "mellow 3.wav" in browser.find_element(By.ID, "selected").text
 
     outside = tmp_path / "new take.wav"
-    sf.write(outside, _tone(233.0, 4, 42), SR)
+    sf.write(outside, harmonic_tone(233.0, 4, 42), SR)
     browser.find_element(By.ID, "upload").send_keys(str(outside))
     _wait_results(browser, "Nearest to new take.wav")
     with open(outside, "rb") as f:

@@ -61,17 +61,7 @@ def write_json_file(path: Path, data: Any) -> None:
 def fsync_tree(directory: Path) -> None:
     """Flush every file of ``directory`` (recursively) and the directories themselves."""
     for path in sorted(directory.rglob("*")) + [directory]:
-        flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() and hasattr(os, "O_DIRECTORY") else 0)
-        try:
-            fd = os.open(path, flags)
-        except OSError:  # pragma: no cover - e.g. directories cannot be opened on Windows
-            continue
-        try:
-            os.fsync(fd)
-        except OSError:  # pragma: no cover
-            pass
-        finally:
-            os.close(fd)
+        _fsync_path(path)
 
 
 def is_index_dir(path: Path) -> bool:
@@ -102,7 +92,7 @@ def publish(staging: Path, target: Path) -> None:
         os.rename(target, aside)
         os.rename(staging, target)
         shutil.rmtree(aside, ignore_errors=True)
-    _fsync_dir(target.parent)
+    _fsync_path(target.parent)
 
 
 def clean_stale(target: Path) -> list[Path]:
@@ -163,10 +153,12 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """Flush one file or directory to disk (best effort: not every system can open a directory)."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover
+        fd = os.open(path, flags)
+    except OSError:  # pragma: no cover - e.g. directories cannot be opened on Windows
         return
     try:
         os.fsync(fd)
