@@ -2,12 +2,15 @@
 feature, with 1 and 2 worker processes, on the same sounds, cache disabled (fresh directory).
 
     MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_features.py [--n 400] [--features mfcc,scat1d,random]
+    python benchmarks/bench_features.py --n 300 --features jtfs,scat1d   # -> features-jtfs-scat1d.json
 
 One worker is the main process (torch may use both cores inside it, e.g. for scattering);
 two workers are two processes of one torch thread each, started before the clock.
 Sounds: a fixed random subset of the simulated Cyberlioz extended set (rendering included, as
-it is part of reading those sounds). Every feature analyses the first second of each sound.
-Writes ``benchmarks/results/features.json``.
+it is part of reading those sounds). Every feature analyses the first second of each sound,
+except musicnn (``musicnn-msd``, ``musicnn-mtt``: the first 3 s, its input patch).
+Writes ``benchmarks/results/features.json`` for the default feature set, else
+``features-<names>.json`` (or ``--out NAME``), so a partial run never overwrites the full one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,22 @@ from _common import write_result
 from mirsim.datasets import load_collection
 from mirsim.features import make_extractor
 from mirsim.features.extraction import FeatureCache, extract_features
+
+DEFAULT_FEATURES = "mfcc,scat1d,random"
+
+
+def result_name(features: str, out: str | None = None) -> str:
+    """``features`` for the default set, ``features-<names>`` for any other (or ``out``)."""
+    if out:
+        return out
+    return "features" if features == DEFAULT_FEATURES else "features-" + features.replace(",", "-")
+
+
+def analysed_seconds(sources, extractor) -> float:
+    """Seconds of audio the extractor reads: each sound's length, up to its ``duration``
+    (musicnn reads 3 s, and some sounds are shorter)."""
+    sr = extractor.sample_rate
+    return round(sum(len(s.load(sr, extractor.duration)) for s in sources) / sr, 2)
 
 
 def measure(sources, feature: str, n_jobs: int) -> float:
@@ -41,7 +60,9 @@ def measure(sources, feature: str, n_jobs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--features", default="mfcc,scat1d,random")
+    parser.add_argument("--features", default=DEFAULT_FEATURES)
+    parser.add_argument("--out", default=None,
+                        help="result name (default: features, or features-<names> for a subset)")
     args = parser.parse_args()
     c = load_collection("cyberlioz-extended")
     pick = np.sort(np.random.default_rng(0).choice(len(c), args.n, replace=False))
@@ -52,7 +73,7 @@ def main() -> None:
     for feature in args.features.split(","):
         extractor = make_extractor(feature)
         extractor(np.zeros(22050, np.float32) + 1e-3, 22050)
-        audio_seconds = args.n * extractor.duration
+        audio_seconds = analysed_seconds(sources, extractor)
         walls = {n_jobs: measure(sources, feature, n_jobs) for n_jobs in (1, 2)}
         row = {"feature": feature, "n_sounds": args.n, "audio_seconds": audio_seconds,
                **{f"wall_seconds_{k}_workers": round(v, 2) for k, v in walls.items()},
@@ -61,7 +82,7 @@ def main() -> None:
                "speedup_2_workers": round(walls[1] / walls[2], 2)}
         rows.append(row)
         print(row, flush=True)
-    print(f"wrote {write_result('features', {'rows': rows})}")
+    print(f"wrote {write_result(result_name(args.features, args.out), {'rows': rows})}")
 
 
 if __name__ == "__main__":

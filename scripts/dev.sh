@@ -13,14 +13,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 stamp=.venv/.mirsim-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/dev.sh -nt "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   # The CPU build of PyTorch first: an unpinned torch would pull a multi-GB CUDA build.
   python -m pip install --quiet "torch==2.13.0"
   # tinysoundfont renders the offline `synth` library; its pyaudio dependency is only for
   # real-time playback, which mirsim never uses (and it needs PortAudio headers to build).
   python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
-  python -m pip install --quiet -e ".[test]"
+  # musicnn ships the TensorFlow checkpoints that mirsim's PyTorch port reads; its own
+  # dependencies (TensorFlow, an old NumPy) are never needed, so they are not installed.
+  python -m pip install --quiet --no-deps "musicnn==0.1.0"
+  python -m pip install --quiet -e ".[test,distributed]"
   touch "$stamp"
 fi
 # Headless Chromium + driver for the web page tests (Debian); the tests skip without them.

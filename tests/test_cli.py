@@ -48,6 +48,41 @@ def test_train_json_schema_and_run_directory(library, tmp_path):
     assert skipped[0]["reason"].startswith("empty file")
     model = load_model(run / "model")
     assert model.transform(np.zeros((2, 40), dtype=np.float32)).shape == (2, 512)
+    _check_test_embeddings(run, library, skipped, "mlp", "kfold", (8, 512))
+
+
+def _check_test_embeddings(run, library, skipped, model, protocol, shape):
+    """``test_embeddings.npz``: the last fold's test items, in split order, embedded."""
+    from mirsim.datasets import load_collection
+    from mirsim.evaluation.protocols import split_indices
+
+    items = load_collection(str(library)).items.astype({"id": str})
+    items = items[~items["id"].isin({s["id"] for s in skipped})].reset_index(drop=True)
+    _, test = split_indices(protocol, len(items), items["group"].astype(str).to_numpy(), 3, 0)[-1]
+    with np.load(run / "test_embeddings.npz", allow_pickle=False) as held:
+        assert held["ids"].tolist() == items["id"].iloc[test].tolist()
+        assert held["labels"].tolist() == items["label"].astype(str).iloc[test].tolist()
+        assert held["rows"].tolist() == test.tolist()
+        assert held["embeddings"].dtype == np.float32 and held["embeddings"].shape == shape
+        assert np.isfinite(held["embeddings"]).all()
+        assert (int(held["fold"]), int(held["n_folds"])) == (3, 3)
+        assert (str(held["model"]), str(held["protocol"])) == (model, protocol)
+    assert not list(run.glob(".*.tmp"))  # written atomically
+
+
+@pytest.mark.parametrize("protocol", ["group-kfold", "loo"])
+def test_held_out_embeddings_of_other_protocols(library, tmp_path, protocol):
+    r = _run(["train", "--data", str(library), "--model", "euclidean", "--protocol", protocol,
+              "--folds", "3", "--workers", "1", "--jobs", "1", "--runs", str(tmp_path),
+              "--json", "--no-save-model"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / json.loads(r.stdout.strip().splitlines()[-1])["run_dir"].rsplit("/", 1)[-1]
+    if protocol == "loo":  # its last fold holds one item: nothing worth keeping
+        assert not (run / "test_embeddings.npz").exists()
+    else:
+        skipped = json.loads((run / "skipped.json").read_text())
+        n_test = len(np.load(run / "test_embeddings.npz")["ids"])
+        _check_test_embeddings(run, library, skipped, "euclidean", protocol, (n_test, 40))
 
 
 def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):

@@ -306,18 +306,20 @@ def test_inductive_query_embedding_matches_transductive_run():
     """How far is a query embedded against the reference (``model.transform``) from the same
     item's row in one transductive pass over reference + query (``network_(cat)``)?
 
-    The only difference: in the transductive pass, reference nodes that pick the query among
-    their k nearest add edges to it (the graph is made symmetric), which changes the query's
-    degree and row, and their own rows. A query that no reference node picks gets exactly the
-    same embedding both ways. Relative gap = ||inductive - transductive|| / ||transductive||.
+    The only difference: in the transductive pass the graph is made symmetric over reference +
+    query, so the query's neighbours gain an edge back to it (their degrees and rows change) and
+    reference nodes that pick the query add edges to it. Both effects scale with the Gaussian
+    weights between the query and its neighbours, so a query far from every reference node gets
+    (nearly) the same embedding both ways. Relative gap = ||inductive - transductive|| /
+    ||transductive||.
 
     Measured here (240 synthetic sounds of 6 timbres, MFCC, AN-GNN with the paper's defaults,
-    50 epochs, 40 held-out queries): median 0.028, p90 0.070, max 0.140, 4 queries exact,
-    top-5 overlap 4.67 / 5. Over 5 other data/model seeds: median 0.000-0.016, p90
-    0.000-0.060, max 0.000-0.320, overlap 4.78-5.00. The neighbour graph is discrete, so
-    float-level differences (threads, BLAS) can flip a near-tie edge; the tolerances sit a
-    little above the worst of these runs. Rare "hub" queries, which many reference nodes pick,
-    carry the largest gaps.
+    50 epochs, 40 held-out queries): median 0.026, p90 0.056, max 0.120, smallest 1.6e-5;
+    with 512-wide blocks median 0.039, p90 0.079, max 0.135. Earlier versions, over 5 other
+    data/model seeds: median 0.000-0.016, p90 0.000-0.060, max 0.000-0.320, top-5 overlap
+    4.78-5.00. The neighbour graph is discrete, so float-level differences (threads, BLAS) can
+    flip a near-tie edge; the tolerances sit a little above the worst of these runs. Rare "hub"
+    queries, which many reference nodes pick, carry the largest gaps.
     """
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(6), 40)
@@ -344,7 +346,6 @@ def test_inductive_query_embedding_matches_transductive_run():
     assert np.median(gaps) <= 0.04, gaps
     assert np.quantile(gaps, 0.9) <= 0.1, gaps
     assert gaps.max() <= 0.4, gaps
-    assert (gaps < 1e-5).any(), gaps  # queries no reference node picks: identical embeddings
     assert np.mean(overlaps) >= 4.0, overlaps
 
 

@@ -11,7 +11,7 @@ from mirsim.errors import MirsimError, UnknownNameError
 from mirsim.evaluation import ii_p_at_k
 from mirsim.models import (available_models, load_model, make_model)
 from mirsim.models.base import NotFittedError
-from mirsim.models.graph import Adjacency, nearest_indices
+from mirsim.models.graph import Adjacency, GraphEmbeddingNetwork, nearest_indices, symmetric_edges
 
 FAST = {"euclidean": {}, "linear": {"epochs": 3}, "lmnn": {}, "mlp": {"epochs": 3},
         "knn-gnn": {"epochs": 3}, "an-gnn": {"epochs": 3}}
@@ -107,6 +107,33 @@ def test_adaptive_graph_weights_follow_the_gaussian_of_scaled_distances():
     assert torch.all((W > 0).sum(1) >= 3)  # and at least k neighbours in all
     torch.testing.assert_close(deg, W.sum(1))
     assert torch.all(sigma > 0)
+
+
+def test_symmetric_edges_are_the_union_of_both_directions_listed_once():
+    g = torch.Generator().manual_seed(0)
+    n, k = 30, 4
+    rows = []
+    for i in range(n):  # itself, then k - 1 distinct other nodes
+        others = torch.randperm(n - 1, generator=g)[:k - 1]
+        rows.append(torch.cat([torch.tensor([i]), others + (others >= i).long()]))
+    idx = torch.stack(rows)
+    src, dst = symmetric_edges(idx)
+    kept = torch.zeros(n, n, dtype=torch.bool)
+    kept[torch.arange(n)[:, None], idx] = True
+    expected = kept | kept.T
+    counts = torch.zeros(n, n)
+    counts.index_put_((src, dst), torch.ones(len(src)), accumulate=True)
+    assert torch.equal(counts, expected.float())  # every edge of the union, exactly once
+
+
+def test_graph_blocks_are_as_wide_as_the_features_up_to_the_embedding():
+    narrow = GraphEmbeddingNetwork(40, embedding_dim=512)
+    assert isinstance(narrow.input, torch.nn.Identity)  # the authors' design: no input layer
+    assert narrow.blocks[0].gcn.in_features == 40
+    assert narrow(torch.randn(8, 40)).shape == (8, 512)  # an output layer up to the proxies
+    wide = GraphEmbeddingNetwork(800, embedding_dim=512)
+    assert wide.input.out_features == 512 and isinstance(wide.output, torch.nn.Identity)
+    assert GraphEmbeddingNetwork(40, embedding_dim=512, width=128).blocks[0].gcn.in_features == 128
 
 
 @pytest.mark.parametrize("kind", ["adaptive", "knn"])

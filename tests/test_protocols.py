@@ -73,6 +73,25 @@ def test_loo_has_one_query_per_fold():
     assert set(r.per_fold[0]["p_at_1"] for _ in [0]) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("protocol", ["kfold", "group-kfold"])
+def test_the_last_fold_keeps_its_test_embeddings(protocol):
+    X, y, g = _data()
+    r = evaluate_protocol(EuclideanModel, X, y, g, protocol, n_folds=3, seed=0)
+    train, test = split_indices(protocol, 24, g, n_folds=3, seed=0)[-1]
+    held = r.held_out
+    assert (held.fold, held.n_folds, len(held)) == (3, 3, len(test))
+    assert held.indices.tolist() == test.tolist()  # the last fold's test split, in order
+    assert held.embeddings.dtype == np.float32 and held.embeddings.shape == (len(test), 3)
+    model = EuclideanModel().fit(X[train].astype(np.float32), y[train])
+    np.testing.assert_allclose(held.embeddings, model.transform(X[test].astype(np.float32)),
+                               rtol=1e-6)
+
+
+def test_loo_keeps_no_held_out_embeddings():
+    X, y, g = _data()
+    assert evaluate_protocol(EuclideanModel, X[:6], y[:6], g[:6], "loo").held_out is None
+
+
 @pytest.mark.slow
 def test_folds_in_parallel_workers_give_the_same_numbers():
     import functools
@@ -84,3 +103,8 @@ def test_folds_in_parallel_workers_give_the_same_numbers():
     serial = evaluate_protocol(factory, X, y, g, "kfold", n_folds=3, seed=0)
     parallel = evaluate_protocol(factory, X, y, g, "kfold", n_folds=3, seed=0, n_jobs=2)
     assert serial.per_fold == parallel.per_fold
+    # the workers return the last fold's held-out embeddings, identical to the serial run's
+    assert parallel.held_out.fold == serial.held_out.fold == 3
+    np.testing.assert_array_equal(parallel.held_out.indices, serial.held_out.indices)
+    assert parallel.held_out.embeddings.shape == (len(serial.held_out), 16)
+    np.testing.assert_array_equal(parallel.held_out.embeddings, serial.held_out.embeddings)

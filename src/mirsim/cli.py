@@ -33,6 +33,12 @@ app.command()(query)
 from mirsim.cli_serve import serve  # noqa: E402
 
 app.command()(serve)
+from mirsim.cli_tag import tag  # noqa: E402
+
+app.command()(tag)
+from mirsim.cli_report import report  # noqa: E402
+
+app.command()(report)
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -138,8 +144,13 @@ def _metrics_table(title: str, rows: list[tuple[str, dict]]) -> Table:
     return table
 
 
-def _write_run(run_dir: Path, config: dict, fs, results: list, model=None) -> None:
+def _write_run(run_dir: Path, config: dict, fs, results: list, model=None,
+               held_out_of: Optional[str] = None) -> None:
+    """Write a run directory: config, metrics, skipped items, the model if any, and the
+    held-out embeddings (``test_embeddings.npz``) of the result of model ``held_out_of``
+    (default: the only result), when its protocol kept them."""
     from mirsim.experiments import write_json
+    from mirsim.experiments.heldout import held_out_embeddings, save_test_embeddings
 
     write_json(run_dir / "config.json", config)
     write_json(run_dir / "metrics.json", results[0].to_json() if len(results) == 1
@@ -147,6 +158,10 @@ def _write_run(run_dir: Path, config: dict, fs, results: list, model=None) -> No
     write_json(run_dir / "skipped.json", fs.skipped)
     if model is not None:
         model.save(run_dir / "model")
+    result = next((r for r in results if r.model == held_out_of), results[0])
+    held = held_out_embeddings(result, fs)
+    if held is not None:
+        save_test_embeddings(run_dir, held)
 
 
 @app.command()
@@ -335,9 +350,6 @@ def reproduce_table1(
 
 
 DEMO_MODELS = "euclidean,linear,mlp,an-gnn"
-#: The demo trains graph models with blocks 128 wide (a linear layer maps them to the 512-d
-#: embedding) so that it takes a few minutes on two cores; `--paper` uses the paper's width.
-DEMO_FAST_GRAPH = {"width": 128}
 
 
 @app.command()
@@ -352,8 +364,6 @@ def demo(
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature extraction."),
     jobs: int = typer.Option(min(2, os.cpu_count() or 1), help="Folds trained at once (one "
                                                                 "process and torch thread each)."),
-    paper: bool = typer.Option(False, "--paper", help="Graph models at the paper's width (512) "
-                                                       "instead of 128: better, about 4x slower."),
     runs: Optional[Path] = typer.Option(None, help="Where to create the run directory."),
 ) -> None:
     """Learn a similarity metric end to end and compare it with the Euclidean baseline."""
@@ -372,13 +382,9 @@ def demo(
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     for m in model_list:
         model_class(m)  # unknown model: fail before any work
-    params = {m: ({} if paper or m not in ("an-gnn", "knn-gnn") else DEMO_FAST_GRAPH)
-              for m in model_list}
+    params: dict[str, dict] = {m: {} for m in model_list}  # the paper's settings
     fs = _load_features_with_progress(data, feature, {}, workers, {})
     out.print(f"{fs.collection.description}")
-    if not paper and set(model_list) & {"an-gnn", "knn-gnn"}:
-        out.print("Graph models use blocks 128 wide here, for speed (`--paper` for the paper's "
-                  "512; `mirsim reproduce table1` uses the paper's settings).")
     results = []
     with progress_bar() as progress:
         task = progress.add_task("models", total=len(model_list))
@@ -396,7 +402,7 @@ def demo(
               "model_params": params,
               "protocol": "kfold", "folds": folds, "seed": seed, "saved_model": learned,
               "mirsim_version": mirsim.__version__}
-    _write_run(run_dir, config, fs, results, final)
+    _write_run(run_dir, config, fs, results, final, held_out_of=learned)
     out.print(_metrics_table(f"{fs.collection.name} · {feature} · kfold ({folds} folds), "
                              f"queries and retrievals inside each test fold",
                              [(r.model, r.to_json()) for r in results]))

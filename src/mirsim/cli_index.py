@@ -27,7 +27,8 @@ index_app = typer.Typer(no_args_is_help=True,
                         help="Sound indexes: build, inspect and check the index of a library.")
 
 
-_STAGES = {"hash": "hashing files", "features": "features", "embed": "embedding",
+_STAGES = {"hash": "hashing files", "cluster": "Dask cluster", "features": "features",
+           "embed": "embedding",
            "index": "FAISS index", "write": "writing", "verify": "hashing files"}
 
 
@@ -58,8 +59,15 @@ def index_build(
     feature_param: Optional[list[str]] = typer.Option(None, "--feature-param",
                                                       help="Feature parameter KEY=VALUE "
                                                            "(with --feature)."),
-    workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Processes for feature "
-                                                                 "extraction."),
+    workers: int | None = typer.Option(None, help="Worker processes for feature extraction "
+                                                  "(default: the cores, at most 2): joblib "
+                                                  "processes, or the size of the local Dask "
+                                                  "cluster with --scheduler local."),
+    scheduler: str | None = typer.Option(None, help="Extract features on a Dask cluster: "
+                                                    "'local' starts one of --workers processes "
+                                                    "for this build; an address "
+                                                    "(tcp://host:8786) uses a running one, whose "
+                                                    "workers must see DIR at the same path."),
     approximate: str = typer.Option("auto", help="FAISS index: auto (exact below 100,000 "
                                                  "sounds, HNSW from there), never, hnsw or ivf."),
     group_by: str = typer.Option("folder", help="What counts as the same sound for `query "
@@ -72,6 +80,7 @@ def index_build(
     """Build or update the index of a sound library (written atomically)."""
     from mirsim.index import build_index
 
+    n_jobs = _check_workers(workers, scheduler)
     fparams = {}
     if feature_param:
         from mirsim.cli import parse_params
@@ -81,13 +90,30 @@ def index_build(
     with progress_bar() as progress:
         report = build_index(directory, out_dir, run_dir=run, feature=feature,
                              feature_params=fparams, approximate=approximate, group_by=group_by,
-                             n_jobs=workers, rehash=rehash, seed=seed,
+                             n_jobs=n_jobs, rehash=rehash, seed=seed, scheduler=scheduler,
                              progress=_stage_updater(progress))
     _print_build_summary(report, as_json)
 
 
+def _check_workers(workers: int | None, scheduler: str | None) -> int:
+    """The number of worker processes; refuse --workers for a cluster that has its own."""
+    from mirsim.index import SoundIndexError
+
+    if workers is not None and scheduler not in (None, "local"):
+        raise SoundIndexError("--workers sets the size of a local cluster; a running cluster "
+                              f"({scheduler}) has its own workers (drop --workers)")
+    if workers is not None and workers < 1:
+        raise SoundIndexError(f"--workers must be at least 1 (got {workers})")
+    return min(2, os.cpu_count() or 1) if workers is None else workers
+
+
 def _print_build_summary(report: dict, as_json: bool) -> None:
     console = err if as_json else out
+    engine = report.get("extraction", {})
+    if engine.get("engine") == "dask":
+        console.print(f"features computed on a Dask cluster ({engine['scheduler']}, "
+                      f"{engine['n_workers']} worker(s), {engine['n_tasks']} task(s))",
+                      highlight=False, soft_wrap=True)
     console.print(f"indexed {report['n_indexed']} sound(s) of {report['root']}: "
                   f"{report['n_added']} added, {report['n_changed']} changed, "
                   f"{report['n_removed']} removed, {report['n_unchanged']} unchanged; "

@@ -10,6 +10,16 @@
 Every fitted preprocessing (standardisation) is fitted by the model on the training part only.
 Graph models embed every item inductively against their training set (see
 :mod:`mirsim.models.graph`).
+
+Held-out embeddings
+-------------------
+Besides the metrics, a protocol run keeps the embeddings of the test part of its **last fold**
+(:class:`HeldOutEmbeddings`): the items of one fold, embedded by the one model trained without
+them, so that distances between them are those the metrics were measured with (embeddings of
+different folds come from different models and are not comparable). Only one fold is kept, to
+bound memory. ``kfold`` keeps ``model.transform(X[test])``; ``group-kfold`` embeds every item
+and keeps the test rows. ``loo`` keeps none: its last fold holds a single item, with no
+neighbours to show.
 """
 
 from __future__ import annotations
@@ -59,13 +69,47 @@ def split_indices(protocol: str, n_items: int, groups: np.ndarray | None = None,
 
 
 @dataclass
+class HeldOutEmbeddings:
+    """The test part of one fold, embedded by the model trained without it.
+
+    Attributes
+    ----------
+    fold : int
+        Which fold, counted from 1 (the last one: ``fold == n_folds``).
+    n_folds : int
+        Folds of the protocol run.
+    indices : numpy.ndarray
+        ``(m,)`` rows of ``X`` that were the fold's test part, in split order.
+    embeddings : numpy.ndarray
+        ``(m, d)`` float32 embeddings of those rows.
+
+    Examples
+    --------
+    >>> h = HeldOutEmbeddings(3, 3, np.array([4, 7]), np.zeros((2, 8), np.float32))
+    >>> len(h), h.embeddings.dtype
+    (2, dtype('float32'))
+    """
+
+    fold: int
+    n_folds: int
+    indices: np.ndarray
+    embeddings: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+@dataclass
 class ProtocolResult:
-    """Per-fold metrics of one protocol run, and their mean and standard deviation."""
+    """Per-fold metrics of one protocol run, their mean and standard deviation, and the
+    held-out embeddings of the last fold (``None`` for ``loo``; see the module's description).
+    """
 
     protocol: str
     per_fold: list[dict[str, float]]
     fit_seconds: list[float] = field(default_factory=list)
     n_parameters: int = 0
+    held_out: HeldOutEmbeddings | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
         """``{metric: {"mean", "std"}}`` over folds (NaN folds ignored; sample std)."""
@@ -84,8 +128,10 @@ class ProtocolResult:
 
 def _run_fold(make_model: Callable[[], MetricModel], X: np.ndarray, labels: np.ndarray,
               groups: np.ndarray, train: np.ndarray, test: np.ndarray, protocol: str, k: int,
-              torch_threads: int | None) -> tuple[dict[str, float], float, int]:
-    """Fit on ``train``, embed, and measure retrieval for one fold."""
+              torch_threads: int | None, keep: bool = False
+              ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
+    """Fit on ``train``, embed, and measure retrieval for one fold; with ``keep``, also return
+    the test part's embeddings (rows in the order of ``test``), else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -97,10 +143,13 @@ def _run_fold(make_model: Callable[[], MetricModel], X: np.ndarray, labels: np.n
     if protocol == "kfold":
         emb = model.transform(X[test])
         metrics = retrieval_metrics(emb, labels[test], groups[test], k=k)
+        held = emb
     else:
         emb = model.transform(X)
         metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k)
-    return metrics, fit_seconds, model.n_parameters
+        held = emb[test]
+    kept = np.asarray(held, dtype=np.float32) if keep else None
+    return metrics, fit_seconds, model.n_parameters, kept
 
 
 def evaluate_protocol(
@@ -135,6 +184,11 @@ def evaluate_protocol(
         train faster on one thread per core than on several threads for one fold). The
         numbers do not depend on it.
 
+    Returns
+    -------
+    ProtocolResult
+        Its ``held_out`` holds the last fold's test embeddings (``None`` for ``loo``).
+
     Examples
     --------
     >>> from mirsim.models import EuclideanModel
@@ -143,20 +197,27 @@ def evaluate_protocol(
     >>> r = evaluate_protocol(EuclideanModel, X, y, np.arange(40), "kfold", 2)
     >>> r.summary()["p_at_1"]["mean"] > 0.9
     True
+    >>> r.held_out.fold, r.held_out.embeddings.shape
+    (2, (20, 3))
     """
     X = np.asarray(X, dtype=np.float32)
     labels, groups = np.asarray(labels), np.asarray(groups)
     splits = split_indices(protocol, len(X), groups, n_folds, seed)
     args = (make_model, X, labels, groups)
+    last = len(splits) - 1 if protocol != "loo" else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, protocol, k, None) for tr, te in splits)
+        results = (_run_fold(*args, tr, te, protocol, k, None, i == last)
+                   for i, (tr, te) in enumerate(splits))
     else:
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_run_fold)(*args, tr, te, protocol, k, 1) for tr, te in splits)
-    per_fold, fit_seconds, n_params = [], [], 0
-    for i, (metrics, seconds, n_params) in enumerate(results):
+            delayed(_run_fold)(*args, tr, te, protocol, k, 1, i == last)
+            for i, (tr, te) in enumerate(splits))
+    per_fold, fit_seconds, n_params, held_out = [], [], 0, None
+    for i, (metrics, seconds, n_params, kept) in enumerate(results):
         per_fold.append(metrics)
         fit_seconds.append(seconds)
+        if kept is not None:
+            held_out = HeldOutEmbeddings(i + 1, len(splits), splits[i][1], kept)
         if on_fold:
             on_fold(i + 1, len(splits))
-    return ProtocolResult(protocol, per_fold, fit_seconds, n_params)
+    return ProtocolResult(protocol, per_fold, fit_seconds, n_params, held_out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -37,19 +38,32 @@ def create_run_dir(name: str, root: str | Path | None = None) -> Path:
     raise RuntimeError(f"could not create a run directory under {root}")
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def write_bytes_atomic(path: str | Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_bytes_atomic(Path(tempfile.mkdtemp()) / "a" / "x.bin", b"\\x00\\x01")
+    >>> p.read_bytes(), [q.name for q in p.parent.iterdir()]
+    (b'\\x00\\x01', ['x.bin'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -58,7 +72,7 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def _finite(x: Any) -> Any:
-    if isinstance(x, float) and x != x:
+    if isinstance(x, float) and math.isnan(x):
         return None
     if isinstance(x, dict):
         return {k: _finite(v) for k, v in x.items()}

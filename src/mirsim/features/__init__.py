@@ -13,12 +13,16 @@ from typing import Any
 
 from mirsim.errors import UnknownNameError
 from mirsim.features.base import FeatureExtractor
+from mirsim.features.jtfs import JTFSFeature
 from mirsim.features.mfcc import MFCC
+from mirsim.features.musicnn import MusicnnMSD, MusicnnMTT
+from mirsim.features.openl3 import OpenL3Feature
 from mirsim.features.random import RandomFeature
 from mirsim.features.scattering import Scattering1DFeature
 
 _REGISTRY: dict[str, type[FeatureExtractor]] = {
-    cls.name: cls for cls in (MFCC, Scattering1DFeature, RandomFeature)
+    cls.name: cls for cls in (MFCC, Scattering1DFeature, RandomFeature, MusicnnMSD, MusicnnMTT,
+                              JTFSFeature, OpenL3Feature)
 }
 
 
@@ -45,5 +49,16 @@ def make_extractor(name: str, **params: Any) -> FeatureExtractor:
     return extractor_class(name)(**params)
 
 
-__all__ = ["FeatureExtractor", "MFCC", "RandomFeature", "Scattering1DFeature",
-           "available_features", "extractor_class", "make_extractor"]
+__all__ = [
+    "MFCC",
+    "FeatureExtractor",
+    "JTFSFeature",
+    "MusicnnMSD",
+    "MusicnnMTT",
+    "OpenL3Feature",
+    "RandomFeature",
+    "Scattering1DFeature",
+    "available_features",
+    "extractor_class",
+    "make_extractor",
+]

@@ -17,6 +17,11 @@ What a rebuild reuses from the previous index at the same place (same feature an
 
 Deleted files are dropped; files that cannot be used are listed with their reason in
 ``build_report.json`` and tried again by the next build.
+
+Feature extraction runs in this process (``n_jobs`` joblib processes) or, with ``scheduler``, on
+a Dask distributed cluster (:mod:`mirsim.index.distributed`): a local one of ``n_jobs`` worker
+processes, or an existing one. Workers also embed the sounds for per-item models; graph models
+and the library-standardised pipeline embed on the client. Either way the index is the same.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import pandas as pd
 
 import mirsim
 from mirsim.errors import DataError
-from mirsim.features.extraction import FeatureCache, extract_features
+from mirsim.features.extraction import ExtractionResult, FeatureCache, extract_features
 from mirsim.index import manifest as mf
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
@@ -45,7 +50,7 @@ from mirsim.index.scan import LibraryFile, audio_duration, group_of, label_of, s
 from mirsim.index.storage import (check_target, clean_stale, is_index_dir, publish, staging_dir,
                                   write_json_file)
 
-#: ``progress(stage, done, total)``; stages: hash, features, embed, index, write.
+#: ``progress(stage, done, total)``; stages: hash, cluster, features, embed, index, write.
 Progress = Callable[[str, int, int], None]
 
 
@@ -64,7 +69,7 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
                 approximate: str = "auto",
                 approximate_threshold: int = DEFAULT_APPROXIMATE_THRESHOLD,
                 group_by: str = "folder", n_jobs: int = 1, cache: FeatureCache | None = None,
-                rehash: bool = False, seed: int = 0,
+                rehash: bool = False, seed: int = 0, scheduler: Any = None,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Build the index of the audio files below ``root`` into the directory ``out``.
 
@@ -87,15 +92,22 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     group_by : {"folder", "file"}
         What counts as "the same sound" for queries that exclude their own group.
     n_jobs : int
-        Worker processes for feature extraction.
+        Worker processes for feature extraction: joblib processes, or the size of the local
+        Dask cluster with ``scheduler="local"``.
     cache : FeatureCache, optional
         Feature cache (default: the user cache).
     rehash : bool
         Hash every file again instead of trusting unchanged size and modification time.
     seed : int
         Seed of the approximate index's calibration and training.
+    scheduler : str or distributed.Client, optional
+        Extract features (and embed, for per-item models) on a Dask cluster: ``"local"``
+        starts one of ``n_jobs`` worker processes for this build, an address
+        (``tcp://host:8786``) or a ``distributed.Client`` uses an existing one, whose workers
+        must see ``root`` at the same path. Only this process writes the cache and the index.
+        No cluster is started when every sound's features are already known.
     progress : callable, optional
-        ``progress(stage, done, total)``.
+        ``progress(stage, done, total)``; stage ``cluster`` while a cluster starts.
 
     Returns
     -------
@@ -106,7 +118,8 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
         sounds compared with the previous index) and ``removed``, ``n_features_reused`` (from
         the previous index), ``n_features_computed``, ``n_features_from_cache``, how the
         ``embeddings`` and the ``faiss`` index were obtained, ``index_type``,
-        ``full_rebuild_reason``, ``stale_builds_cleaned`` and ``timings_seconds``.
+        ``full_rebuild_reason``, ``stale_builds_cleaned``, ``extraction`` (``engine``: joblib
+        or dask, ``n_jobs`` or ``scheduler`` and ``n_workers``) and ``timings_seconds``.
 
     Raises
     ------
@@ -141,7 +154,8 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     timings["hash"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    features, extracted = _library_features(files, previous, pipeline, cache, n_jobs, progress)
+    features, extracted = _library_features(files, previous, pipeline, cache, n_jobs,
+                                            scheduler, progress)
     skipped += [{"path": rel, "reason": why} for rel, why in extracted["failed"].items()]
     kept = [f for f in files if f.key in features and f.relpath not in extracted["failed"]]
     if not kept:
@@ -155,7 +169,7 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     t = time.perf_counter()
     if progress:
         progress("embed", 0, 1)
-    E, embeddings_how = _embeddings(X, manifest, previous, pipeline)
+    E, embeddings_how = _embeddings(X, manifest, previous, pipeline, extracted["embeddings"])
     if progress:
         progress("embed", 1, 1)
     timings["embed"] = time.perf_counter() - t
@@ -224,18 +238,12 @@ def _load_previous(out: Path, root: Path, pipeline: EmbeddingPipeline
 
 def _library_features(files: list[LibraryFile], previous: _Previous | None,
                       pipeline: EmbeddingPipeline, cache: FeatureCache | None, n_jobs: int,
-                      progress: Progress | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Features by content hash: reused from the previous index, else extracted."""
-    features: dict[str, np.ndarray] = {}
-    if previous is not None and previous.same_pipeline:
-        wanted = {f.key for f in files}
-        rows = {h: i for i, h in enumerate(previous.manifest["sha256"]) if h in wanted}
-        if rows:
-            stored = np.load(previous.directory / mf.FEATURES_FILE, mmap_mode="r")
-            order = np.fromiter(rows.values(), dtype=np.int64, count=len(rows))
-            values = np.asarray(stored[order])
-            features = dict(zip(rows, values))
-            del stored
+                      scheduler: Any, progress: Progress | None
+                      ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Features by content hash: reused from the previous index, else extracted (here or on a
+    cluster). The second value holds the failed files, the counts, the embeddings the cluster
+    computed (by content hash) and how extraction ran."""
+    features = _reused_features(files, previous)
     n_reused = sum(f.key in features for f in files)
     todo = [f for f in files if f.key not in features]  # copies of one sound each tried:
     done = [0]                                           # a name may be unreadable, not the content
@@ -247,8 +255,15 @@ def _library_features(files: list[LibraryFile], previous: _Previous | None,
 
     if progress:
         progress("features", 0, len(todo))
-    result = extract_features(todo, pipeline.extractor, cache=cache, n_jobs=n_jobs,
-                              progress=step) if todo else None
+    engine: dict[str, Any] = {"engine": "joblib", "n_jobs": n_jobs}
+    embedded: dict[str, np.ndarray] = {}
+    result = None
+    if todo and scheduler is not None:
+        result, embedded, engine = _extract_on_cluster(todo, pipeline, cache, n_jobs, scheduler,
+                                                       step, progress)
+    elif todo:
+        result = extract_features(todo, pipeline.extractor, cache=cache, n_jobs=n_jobs,
+                                  progress=step)
     failed: dict[str, str] = {}
     if result is not None:
         for j, i in enumerate(result.ok):
@@ -256,7 +271,42 @@ def _library_features(files: list[LibraryFile], previous: _Previous | None,
         failed = {todo[i].relpath: reason for i, _, reason in result.skipped}
     return features, {"failed": failed, "n_reused": n_reused,
                       "n_computed": result.n_computed if result else 0,
-                      "n_from_cache": result.n_cached if result else 0}
+                      "n_from_cache": result.n_cached if result else 0,
+                      "embeddings": embedded, "engine": engine}
+
+
+def _reused_features(files: list[LibraryFile], previous: _Previous | None
+                     ) -> dict[str, np.ndarray]:
+    """Features the previous index (same pipeline) holds for the content of ``files``."""
+    if previous is None or not previous.same_pipeline:
+        return {}
+    wanted = {f.key for f in files}
+    rows = {h: i for i, h in enumerate(previous.manifest["sha256"]) if h in wanted}
+    if not rows:
+        return {}
+    stored = np.load(previous.directory / mf.FEATURES_FILE, mmap_mode="r")
+    order = np.fromiter(rows.values(), dtype=np.int64, count=len(rows))
+    return dict(zip(rows, np.asarray(stored[order])))
+
+
+def _extract_on_cluster(todo: list[LibraryFile], pipeline: EmbeddingPipeline,
+                        cache: FeatureCache | None, n_jobs: int, scheduler: Any,
+                        step: Callable[[int], None], progress: Progress | None
+                        ) -> tuple[ExtractionResult, dict[str, np.ndarray], dict[str, Any]]:
+    """Features (and per-item embeddings) of ``todo`` on a Dask cluster."""
+    from mirsim.index.distributed import extract_distributed
+
+    def on_cluster(ready: bool) -> None:
+        if progress:
+            progress("cluster", int(ready), 1)
+
+    run = extract_distributed(todo, pipeline.extractor, scheduler=scheduler, n_workers=n_jobs,
+                              cache=cache, model=pipeline.model if pipeline.per_item else None,
+                              progress=step, on_cluster=on_cluster)
+    where = scheduler if isinstance(scheduler, str) else run.scheduler  # a Client: its address
+    engine = {"engine": "dask", "scheduler": where, "n_workers": run.n_workers,
+              "n_tasks": run.n_tasks}
+    return run.extraction, run.embeddings, engine
 
 
 def _manifest(kept: list[LibraryFile], root: Path, group_by: str, previous: _Previous | None,
@@ -281,26 +331,54 @@ def _manifest(kept: list[LibraryFile], root: Path, group_by: str, previous: _Pre
 
 
 def _embeddings(X: np.ndarray, manifest: pd.DataFrame, previous: _Previous | None,
-                pipeline: EmbeddingPipeline) -> tuple[np.ndarray, str]:
-    """Library embeddings, and how they were obtained (for the report)."""
+                pipeline: EmbeddingPipeline, from_cluster: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, str]:
+    """Library embeddings, and how they were obtained (for the report).
+
+    ``from_cluster`` holds per-item embeddings the cluster's workers computed, by content hash.
+    """
     keys = manifest["sha256"].tolist()
-    if previous is not None and previous.same_pipeline:
-        old_keys = previous.manifest["sha256"].tolist()
-        if pipeline.is_graph and keys == old_keys:
-            pipeline.model.set_reference(X)  # the saved model keeps the library as reference
-            return _stored_embeddings(previous, np.arange(len(keys))), "reused (library unchanged)"
-        if pipeline.per_item:
-            rows = {h: i for i, h in enumerate(old_keys)}
-            reuse = np.array([h in rows for h in keys])
-            E = np.empty((len(keys), previous.config["embedding_dim"]), dtype=np.float32)
-            if reuse.any():
-                E[reuse] = _stored_embeddings(previous, [rows[h] for h in np.array(keys)[reuse]])
-            if (~reuse).any():
-                E[~reuse] = pipeline.embed(X[~reuse])
-            return E, f"{int(reuse.sum())} reused, {int((~reuse).sum())} computed"
+    same = previous is not None and previous.same_pipeline
+    if same and pipeline.is_graph and keys == previous.manifest["sha256"].tolist():
+        pipeline.model.set_reference(X)  # the saved model keeps the library as reference
+        return _stored_embeddings(previous, np.arange(len(keys))), "reused (library unchanged)"
+    if pipeline.per_item and (same or from_cluster):
+        return _per_item_embeddings(X, keys, previous if same else None, pipeline,
+                                    from_cluster or {})
     how = "graph: whole library re-embedded" if pipeline.is_graph else "computed"
     return np.ascontiguousarray(pipeline.embed_library(X, manifest["label"].to_numpy()),
                                 dtype=np.float32), how
+
+
+def _per_item_embeddings(X: np.ndarray, keys: list[str], previous: _Previous | None,
+                         pipeline: EmbeddingPipeline, from_cluster: dict[str, np.ndarray]
+                         ) -> tuple[np.ndarray, str]:
+    """Rows from the previous index, else from the cluster's workers, else embedded here."""
+    pipeline.check_features(X)
+    rows = ({h: i for i, h in enumerate(previous.manifest["sha256"])} if previous is not None
+            else {})
+    reuse = np.array([h in rows for h in keys], dtype=bool)
+    remote = np.array([not r and h in from_cluster for h, r in zip(keys, reuse)], dtype=bool)
+    here = ~(reuse | remote)
+    E = np.empty((len(keys), _embedding_dim(previous, from_cluster, pipeline, X)), np.float32)
+    if reuse.any():
+        E[reuse] = _stored_embeddings(previous, [rows[h] for h in np.array(keys)[reuse]])
+    if remote.any():
+        E[remote] = np.stack([from_cluster[h] for h in np.array(keys)[remote]])
+    if here.any():
+        E[here] = pipeline.embed(X[here])
+    computed = int(remote.sum() + here.sum())
+    how = f"{int(reuse.sum())} reused, {computed} computed" if previous is not None else "computed"
+    return E, how + (f" ({int(remote.sum())} by the cluster's workers)" if remote.any() else "")
+
+
+def _embedding_dim(previous: _Previous | None, from_cluster: dict[str, np.ndarray],
+                   pipeline: EmbeddingPipeline, X: np.ndarray) -> int:
+    if previous is not None:
+        return int(previous.config["embedding_dim"])
+    if from_cluster:
+        return int(next(iter(from_cluster.values())).shape[-1])
+    return int(pipeline.embed(X[:1]).shape[1])
 
 
 def _stored_embeddings(previous: _Previous, rows) -> np.ndarray:
@@ -337,6 +415,7 @@ def _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reaso
         "skipped": sorted(skipped, key=lambda s: s["path"]),
         "removed": sorted(p for p in old if p not in now),
         "stale_builds_cleaned": [p.name for p in stale],
+        "extraction": extracted["engine"],
     }
 
 

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 import mirsim
 from mirsim.errors import MirsimError
-from mirsim.training import TrainingConfig, seeded, train_embedding
+from mirsim.training import TrainingConfig, denormals_flushed, seeded, train_embedding
 
 
 def _plain(value: Any) -> Any:
@@ -206,7 +206,7 @@ class TorchMetricModel(MetricModel):
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
         self.network_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), denormals_flushed():
             out = [self.network_(torch.from_numpy(X[s:s + 4096]))
                    for s in range(0, len(X), 4096)]
         return torch.cat(out).numpy().astype(np.float32)

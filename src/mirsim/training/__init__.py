@@ -1,5 +1,11 @@
 """Training loops. Losses, miners and distances come from pytorch-metric-learning."""
 
-from mirsim.training.trainer import TrainingConfig, seeded, single_threaded, train_embedding
+from mirsim.training.trainer import (
+    TrainingConfig,
+    denormals_flushed,
+    seeded,
+    single_threaded,
+    train_embedding,
+)
 
-__all__ = ["TrainingConfig", "seeded", "single_threaded", "train_embedding"]
+__all__ = ["TrainingConfig", "denormals_flushed", "seeded", "single_threaded", "train_embedding"]

@@ -1,0 +1,198 @@
+"""OpenL3 embeddings (Cramer et al., ICASSP 2019), the AN-GNN paper's best input.
+
+mirsim does not ship OpenL3: the feature ``openl3`` works when the user has one of
+
+- ``torchopenl3`` (PyTorch port; its weights are fetched once into the torch hub cache, or
+  read from a file given as ``weights=PATH``), or
+- ``openl3`` (the original, TensorFlow/Keras; weights are installed with the package),
+
+and otherwise fails at once with a one-line :class:`OpenL3Unavailable` saying how to get it.
+Defaults follow the AN-GNN authors' extraction: ``mel256`` input, ``music`` content,
+512-d embeddings of 1 s frames every 0.1 s (centred), averaged over the frames of the first
+second of audio. Audio is resampled to 48 kHz by mirsim, so neither package resamples.
+
+torchopenl3 1.0.1 pins ``resampy < 0.3``, which imports ``pkg_resources``, gone from setuptools
+81 and later; mirsim never uses that resampler, so when (and only when) it cannot be imported,
+torchopenl3 is imported with a stand-in ``resampy`` that is removed again right after.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirsim.errors import MirsimError
+from mirsim.features.base import FeatureExtractor
+
+__all__ = ["OpenL3Feature", "OpenL3Unavailable"]
+
+_HOW = ("pip install torchopenl3 (PyTorch; weights downloaded once into the torch hub cache) "
+        "or pip install openl3 (TensorFlow)")
+
+
+class OpenL3Unavailable(MirsimError, ImportError):
+    """Neither OpenL3 package (or its weights) can be used; the message says how to fix it.
+
+    Examples
+    --------
+    >>> "pip install torchopenl3" in str(OpenL3Unavailable())
+    True
+    """
+
+    def __init__(self, reason: str = "no OpenL3 package installed"):
+        super().__init__(f"feature 'openl3' is unavailable ({reason}): {_HOW}")
+
+
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def _resolve_backend(backend: str) -> str:
+    """``torchopenl3`` or ``openl3``: the requested package, or for ``auto`` the first installed."""
+    if backend not in {"auto", "torchopenl3", "openl3"}:
+        raise ValueError(f"backend must be auto, torchopenl3 or openl3, not {backend!r}")
+    for name in ("torchopenl3", "openl3") if backend == "auto" else (backend,):
+        if _installed(name):
+            return name
+    raise OpenL3Unavailable("no OpenL3 package installed" if backend == "auto"
+                            else f"package {backend} not installed")
+
+
+def _import_torchopenl3_models() -> types.ModuleType:
+    """``torchopenl3.models``, with a temporary stand-in for a ``resampy`` that cannot load."""
+    try:
+        return importlib.import_module("torchopenl3.models")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pkg_resources":
+            raise
+    for name in [m for m in sys.modules if m == "resampy" or m.startswith("resampy.")]:
+        del sys.modules[name]
+    stand_in = types.ModuleType("resampy")
+
+    def resample(*args: Any, **kwargs: Any):
+        raise RuntimeError("resampy is not usable here; mirsim resamples audio itself")
+
+    stand_in.resample = resample
+    sys.modules["resampy"] = stand_in
+    try:
+        return importlib.import_module("torchopenl3.models")
+    finally:
+        if sys.modules.get("resampy") is stand_in:
+            del sys.modules["resampy"]
+
+
+@functools.lru_cache(maxsize=2)
+def _torch_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None):
+    import torch
+
+    models = _import_torchopenl3_models()
+    core = importlib.import_module("torchopenl3.core")
+    model = models.PytorchOpenl3(input_repr=input_repr, content_type=content_type,
+                                 embedding_size=embedding_size)
+    try:
+        if weights is not None:
+            state = torch.load(Path(weights).expanduser(), map_location="cpu", weights_only=True)
+        else:
+            url = core.get_model_path(input_repr, content_type, embedding_size)
+            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
+    except Exception as exc:  # missing file, no network for the first download, bad file
+        raise OpenL3Unavailable(f"torchopenl3 weights could not be loaded: "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}; "
+                                "pass weights=PATH to use a local file") from exc
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=2)
+def _keras_model(input_repr: str, content_type: str, embedding_size: int):
+    import openl3
+
+    return openl3.models.load_audio_embedding_model(input_repr, content_type, embedding_size)
+
+
+class OpenL3Feature(FeatureExtractor):
+    """Time-averaged OpenL3 embedding (``openl3``), from ``torchopenl3`` or ``openl3``.
+
+    Parameters
+    ----------
+    input_repr : {"mel256", "mel128", "linear"}
+        Input representation of the network.
+    content_type : {"music", "env"}
+        Training data of the network.
+    embedding_size : {512, 6144}
+        Embedding dimension.
+    hop_size : float
+        Seconds between the 1 s analysis frames.
+    center : bool
+        Centre the first frame on the first sample (both packages' default).
+    backend : {"auto", "torchopenl3", "openl3"}
+        Package to use; ``auto`` takes ``torchopenl3`` if installed, else ``openl3``. Resolved
+        when the extractor is made, so the cache key says which package produced the numbers.
+    weights : str, optional
+        torchopenl3 only: a state-dict file to load instead of the torch hub download.
+    sample_rate, duration :
+        48 kHz (OpenL3's rate), first second of audio.
+
+    Raises
+    ------
+    OpenL3Unavailable
+        No usable package (one line, with the pip command).
+
+    Examples
+    --------
+    >>> try:  # works only where torchopenl3 or openl3 is installed
+    ...     f = OpenL3Feature()
+    ... except OpenL3Unavailable as exc:
+    ...     f = None
+    >>> f is None or (f.backend in ("torchopenl3", "openl3") and f.embedding_size == 512)
+    True
+    """
+
+    name = "openl3"
+
+    def __init__(self, input_repr: str = "mel256", content_type: str = "music",
+                 embedding_size: int = 512, hop_size: float = 0.1, center: bool = True,
+                 backend: str = "auto", weights: str | None = None, sample_rate: int = 48000,
+                 duration: float | None = 1.0):
+        self.input_repr, self.content_type = input_repr, content_type
+        self.embedding_size, self.hop_size, self.center = embedding_size, hop_size, center
+        self.backend = _resolve_backend(backend)
+        self.weights = None if weights is None else str(weights)
+        self.sample_rate, self.duration = sample_rate, duration
+
+    def extract(self, y: np.ndarray) -> np.ndarray:
+        return self.extract_batch([y])[0]
+
+    def extract_batch(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        if self.backend == "openl3":
+            return np.stack([self._keras(y) for y in waveforms]).astype(np.float32)
+        if len({len(y) for y in waveforms}) > 1:
+            return np.stack([self.extract_batch([y])[0] for y in waveforms])
+        return self._torch(np.stack(waveforms))
+
+    def _torch(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        model = _torch_model(self.input_repr, self.content_type, self.embedding_size, self.weights)
+        utils = importlib.import_module("torchopenl3.utils")
+        audio = torch.from_numpy(batch.astype(np.float64))
+        frames = utils.preprocess_audio_batch(audio, self.sample_rate, center=self.center,
+                                              hop_size=self.hop_size).to(torch.float32)
+        with torch.no_grad():
+            emb = model(frames)
+        return emb.reshape(len(batch), -1, emb.shape[-1]).mean(dim=1).numpy().astype(np.float32)
+
+    def _keras(self, y: np.ndarray) -> np.ndarray:
+        import openl3
+
+        model = _keras_model(self.input_repr, self.content_type, self.embedding_size)
+        emb, _ = openl3.get_audio_embedding(y, self.sample_rate, model=model, center=self.center,
+                                            hop_size=self.hop_size, verbose=False)
+        return np.asarray(emb).mean(axis=0)

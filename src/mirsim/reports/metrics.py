@@ -1,0 +1,129 @@
+"""The metrics of a run as table rows: one row per (model, feature), mean ± std over folds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mirsim.experiments.experiment import REPORTED_METRICS
+from mirsim.experiments.table1 import METRIC_NAMES
+from mirsim.reports.errors import ReportError
+from mirsim.reports.rundir import RunDirectory
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One model on one feature: ``{metric: (mean, std)}`` and what it cost.
+
+    ``None`` stands for a value the run did not record (or recorded as NaN).
+    """
+
+    model: str
+    feature: str
+    metrics: dict[str, tuple[float | None, float | None]]
+    n_parameters: int | None = None
+    train_seconds: float | None = None
+    folds: int | None = None
+    n_items: int | None = None
+
+
+def format_mean_std(mean: float | None, std: float | None) -> str:
+    """``mean ± std`` with three decimals, as ``mirsim train`` prints them.
+
+    Examples
+    --------
+    >>> format_mean_std(0.8333333, 0.1909406)
+    '0.833 ± 0.191'
+    >>> format_mean_std(None, None)
+    'n/a'
+    """
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
+
+
+def metric_rows(run: RunDirectory) -> list[MetricRow]:
+    """The rows of the run's metrics table (``metrics.json`` or ``table1.json``).
+
+    Raises
+    ------
+    ReportError
+        The run has no metrics file, or one laid out in a way this mirsim does not know.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> m = {"model": "mlp", "feature": "mfcc", "folds": 3, "n_items": 24,
+    ...      "metrics": {"p_at_1": {"mean": 0.75, "std": 0.1}}}
+    >>> [row] = metric_rows(RunDirectory(Path("r"), {"command": "train"}, metrics=m))
+    >>> row.model, row.metrics["p_at_1"]
+    ('mlp', (0.75, 0.1))
+    """
+    try:
+        if run.table1 is not None:
+            return _table1_rows(run.table1)
+        if run.metrics is not None:
+            results = [run.metrics] if "metrics" in run.metrics else list(run.metrics.values())
+            return [_result_row(r) for r in results]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportError(f"{run.path}: metrics file not understood ({type(exc).__name__}: "
+                          f"{exc})") from None
+    raise ReportError(f"{run.path}: no metrics.json or table1.json")
+
+
+def metric_label(name: str) -> str:
+    """The column title of a metric.
+
+    Examples
+    --------
+    >>> metric_label("ii_p_at_5"), metric_label("knn_accuracy")
+    ('ii-P@5', 'knn_accuracy')
+    """
+    return METRIC_NAMES.get(name, name)
+
+
+def metric_names(rows: list[MetricRow]) -> list[str]:
+    """The metrics present in any row: the reported ones first, in their usual order.
+
+    Examples
+    --------
+    >>> metric_names([MetricRow("m", "f", {"map_at_r": (1, 0), "p_at_1": (1, 0), "x": (0, 0)})])
+    ['p_at_1', 'map_at_r', 'x']
+    """
+    present = {name for row in rows for name in row.metrics}
+    return ([m for m in REPORTED_METRICS if m in present]
+            + sorted(present - set(REPORTED_METRICS)))
+
+
+def _stat(value: Any) -> tuple[float | None, float | None]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected {{mean, std}}, got {value!r}")
+    mean, std = value.get("mean"), value.get("std")
+    return (None if mean is None else float(mean), None if std is None else float(std))
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
+def _result_row(result: Mapping[str, Any]) -> MetricRow:
+    return MetricRow(str(result["model"]), str(result.get("feature", "")),
+                     {name: _stat(v) for name, v in result["metrics"].items()},
+                     _optional(result.get("n_parameters"), int),
+                     _optional(result.get("train_seconds"), float),
+                     _optional(result.get("folds"), int), _optional(result.get("n_items"), int))
+
+
+def _table1_rows(table: Mapping[str, Any]) -> list[MetricRow]:
+    rows = []
+    for model in table["models"]:
+        for feature in table["features"]:
+            cell = table["cells"][model][feature]
+            stats = {name: _stat(v) for name, v in cell.items() if isinstance(v, Mapping)}
+            rows.append(MetricRow(str(model), str(feature), stats,
+                                  _optional(cell.get("n_parameters"), int),
+                                  _optional(cell.get("train_seconds"), float),
+                                  _optional(table.get("folds"), int),
+                                  _optional(cell.get("n_items", table.get("n_items")), int)))
+    return rows

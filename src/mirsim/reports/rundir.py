@@ -1,0 +1,158 @@
+"""Reading a run directory: its configuration and its metrics files.
+
+Three kinds of run directory are understood (``command`` in ``config.json``):
+
+``train``             ``config.json``, ``metrics.json`` (one result), ``model/`` unless trained
+                      with ``--no-save-model``, ``test_embeddings.npz`` (the last fold's
+                      held-out embeddings; not for ``loo``);
+``demo``              ``config.json``, ``metrics.json`` (one result per model), ``model/`` (the
+                      learned model with the best MAP@R, named by ``saved_model``),
+                      ``test_embeddings.npz`` (of that model's cross-validation);
+``reproduce table1``  ``config.json``, ``table1.json``, ``table1.md``; no model.
+
+Runs made before mirsim kept held-out embeddings lack ``test_embeddings.npz``
+(:mod:`mirsim.experiments.heldout`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirsim.reports.errors import ReportError
+
+
+@dataclass
+class RunDirectory:
+    """What a run directory holds.
+
+    Attributes
+    ----------
+    path : Path
+    config : dict
+        ``config.json``.
+    metrics : dict or None
+        ``metrics.json`` (``train``, ``demo``), ``None`` when absent.
+    table1 : dict or None
+        ``table1.json`` (``reproduce table1``), ``None`` when absent.
+    problems : list of str
+        Files that exist but could not be read (the report lists them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "config.json").write_text('{"command": "train", "model": "mlp"}')
+    >>> run = read_run(d)
+    >>> run.command, run.saved_model, run.model_dir is None, run.test_embeddings is None
+    ('train', 'mlp', True, True)
+    """
+
+    path: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None = None
+    table1: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> str:
+        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``)."""
+        return str(self.config.get("command", "unknown"))
+
+    @property
+    def saved_model(self) -> str | None:
+        """Name of the model the run saved (or would have saved), if it keeps one."""
+        if self.command == "demo":
+            return self.config.get("saved_model")
+        if self.command == "train":
+            return self.config.get("model")
+        return None
+
+    @property
+    def model_dir(self) -> Path | None:
+        """``model/`` when the run saved a model, else ``None``."""
+        model = self.path / "model"
+        return model if (model / "config.json").is_file() else None
+
+    @property
+    def test_embeddings(self) -> Path | None:
+        """``test_embeddings.npz`` (held-out embeddings) when the run kept it, else ``None``."""
+        from mirsim.experiments.heldout import TEST_EMBEDDINGS
+
+        path = self.path / TEST_EMBEDDINGS
+        return path if path.is_file() else None
+
+    def missing_model_reason(self) -> str:
+        """Why the run has no saved model, in a sentence.
+
+        Examples
+        --------
+        >>> RunDirectory(Path("r"), {"command": "reproduce table1"}).missing_model_reason()
+        'a `reproduce table1` run trains one model per table cell and keeps none'
+        """
+        if self.command == "reproduce table1":
+            return "a `reproduce table1` run trains one model per table cell and keeps none"
+        if self.command == "train":
+            return "this run saved no model (it was trained with --no-save-model)"
+        return f"this run ({self.command}) has no saved model (model/ missing)"
+
+
+def read_run(path: str | Path) -> RunDirectory:
+    """Read ``config.json`` and the metrics files of a run directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory written by ``mirsim train``, ``mirsim demo`` or
+        ``mirsim reproduce table1``.
+
+    Raises
+    ------
+    ReportError
+        No such directory, no ``config.json``, or a ``config.json`` that is not a run
+        configuration.
+
+    Examples
+    --------
+    >>> read_run("no/such/run")
+    Traceback (most recent call last):
+    ...
+    mirsim.reports.errors.ReportError: no/such/run: no such run directory
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"{path}: no such run directory")
+    if not path.is_dir():
+        raise ReportError(f"{path}: not a directory (expected a mirsim run directory)")
+    config = _read_json(path / "config.json")
+    if config is None:
+        raise ReportError(f"{path}: not a mirsim run directory (config.json missing)")
+    if not isinstance(config, dict) or "command" not in config:
+        raise ReportError(f"{path / 'config.json'}: not a mirsim run configuration "
+                          f"(no 'command' entry)")
+    run = RunDirectory(path, config)
+    for name in ("metrics", "table1"):
+        try:
+            value = _read_json(path / f"{name}.json")
+        except ReportError as exc:
+            run.problems.append(str(exc))
+            continue
+        if value is not None and not isinstance(value, dict):
+            run.problems.append(f"{path / f'{name}.json'}: not a JSON object")
+            continue
+        setattr(run, name, value)
+    return run
+
+
+def _read_json(path: Path) -> Any:
+    """The parsed file, ``None`` if it does not exist; unreadable JSON raises ReportError."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -1,0 +1,269 @@
+"""``mirsim report RUN_DIR`` end to end, on tiny runs of synthetic tones."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+from synthetic_audio import write_timbre_library
+from typer.testing import CliRunner
+
+from mirsim.cli import app
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: odd characters in file names, to check that the page escapes them
+NAME = "{label} {i} <&ü>.wav"
+
+
+def _run(args: list[str]):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def isolated_env(_session_cache_dir):
+    """The test session's cache for module-scoped fixtures too (they start before the
+    per-test isolation of the root conftest)."""
+    import torch
+
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
+        mp.setenv("MIRSIM_RUNS_DIR", str(_session_cache_dir / "runs"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, isolated_env) -> Path:
+    """Three timbres (labels) x 8 pitches: 24 one-second tones."""
+    return write_timbre_library(tmp_path_factory.mktemp("report-lib"), 8, NAME)
+
+
+@pytest.fixture(scope="module")
+def train_run(library, tmp_path_factory) -> Path:
+    """A `mirsim train` run (MLP, a few epochs, 3 folds) with its saved model."""
+    runs = tmp_path_factory.mktemp("report-runs")
+    r = _run(["train", "--data", library, "--model", "mlp", "--folds", 3, "-p", "epochs=4",
+              "-p", "batch_size=16", "--workers", 1, "--jobs", 1, "--threads", 1,
+              "--runs", runs])
+    assert r.exit_code == 0, r.output
+    return next(runs.iterdir())
+
+
+class _Page(HTMLParser):
+    """Tags, and every attribute that can make a browser load something."""
+
+    LOADING = frozenset({"src", "href", "srcset", "data", "poster", "action", "background"})
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[str] = []
+        self.references: list[str] = []
+        self.images: list[str] = []
+        self.audio: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in self.LOADING:
+                self.references.append(value or "")
+        src = dict(attrs).get("src") or ""
+        (self.images if tag == "img" else self.audio if tag == "audio" else []).append(src)
+
+
+def _payload(uri: str, mime: str) -> bytes:
+    prefix = f"data:{mime};base64,"
+    assert uri.startswith(prefix), uri[:40]
+    return base64.b64decode(uri[len(prefix):], validate=True)
+
+
+def _check_self_contained(text: str) -> _Page:
+    page = _Page(text)
+    assert page.references and all(r.startswith(("data:", "#")) for r in page.references)
+    assert not {"link", "script", "iframe", "object", "embed"} & set(page.tags)
+    for needle in ("http://", "https://", "file:", "url("):
+        assert needle not in text
+    return page
+
+
+def _check_audio(uris: list[str], seconds: float = 1.0) -> None:
+    for uri in uris:
+        y, sr = sf.read(io.BytesIO(_payload(uri, "audio/wav")))
+        assert sr == 16000 and y.ndim == 1
+        assert len(y) == round(seconds * sr)  # the tones last 1 s (< the 3 s clip)
+        assert np.isfinite(y).all() and np.abs(y).max() > 0.01
+
+
+def _check_pngs(paths: list[Path], page: _Page) -> None:
+    embedded = [_payload(uri, "image/png") for uri in page.images]
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        with Image.open(path) as image:
+            image.verify()
+        assert data in embedded  # the page shows the same image
+
+
+def test_train_run_report_is_self_contained(train_run):
+    r = _run(["report", train_run])
+    assert r.exit_code == 0, r.output
+    out = train_run / "report.html"
+    assert r.stdout.strip().splitlines()[-1] == str(out)
+    text = out.read_text(encoding="utf-8")
+    page = _check_self_contained(text)
+
+    metrics = json.loads((train_run / "metrics.json").read_text())["metrics"]
+    for stat in metrics.values():
+        assert f"{stat['mean']:.3f} ± {stat['std']:.3f}" in text
+    pngs = sorted(train_run.glob("report-*.png"))
+    assert [p.name for p in pngs] == ["report-distances.png", "report-map.png",
+                                      "report-metrics.png"]
+    _check_pngs(pngs, page)
+    assert len(page.images) == 3
+    assert len(page.audio) == 3 * 6  # 3 queries and their 5 neighbours
+    _check_audio(page.audio)
+    # the held-out embeddings of the last fold (8 of the 24 items), and the page says so
+    assert ("the 8 test items of fold 3 of 3, embedded by the model trained without them"
+            in text)
+    assert "searched among these held-out items only" in text
+    assert "nearest of the 8 held-out test items" in text
+    with np.load(train_run / "test_embeddings.npz") as held:
+        held_ids = {str(i) for i in held["ids"]}
+    listed = _item_ids(text)  # queries and neighbours: all among the held-out items
+    assert len(listed) == 3 * 6 and set(listed) <= held_ids
+    assert "&lt;&amp;ü&gt;" in text and "<&ü>" not in text  # names are escaped
+    assert not list(train_run.glob(".*.tmp"))  # atomic writes leave nothing behind
+
+
+def _item_ids(text: str) -> list[str]:
+    """Ids of the sounds listed in the neighbours section (queries and neighbours)."""
+    import html
+    import re
+
+    section = text[text.index('id="neighbours"'):]
+    queries = re.findall(r"<h3>Q\d+: (.*?) <span", section)
+    rows = re.findall(r"<td class=\"num\">\d+</td><td>(.*?)</td>", section)
+    return [html.unescape(i) for i in queries + rows]
+
+
+def test_without_held_out_embeddings_the_final_model_embeds_every_item(train_run, tmp_path):
+    old = shutil.copytree(train_run, tmp_path / "old-run", ignore=shutil.ignore_patterns(
+        "report*", "test_embeddings.npz"))  # as a run made before runs kept them
+    r = _run(["report", old])
+    assert r.exit_code == 0, r.output
+    text = (old / "report.html").read_text(encoding="utf-8")
+    assert "those of all 24 usable items" in text
+    assert "embedded by the run&#x27;s saved mlp model" in text
+    assert "This run keeps no held-out embeddings (test_embeddings.npz)" in text
+    assert "nearest of all 24 items" in text and "fold 3 of 3" not in text
+    assert len(_check_self_contained(text).audio) == 3 * 6
+    assert len(list(old.glob("report-*.png"))) == 3
+
+
+def test_out_option_and_number_of_queries(train_run, tmp_path):
+    out = tmp_path / "reports" / "mine.html"
+    r = _run(["report", train_run, "--out", out, "--queries", 1])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().splitlines()[-1] == str(out)
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "mine-distances.png", "mine-map.png", "mine-metrics.png", "mine.html"]
+    page = _check_self_contained(out.read_text(encoding="utf-8"))
+    assert len(page.audio) == 6
+
+
+def test_demo_run_lists_every_model_and_marks_the_saved_one(library, tmp_path):
+    r = _run(["demo", "--data", library, "--models", "euclidean,linear", "--folds", 3,
+              "--workers", 1, "--jobs", 1, "--runs", tmp_path])
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    r = _run(["report", run, "--queries", 2])
+    assert r.exit_code == 0, r.output
+    text = (run / "report.html").read_text(encoding="utf-8")
+    for result in json.loads((run / "metrics.json").read_text()).values():
+        for stat in result["metrics"].values():
+            assert f"{stat['mean']:.3f} ± {stat['std']:.3f}" in text
+    assert "linear <span class=\"muted\">(saved model)</span>" in text
+    with np.load(run / "test_embeddings.npz") as held:  # of the saved model's row
+        assert str(held["model"]) == "linear" and held["embeddings"].shape == (8, 512)
+    assert "the 8 test items of fold 3 of 3, embedded by the model trained without them" in text
+    page = _check_self_contained(text)
+    assert len(page.audio) == 2 * 6 and len(list(run.glob("report-*.png"))) == 3
+
+
+def test_table1_run_has_metrics_and_says_why_there_is_no_map(library, tmp_path):
+    r = _run(["reproduce", "table1", "--data", library, "--features", "mfcc,random",
+              "--models", "euclidean", "--folds", 3, "--workers", 1, "--jobs", 1,
+              "--runs", tmp_path])
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    r = _run(["report", run])
+    assert r.exit_code == 0, r.output
+    assert "trains one model per table cell and keeps none" in r.stderr
+    text = (run / "report.html").read_text(encoding="utf-8")
+    cells = json.loads((run / "table1.json").read_text())["cells"]["euclidean"]
+    for feature in ("mfcc", "random"):
+        stat = cells[feature]["map_at_r"]
+        assert f"{stat['mean']:.3f} ± {stat['std']:.3f}" in text
+    assert "No map, heatmap or neighbours: a `reproduce table1` run trains one model" in text
+    page = _check_self_contained(text)
+    assert page.audio == [] and len(page.images) == 1
+    _check_pngs([run / "report-metrics.png"], page)
+    assert not (run / "report-map.png").exists()
+
+
+def test_missing_model_or_moved_data_is_said_in_the_page(train_run, library, tmp_path):
+    no_model = shutil.copytree(train_run, tmp_path / "no-model", ignore=shutil.ignore_patterns(
+        "report*"))
+    shutil.rmtree(no_model / "model")
+    assert _run(["report", no_model]).exit_code == 0  # held-out embeddings need no model
+    assert len(list(no_model.glob("*.png"))) == 3
+    assert "fold 3 of 3" in (no_model / "report.html").read_text(encoding="utf-8")
+    (no_model / "test_embeddings.npz").unlink()
+    r = _run(["report", no_model])
+    assert r.exit_code == 0, r.output
+    text = (no_model / "report.html").read_text(encoding="utf-8")
+    assert "this run saved no model (it was trained with --no-save-model)" in text
+    # the earlier report's map and heatmap are gone with it
+    assert [p.name for p in no_model.glob("*.png")] == ["report-metrics.png"]
+
+    moved = shutil.copytree(train_run, tmp_path / "moved", ignore=shutil.ignore_patterns(
+        "report*"))
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "data": "gone/lib"}))
+    r = _run(["report", moved])
+    assert r.exit_code == 0, r.output
+    assert "the run's data 'gone/lib' is not a data set name" in r.stderr.replace("\n", "")
+    assert "pass --data" in (moved / "report.html").read_text(encoding="utf-8")
+    r = _run(["report", moved, "--data", library])
+    assert r.exit_code == 0, r.output
+    assert len(list(moved.glob("report-*.png"))) == 3
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda d: d / "nowhere", [], "no such run directory"),
+    (lambda d: (d / "f.txt").write_text("x") and d / "f.txt", [], "not a directory"),
+    (lambda d: d, [], "not a mirsim run directory (config.json missing)"),
+    (lambda d: (d / "config.json").write_text("{oops") and d, [], "not valid JSON"),
+    (lambda d: (d / "config.json").write_text("[1]") and d, [], "no 'command' entry"),
+    (lambda d: (d / "config.json").write_text('{"command": "train"}') and d,
+     ["--out", "{dir}"], "is a directory"),
+    (lambda d: (d / "config.json").write_text('{"command": "train"}') and d,
+     ["--queries", "-1"], "number of queries must be 0 or more"),
+    (lambda d: (d / "config.json").write_text('{"command": "train"}') and d,
+     ["--max-items", "3"], "max_items must be at least 10"),
+])
+def test_bad_run_directories_and_options_are_one_line_errors(tmp_path, make, extra, message):
+    run_dir = make(tmp_path)
+    r = _run(["report", run_dir, *[a.replace("{dir}", str(tmp_path)) for a in extra]])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr.replace("\n", "")
+    assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) <= 3
+    assert not list(tmp_path.rglob("report*"))
