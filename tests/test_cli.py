@@ -43,7 +43,8 @@ def test_train_json_schema_and_run_directory(library, tmp_path):
     assert all(set(v) == {"mean", "std"} for v in j["metrics"].values())
     assert j["model_params"]["epochs"] == 4 and j["n_skipped"] == 1
     run = tmp_path / j["run_dir"].rsplit("/", 1)[-1]
-    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.json", "skipped.json", "model"}
+    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.json", "skipped.json",
+                                               "model", "test_embeddings.npz"}
     skipped = json.loads((run / "skipped.json").read_text())
     assert skipped[0]["reason"].startswith("empty file")
     model = load_model(run / "model")

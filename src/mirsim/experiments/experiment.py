@@ -71,7 +71,9 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
 
 @dataclass
 class ExperimentResult:
-    """What ``mirsim train`` reports."""
+    """What ``mirsim train`` reports. ``protocol_result.held_out`` holds the last fold's
+    held-out embeddings, which a run directory keeps as ``test_embeddings.npz``
+    (:mod:`mirsim.experiments.heldout`)."""
 
     data: str
     feature: str
