@@ -307,7 +307,9 @@ def test_openapi_lists_every_endpoint(client):
             "/api/items/{i}/audio", "/api/search", "/api/query"} <= set(spec["paths"])
     assert "post" in spec["paths"]["/api/query"]
     assert "413" in spec["paths"]["/api/query"]["post"]["responses"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_serve_command_errors_are_one_line(tmp_path, index_dir):

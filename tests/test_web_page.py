@@ -235,6 +235,16 @@ def test_click_a_point_plays_it_and_lists_its_neighbours(server, browser, tmp_pa
     print(f"\nscreenshot: {shot}\ntimings (18 sounds): {json.dumps(timings)}")
 
 
+def test_api_docs_page_renders_offline(server, browser):
+    html = httpx.get(f"{server}/docs").text
+    assert "http://" not in html and "https://" not in html  # no CDN: works offline
+    browser.get(f"{server}/docs")
+    _wait(browser, "document.querySelectorAll('.opblock').length >= 7")
+    paths = browser.execute_script(
+        "return [...document.querySelectorAll('.opblock-summary-path')].map(e => e.innerText)")
+    assert {"/api/info", "/api/query", "/api/items/{i}/neighbors"} <= {p.strip() for p in paths}
+
+
 def test_search_box_and_query_by_example(server, browser, library, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -123,18 +123,39 @@ def create_app(index_dir: str | Path, *, root: str | Path | None = None,
             threading.Thread(target=service.map_json, name="mirsim-map", daemon=True).start()
         yield
 
-    app = FastAPI(title="mirsim", version=mirsim.__version__, lifespan=lifespan,
+    app = FastAPI(title="mirsim", version=mirsim.__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Browse, play and search a sound library indexed by mirsim. "
                               "Sounds are named by their manifest row (`id`).")
     app.state.service = service
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_offline_docs(app)
     app.add_middleware(UploadLimit, max_body=service.max_upload_bytes + _MULTIPART_SLACK,
                        paths=("/api/query",))
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS))
     _add_error_handlers(app)
     return app
+
+
+def _add_offline_docs(app: FastAPI) -> None:
+    """Serve the interactive API docs at ``/docs`` with Swagger UI's files from the
+    ``swagger-ui-py`` package instead of a CDN, so that they work offline (Swagger UI 5, which
+    reads the OpenAPI 3.1 documents FastAPI writes)."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(swagger_ui.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="mirsim API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def _add_error_handlers(app: FastAPI) -> None:
