@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from run_dirs import fitted_run_dir
 
 from mirsim.audio import AudioError
 from mirsim.errors import DataError
@@ -52,21 +53,6 @@ def write_library(root: Path, per_label: int = 8) -> Path:
             sf.write(root / label / f"{label} {i}.wav", tone(f, n_h, i), SR)
     (root / "bright" / "broken.wav").write_bytes(b"")
     return root
-
-
-def fitted_run_dir(path: Path, model, library: Path, cache: FeatureCache) -> Path:
-    """A run directory as `mirsim train` leaves it (config.json + model/), for a model
-    fitted on the MFCC features of ``library``."""
-    from mirsim.experiments import load_features
-
-    fs = load_features(str(library), "mfcc", cache=cache)
-    model.fit(fs.X, fs.labels, fs.groups)
-    path.mkdir(parents=True)
-    model.save(path / "model")
-    (path / "config.json").write_text(json.dumps({
-        "command": "train", "feature": "mfcc", "feature_params": {},
-        "feature_identity": fs.feature_identity, "model": model.name}))
-    return path
 
 
 @pytest.fixture(scope="module")

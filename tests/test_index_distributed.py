@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from run_dirs import fitted_run_dir
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 from typer.testing import CliRunner
 
@@ -86,20 +87,6 @@ def _assert_same_index(a: Path, b: Path) -> None:
     assert ib.verify().ok
 
 
-def _fitted_run(path: Path, model, library: Path, cache: FeatureCache) -> Path:
-    """A run directory as `mirsim train` leaves it, for ``model`` fitted on ``library``."""
-    from mirsim.experiments import load_features
-
-    fs = load_features(str(library), "mfcc", cache=cache)
-    model.fit(fs.X, fs.labels, fs.groups)
-    path.mkdir(parents=True)
-    model.save(path / "model")
-    (path / "config.json").write_text(json.dumps({
-        "command": "train", "feature": "mfcc", "feature_params": {},
-        "feature_identity": fs.feature_identity, "model": model.name}))
-    return path
-
-
 # -- library API ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_cluster_build_equals_serial_build(library, cluster, serial, tmp_path):
@@ -154,7 +141,7 @@ def test_trained_models_give_the_serial_embeddings(library, cluster, tmp_path, m
     cache = FeatureCache(tmp_path / "cache")
     estimator = (MLPModel(epochs=2, batch_size=16) if model == "mlp"
                  else ANGNNModel(epochs=2, batch_size=16, embedding_dim=32))
-    run = _fitted_run(tmp_path / "run", estimator, library, cache)
+    run = fitted_run_dir(tmp_path / "run", estimator, library, cache)
     serial_report = build_index(library, tmp_path / "serial.index", run_dir=run, n_jobs=1,
                                 cache=cache)
     report = build_index(library, tmp_path / "dask.index", run_dir=run,
