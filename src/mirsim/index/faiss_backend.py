@@ -6,8 +6,11 @@ return squared distances; they are square-rooted here).
 * ``flat``: ``IndexFlatL2``, exact.
 * ``hnsw``: ``IndexHNSWFlat`` (M = 32 links per node, efConstruction = 100). ``efSearch`` is
   calibrated at build time: the smallest value in 16, 24, 32, 48, ..., 4096 whose recall@10
-  against exact search reaches ``target_recall`` (0.95) on 256 of the library's own items used
-  as queries (each query's own row left out).
+  against exact search reaches ``target_recall`` (0.95) plus a margin of 0.03 on 256 of the
+  library's own items used as queries (each query's own row left out). The margin is there
+  because an item of the library is an easier query than a new sound: the search walks straight
+  to its own node. Measured on 1,000,000 clustered 512-d vectors: efSearch 16 gave recall 0.965
+  on library items but 0.940 on new vectors from the same distribution.
 * ``ivf``: ``IndexIVFFlat`` with about 4·√n lists, k-means trained on a seeded sample; ``nprobe``
   calibrated the same way.
 
@@ -34,6 +37,8 @@ HNSW_EF_CONSTRUCTION = 100
 _HNSW_EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
                    3072, 4096)
 _CALIBRATION_QUERIES = 256
+#: Added to the target recall when calibrating on the library's own items (see module docstring).
+CALIBRATION_MARGIN = 0.03
 _CALIBRATION_K = 10
 
 
@@ -140,8 +145,9 @@ def _set_search_parameter(index, name: str, value: int) -> None:
 
 def _calibrate(index, x: np.ndarray, name: str, candidates: Sequence[int], seed: int,
                target_recall: float) -> dict[str, Any]:
-    """Smallest candidate value of the search parameter reaching ``target_recall`` (recall
-    grows with the parameter, so the candidates are bisected); the largest if none does."""
+    """Smallest candidate value of the search parameter whose recall on library items reaches
+    ``target_recall + CALIBRATION_MARGIN`` (recall grows with the parameter, so the candidates
+    are bisected); the largest if none does."""
     n = len(x)
     k = min(_CALIBRATION_K, n - 1)
     if k < 1:
@@ -158,12 +164,13 @@ def _calibrate(index, x: np.ndarray, name: str, candidates: Sequence[int], seed:
         return float(np.mean([len(t & set(_without(found[i], r, k))) / k
                               for i, (r, t) in enumerate(zip(rows, truth))]))
 
+    goal = min(1.0, target_recall + CALIBRATION_MARGIN)
     lo, hi = 0, len(candidates) - 1
     recalls = {hi: recall_at(candidates[hi])}
     while lo < hi:
         mid = (lo + hi) // 2
         recalls[mid] = recall_at(candidates[mid])
-        if recalls[mid] >= target_recall:
+        if recalls[mid] >= goal:
             hi = mid
         else:
             lo = mid + 1
