@@ -277,7 +277,8 @@ def train(
 @fail_cleanly
 def reproduce_table1(
     data: str = typer.Option("cyberlioz-extended", help="Data set."),
-    features: str = typer.Option("mfcc,scat1d", help="Comma-separated features (columns)."),
+    features: str = typer.Option("mfcc,scat1d,jtfs,musicnn-msd",
+                                 help="Comma-separated features (columns)."),
     models: str = typer.Option(",".join(("euclidean", "linear", "lmnn", "mlp", "knn-gnn", "an-gnn")),
                                help="Comma-separated models (rows)."),
     protocol: str = typer.Option("kfold", help="kfold (the paper's), group-kfold or loo."),
