@@ -139,8 +139,11 @@ class SimulatedSource:
     no gain it is the seed's own key (the sound is the seed itself).
     """
 
-    #: bump when the rendering changes
+    #: bump when the rendering of transposed rows changes
     version = 1
+    #: the same for rows at the seed's pitch (2: exactly the seed's samples, scaled; version 1
+    #: read 50 ms more of the seed, which reached the last 10 ms of the analysed second)
+    unshifted_version = 2
 
     def __init__(self, seed: FileSource, n_steps: float, gain_db: float, name: str):
         self.seed, self.n_steps, self.gain_db, self.name = seed, n_steps, gain_db, name
@@ -149,7 +152,8 @@ class SimulatedSource:
     def key(self) -> str:
         if self.n_steps == 0 and self.gain_db == 0:
             return self.seed.key
-        blob = f"{self.seed.key}|steps={self.n_steps}|gain={self.gain_db}|v{self.version}"
+        version = self.version if self.n_steps else self.unshifted_version
+        blob = f"{self.seed.key}|steps={self.n_steps}|gain={self.gain_db}|v{version}"
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def load(self, sr: int, duration: float | None = None) -> np.ndarray:
