@@ -160,19 +160,7 @@ def extract_features(
         raise ValueError("on_error must be 'skip' or 'raise'")
     cache = cache if cache is not None else FeatureCache()
     identity = extractor.identity
-    values: list[np.ndarray | None] = [None] * len(sources)
-    reasons: dict[int, str] = {}
-    todo: list[int] = []
-    for i, src in enumerate(sources):
-        try:
-            cached = cache.get(identity, src.key)
-        except AudioError as exc:
-            reasons[i] = exc.reason
-            continue
-        if cached is None:
-            todo.append(i)
-        else:
-            values[i] = cached
+    values, reasons, todo = split_cached(sources, extractor, cache)
     if progress and len(sources) - len(todo):
         progress(len(sources) - len(todo))
     chunks = [todo[s:s + chunk_size] for s in range(0, len(todo), chunk_size)]
@@ -197,12 +185,39 @@ def extract_features(
     if on_error == "raise" and reasons:
         i = min(reasons)
         raise AudioError(sources[i].name, reasons[i])
-    ok = np.array([i for i, v in enumerate(values) if v is not None], dtype=int)
+    return assemble_extraction(sources, extractor, values, reasons, todo)
+
+
+def split_cached(sources: Sequence[AudioSource], extractor: FeatureExtractor, cache: FeatureCache
+                 ) -> tuple[dict[int, np.ndarray], dict[int, str], list[int]]:
+    """Cache hits, sounds that failed already (unreadable key), and the sounds to compute."""
+    values: dict[int, np.ndarray] = {}
+    reasons: dict[int, str] = {}
+    todo: list[int] = []
+    for i, src in enumerate(sources):
+        try:
+            cached = cache.get(extractor.identity, src.key)
+        except AudioError as exc:
+            reasons[i] = exc.reason
+            continue
+        if cached is None:
+            todo.append(i)
+        else:
+            values[i] = cached
+    return values, reasons, todo
+
+
+def assemble_extraction(sources: Sequence[AudioSource], extractor: FeatureExtractor,
+                        values: dict[int, np.ndarray], reasons: dict[int, str], todo: list[int]
+                        ) -> ExtractionResult:
+    """An :class:`ExtractionResult` in source order from the vectors and reasons gathered."""
+    ok = np.array(sorted(values), dtype=int)
     dims = {values[i].shape for i in ok}
     if len(dims) > 1:
         raise ValueError(f"extractor {extractor.name} returned vectors of different shapes {dims}")
     feats = (np.stack([values[i] for i in ok]).astype(np.float32) if len(ok)
              else np.zeros((0, 0), dtype=np.float32))
     skipped = [(i, sources[i].name, reasons[i]) for i in sorted(reasons)]
-    return ExtractionResult(feats, ok, skipped, n_computed=len(todo) - sum(i in reasons for i in todo),
-                            n_cached=len(sources) - len(todo) - sum(i in reasons and i not in todo for i in reasons))
+    n_computed = sum(i in values for i in todo)
+    return ExtractionResult(feats, ok, skipped, n_computed=n_computed,
+                            n_cached=len(values) - n_computed)

@@ -36,13 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from mirsim.audio import AudioError, file_sha256
+from mirsim.audio import file_sha256
 from mirsim.features.base import FeatureExtractor
 from mirsim.features.extraction import (
     AudioSource,
     ExtractionResult,
     FeatureCache,
     _extract_chunk,
+    assemble_extraction,
+    split_cached,
 )
 from mirsim.index.errors import SoundIndexError
 
@@ -217,7 +219,7 @@ def extract_distributed(sources: Sequence[AudioSource], extractor: FeatureExtrac
     ((1, 40), 1)
     """
     cache = cache if cache is not None else FeatureCache()
-    values, reasons, todo = _cached(sources, extractor, cache)
+    values, reasons, todo = split_cached(sources, extractor, cache)
     if progress and len(sources) - len(todo):
         progress(len(sources) - len(todo))
     result = DistributedResult(ExtractionResult(np.zeros((0, 0), np.float32), np.zeros(0, int)))
@@ -235,48 +237,13 @@ def extract_distributed(sources: Sequence[AudioSource], extractor: FeatureExtrac
             values.update(run.values)
             reasons.update(run.reasons)
             result.embeddings, result.n_tasks = run.embeddings, run.n_tasks
-    result.extraction = _assemble(sources, extractor, values, reasons, todo)
+    result.extraction = assemble_extraction(sources, extractor, values, reasons, todo)
     return result
-
-
-def _cached(sources: Sequence[AudioSource], extractor: FeatureExtractor, cache: FeatureCache
-            ) -> tuple[dict[int, np.ndarray], dict[int, str], list[int]]:
-    """Cache hits, sounds that failed already (unreadable key), and the sounds to compute."""
-    values: dict[int, np.ndarray] = {}
-    reasons: dict[int, str] = {}
-    todo: list[int] = []
-    for i, src in enumerate(sources):
-        try:
-            cached = cache.get(extractor.identity, src.key)
-        except AudioError as exc:
-            reasons[i] = exc.reason
-            continue
-        if cached is None:
-            todo.append(i)
-        else:
-            values[i] = cached
-    return values, reasons, todo
 
 
 def _auto_chunk_size(n_todo: int, n_workers: int) -> int:
     """About four tasks per worker (balance at the end), at most ``MAX_CHUNK_SIZE`` files."""
     return max(1, min(MAX_CHUNK_SIZE, math.ceil(n_todo / (4 * max(1, n_workers)))))
-
-
-def _assemble(sources: Sequence[AudioSource], extractor: FeatureExtractor,
-              values: dict[int, np.ndarray], reasons: dict[int, str], todo: list[int]
-              ) -> ExtractionResult:
-    """An :class:`ExtractionResult` in source order, counted as the serial path counts."""
-    ok = np.array(sorted(values), dtype=int)
-    dims = {values[i].shape for i in ok}
-    if len(dims) > 1:
-        raise ValueError(f"extractor {extractor.name} returned vectors of different shapes {dims}")
-    feats = (np.stack([values[i] for i in ok]).astype(np.float32) if len(ok)
-             else np.zeros((0, 0), dtype=np.float32))
-    skipped = [(i, sources[i].name, reasons[i]) for i in sorted(reasons)]
-    n_computed = sum(i in values for i in todo)
-    return ExtractionResult(feats, ok, skipped, n_computed=n_computed,
-                            n_cached=len(values) - n_computed)
 
 
 class _ClusterRun:
