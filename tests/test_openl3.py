@@ -33,7 +33,7 @@ def random_weights(tmp_path):
     """A state-dict file of torchopenl3's own network (mel256, music, 512) at random weights."""
     import torch
 
-    models = adapter._import_torchopenl3_models()
+    models = adapter._import_torchopenl3("models")
     torch.manual_seed(0)
     net = models.PytorchOpenl3(input_repr="mel256", content_type="music", embedding_size=512)
     path = tmp_path / "random-openl3.pt"

@@ -65,14 +65,21 @@ def _resolve_backend(backend: str) -> str:
                             else f"package {backend} not installed")
 
 
-def _import_torchopenl3_models() -> types.ModuleType:
-    """``torchopenl3.models``, with a temporary stand-in for a ``resampy`` that cannot load."""
+def _import_torchopenl3(submodule: str) -> types.ModuleType:
+    """``torchopenl3.<submodule>``, importing the package with a temporary stand-in for a
+    ``resampy`` that cannot load (it needs ``pkg_resources``)."""
     try:
-        return importlib.import_module("torchopenl3.models")
+        importlib.import_module("torchopenl3")
     except ModuleNotFoundError as exc:
         if exc.name != "pkg_resources":
             raise
-    for name in [m for m in sys.modules if m == "resampy" or m.startswith("resampy.")]:
+        _import_with_resampy_stand_in()
+    return importlib.import_module(f"torchopenl3.{submodule}")
+
+
+def _import_with_resampy_stand_in() -> None:
+    # a failed import leaves some submodules behind (e.g. ``torchopenl3.models``); start clean
+    for name in [m for m in sys.modules if m.split(".")[0] in ("resampy", "torchopenl3")]:
         del sys.modules[name]
     stand_in = types.ModuleType("resampy")
 
@@ -82,7 +89,7 @@ def _import_torchopenl3_models() -> types.ModuleType:
     stand_in.resample = resample
     sys.modules["resampy"] = stand_in
     try:
-        return importlib.import_module("torchopenl3.models")
+        importlib.import_module("torchopenl3")
     finally:
         if sys.modules.get("resampy") is stand_in:
             del sys.modules["resampy"]
@@ -92,8 +99,7 @@ def _import_torchopenl3_models() -> types.ModuleType:
 def _torch_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None):
     import torch
 
-    models = _import_torchopenl3_models()
-    core = importlib.import_module("torchopenl3.core")
+    models, core = _import_torchopenl3("models"), _import_torchopenl3("core")
     model = models.PytorchOpenl3(input_repr=input_repr, content_type=content_type,
                                  embedding_size=embedding_size)
     try:
@@ -181,7 +187,7 @@ class OpenL3Feature(FeatureExtractor):
         import torch
 
         model = _torch_model(self.input_repr, self.content_type, self.embedding_size, self.weights)
-        utils = importlib.import_module("torchopenl3.utils")
+        utils = _import_torchopenl3("utils")
         audio = torch.from_numpy(batch.astype(np.float64))
         frames = utils.preprocess_audio_batch(audio, self.sample_rate, center=self.center,
                                               hop_size=self.hop_size).to(torch.float32)
