@@ -4,10 +4,13 @@ at random weights (the real weights cannot be downloaded here)."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 
 import numpy as np
 import pytest
+from http_server import serve
 
+from mirsim.datasets.download import ChecksumError, DownloadError
 from mirsim.errors import MirsimError
 from mirsim.features import make_extractor
 from mirsim.features import openl3 as adapter
@@ -76,3 +79,73 @@ def test_missing_weights_file_is_a_one_line_error(tmp_path):
     with pytest.raises(adapter.OpenL3Unavailable) as info:
         f(np.zeros(48000, np.float32) + 0.01, 48000)
     assert "\n" not in str(info.value) and "weights=PATH" in str(info.value)
+
+
+# --- the weights download, run for real against a loopback HTTP server ---
+
+NAME = "torchopenl3_mel256_music_512.pth.tar"
+
+
+def git_hash_object(path) -> str:
+    """The id git itself gives a file (the reference for mirsim's checksum)."""
+    return subprocess.run(["git", "hash-object", str(path)], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def weights_server(tmp_path):
+    """A loopback server holding a file under the real weight file's name (random bytes)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / NAME).write_bytes(np.random.default_rng(0).bytes(50_000))
+    with serve(served) as (url, requests):
+        yield url, requests, served / NAME
+
+
+def test_weights_download_is_checked_against_the_git_blob_id(weights_server, tmp_path):
+    url, requests, served = weights_server
+    dest = tmp_path / "weights"
+    # the recorded id of the real file rejects these bytes, and nothing is kept
+    with pytest.raises(ChecksumError, match=f"{NAME}: checksum mismatch \\(expected "
+                       "git-blob-sha1 54df87b6bfe9747d001991da436b3d1ac768b2a6"):
+        adapter.fetch_torchopenl3_weights(base_url=url, dest=dest)
+    assert list(dest.iterdir()) == []
+    # with the served file's own id (from git itself) it is downloaded once, then reused
+    path = adapter.fetch_torchopenl3_weights(base_url=url + "/", dest=dest,
+                                             expected=git_hash_object(served))
+    assert path == dest / NAME and path.read_bytes() == served.read_bytes()
+    assert requests == [f"/{NAME}", f"/{NAME}"]
+    adapter.fetch_torchopenl3_weights(base_url=url, dest=dest, expected=git_hash_object(served))
+    assert len(requests) == 2
+
+
+def test_weights_download_errors_name_the_url(weights_server, tmp_path):
+    url, _, _ = weights_server
+    with pytest.raises(DownloadError, match="HTTP 404") as info:
+        adapter.fetch_torchopenl3_weights("mel128", base_url=url, dest=tmp_path / "w")
+    assert "torchopenl3_mel128_music_512.pth.tar" in str(info.value)
+    with pytest.raises(ValueError, match="no torchopenl3 network"):
+        adapter.fetch_torchopenl3_weights("mel64", base_url=url, dest=tmp_path / "w")
+
+
+def test_recorded_ids_cover_every_network():
+    assert len(adapter.TORCHOPENL3_WEIGHTS_GIT_SHA1) == 3 * 2 * 2
+    assert all(len(v) == 40 and int(v, 16) >= 0
+               for v in adapter.TORCHOPENL3_WEIGHTS_GIT_SHA1.values())
+
+
+@QUIET
+@pytest.mark.skipif(not HAVE_TORCHOPENL3, reason="torchopenl3 not installed")
+def test_extractor_downloads_weights_and_refuses_a_wrong_file(random_weights, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setenv("MIRSIM_CACHE_DIR", str(tmp_path / "cache"))
+    served = tmp_path / "mirror"
+    served.mkdir()
+    (served / NAME).write_bytes(random_weights.read_bytes())  # not the real network's file
+    with serve(served) as (url, requests):
+        f = make_extractor("openl3", backend="torchopenl3", weights_url=url)
+        assert f.identity == make_extractor("openl3", backend="torchopenl3").identity
+        with pytest.raises(adapter.OpenL3Unavailable, match="checksum mismatch") as info:
+            f(np.zeros(48000, np.float32) + 0.01, 48000)
+    assert requests == [f"/{NAME}"] and "\n" not in str(info.value)
+    assert not (tmp_path / "cache" / "weights" / "torchopenl3" / NAME).exists()

@@ -196,6 +196,64 @@ def _expected(table: Mapping[str, str], name: str) -> str:
         raise DownloadError(f"{name}: no recorded SHA-256 for this file; cannot verify it") from None
 
 
+def fetch_file(url: str, target: str | Path, expected: str, *, checksum: str = "sha256",
+               timeout: float = 60) -> Path:
+    """Download ``url`` to ``target`` unless it is there already with the expected checksum.
+
+    The body is streamed to a temporary file next to ``target``, checked, then renamed into
+    place: an interrupted or failed download never leaves a partial or wrong file under the
+    final name, and a rerun after a failure starts again cleanly.
+
+    Parameters
+    ----------
+    url : str
+        What to download (``http``, ``https`` or ``file``).
+    target : path
+        Where the file goes; its folder is created if needed.
+    expected : str
+        Hex digest the file must have.
+    checksum : {"sha256", "git-blob-sha1"}
+        ``git-blob-sha1`` is the id git gives a file (SHA-1 of ``b"blob <size>\\0"`` and the
+        content): the checksum to use for a file known by its id in a public git repository.
+    timeout : float
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    Path
+        ``target``.
+
+    Raises
+    ------
+    ChecksumError
+        The downloaded file has another checksum (it is not kept).
+    DownloadError
+        A network or server error, or an unusable ``target`` folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     source = Path(d) / "hello.txt"
+    ...     _ = source.write_bytes(b"hello\\n")
+    ...     copy = fetch_file(source.as_uri(), Path(d) / "copy" / "hello.txt",
+    ...                       "ce013625030ba8dba906f756967f9e9ca394464a", checksum="git-blob-sha1")
+    ...     copy.read_bytes()
+    b'hello\\n'
+    """
+    target = Path(target)
+    digest = _CHECKSUMS.get(checksum)
+    if digest is None:
+        raise ValueError(f"checksum must be one of {sorted(_CHECKSUMS)}, not {checksum!r}")
+    _prepare_dir(target.parent)
+    expected = expected.lower()
+    if _is_valid(target, expected, digest):
+        return target
+    tmp = _download_verified(url, target, target.name, expected, timeout, checksum=checksum)
+    os.replace(tmp, target)
+    return target
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -204,8 +262,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _is_valid(path: Path, expected: str) -> bool:
-    return path.is_file() and _sha256(path) == expected
+def git_blob_sha1(path: str | Path) -> str:
+    """The id git gives the file's content (what ``git hash-object PATH`` prints).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "hello"
+    ...     _ = p.write_bytes(b"hello\\n")
+    ...     git_blob_sha1(p)
+    'ce013625030ba8dba906f756967f9e9ca394464a'
+    """
+    path = Path(path)
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())  # noqa: S324 (git's own id)
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+_CHECKSUMS: dict[str, Callable[[Path], str]] = {"sha256": _sha256, "git-blob-sha1": git_blob_sha1}
+
+
+def _is_valid(path: Path, expected: str, digest: Callable[[Path], str] = _sha256) -> bool:
+    return path.is_file() and digest(path) == expected
 
 
 def _temp_path(target: Path) -> Path:
@@ -223,14 +304,17 @@ def _ensure_file(name: str, dest: Path, url_of: Callable[[str], str],
     return True
 
 
-def _download_verified(url: str, target: Path, name: str, expected: str, timeout: float) -> Path:
+def _download_verified(url: str, target: Path, name: str, expected: str, timeout: float,
+                       checksum: str = "sha256") -> Path:
     """Stream ``url`` to a temporary file next to ``target``; return it once its hash matches."""
     tmp = _temp_path(target)
     try:
         actual = _stream(url, tmp, timeout)
+        if checksum != "sha256":
+            actual = _CHECKSUMS[checksum](tmp)
         if actual != expected:
-            raise ChecksumError(f"{name}: checksum mismatch (expected sha256 {expected}, got "
-                                f"{actual}) from {url}; the file was not kept")
+            raise ChecksumError(f"{name}: checksum mismatch (expected {checksum} {expected}, "
+                                f"got {actual}) from {url}; the file was not kept")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

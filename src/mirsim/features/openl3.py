@@ -2,8 +2,10 @@
 
 mirsim does not ship OpenL3: the feature ``openl3`` works when the user has one of
 
-- ``torchopenl3`` (PyTorch port; its weights are fetched once into the torch hub cache, or
-  read from a file given as ``weights=PATH``), or
+- ``torchopenl3`` (PyTorch port; its weights are downloaded once into mirsim's cache, from the
+  repository torchopenl3 itself downloads them from or from a mirror given as
+  ``weights_url=URL``, and checked against their git blob ids, see
+  :func:`fetch_torchopenl3_weights`; or read from a file given as ``weights=PATH``), or
 - ``openl3`` (the original, TensorFlow/Keras; weights are installed with the package),
 
 and otherwise fails at once with a one-line :class:`OpenL3Unavailable` saying how to get it.
@@ -28,13 +30,85 @@ from typing import Any
 
 import numpy as np
 
+from mirsim.config import cache_dir
+from mirsim.datasets.download import DownloadError, fetch_file
 from mirsim.errors import MirsimError
 from mirsim.features.base import FeatureExtractor
 
-__all__ = ["OpenL3Feature", "OpenL3Unavailable"]
+__all__ = ["OpenL3Feature", "OpenL3Unavailable", "fetch_torchopenl3_weights"]
 
-_HOW = ("pip install torchopenl3 (PyTorch; weights downloaded once into the torch hub cache) "
+_HOW = ("pip install torchopenl3 (PyTorch; weights downloaded once into mirsim's cache) "
         "or pip install openl3 (TensorFlow)")
+
+#: Where torchopenl3 1.0.1 downloads its weights from: the raw files of a public git repository.
+TORCHOPENL3_WEIGHTS_URL = "https://github.com/torchopenl3/torchopenl3-models/raw/master"
+
+#: The git blob id of every weight file in that repository (``git ls-tree`` of its master
+#: branch), keyed by (input_repr, content_type, embedding_size): the checksum of a download.
+TORCHOPENL3_WEIGHTS_GIT_SHA1 = {
+    ("linear", "env", 512): "ce9cb6e656b872de5f3315e281bb6b8ea133fff9",
+    ("linear", "env", 6144): "000c2632604a4098cf60a77fb3cfab5e813b2799",
+    ("linear", "music", 512): "6fa23ef077d23b89977eae57e6e9915c3acd7d47",
+    ("linear", "music", 6144): "633b411652562ac692b54618d0f1d27073ea570b",
+    ("mel128", "env", 512): "0bd0f509b478fd015f5ff44fc260b3248d03307d",
+    ("mel128", "env", 6144): "8b831761f02efefb33e75c22c46b87be4ba255ce",
+    ("mel128", "music", 512): "d77ec1cde7dc0098f02277dd70040451eead8e64",
+    ("mel128", "music", 6144): "622336b173c40fbeeba4da4b3ba3a1373ac53df9",
+    ("mel256", "env", 512): "a37a08222ebf9d8a88a84beeae76ad909dac0bc6",
+    ("mel256", "env", 6144): "49d8b06f66f77e3e21e9e4313114e69e0fddf82d",
+    ("mel256", "music", 512): "54df87b6bfe9747d001991da436b3d1ac768b2a6",
+    ("mel256", "music", 6144): "297b97fcf4216b3c4f43eb48d9242faaf99cd250",
+}
+
+
+def fetch_torchopenl3_weights(input_repr: str = "mel256", content_type: str = "music",
+                              embedding_size: int = 512, *, base_url: str | None = None,
+                              dest: str | Path | None = None, expected: str | None = None,
+                              timeout: float = 60) -> Path:
+    """Download one torchopenl3 weight file (once), checked against its git blob id.
+
+    Parameters
+    ----------
+    input_repr, content_type, embedding_size :
+        Which network (see :class:`OpenL3Feature`).
+    base_url : str, optional
+        Server holding the files under their names (``torchopenl3_mel256_music_512.pth.tar``,
+        ...); default :data:`TORCHOPENL3_WEIGHTS_URL`.
+    dest : path, optional
+        Folder to keep the file in; default ``<mirsim cache>/weights/torchopenl3``.
+    expected : str, optional
+        Git blob id to check against instead of :data:`TORCHOPENL3_WEIGHTS_GIT_SHA1`'s.
+    timeout : float
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    Path
+        The verified file (already present and valid: not downloaded again).
+
+    Raises
+    ------
+    mirsim.datasets.download.DownloadError
+        No answer, HTTP error, or a file whose id is not the recorded one (not kept).
+
+    Examples
+    --------
+    >>> fetch_torchopenl3_weights().name   # doctest: +SKIP
+    'torchopenl3_mel256_music_512.pth.tar'
+    >>> TORCHOPENL3_WEIGHTS_GIT_SHA1["mel256", "music", 512][:12]
+    '54df87b6bfe9'
+    """
+    key = (input_repr, content_type, int(embedding_size))
+    if expected is None:
+        if key not in TORCHOPENL3_WEIGHTS_GIT_SHA1:
+            raise ValueError(f"no torchopenl3 network {key}; choose input_repr in linear, "
+                             "mel128, mel256, content_type in env, music, embedding_size in "
+                             "512, 6144")
+        expected = TORCHOPENL3_WEIGHTS_GIT_SHA1[key]
+    name = "torchopenl3_{}_{}_{}.pth.tar".format(*key)
+    folder = Path(dest) if dest is not None else cache_dir() / "weights" / "torchopenl3"
+    url = f"{(base_url or TORCHOPENL3_WEIGHTS_URL).rstrip('/')}/{name}"
+    return fetch_file(url, folder / name, expected, checksum="git-blob-sha1", timeout=timeout)
 
 
 class OpenL3Unavailable(MirsimError, ImportError):
@@ -96,21 +170,22 @@ def _import_with_resampy_stand_in() -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _torch_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None):
+def _torch_model(input_repr: str, content_type: str, embedding_size: int, weights: str | None,
+                 weights_url: str | None = None):
     import torch
 
-    models, core = _import_torchopenl3("models"), _import_torchopenl3("core")
+    models = _import_torchopenl3("models")
     model = models.PytorchOpenl3(input_repr=input_repr, content_type=content_type,
                                  embedding_size=embedding_size)
     try:
-        if weights is not None:
-            state = torch.load(Path(weights).expanduser(), map_location="cpu", weights_only=True)
-        else:
-            url = core.get_model_path(input_repr, content_type, embedding_size)
-            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
-    except Exception as exc:  # missing file, no network for the first download, bad file
+        if weights is None:
+            weights = fetch_torchopenl3_weights(input_repr, content_type, embedding_size,
+                                                base_url=weights_url)
+        state = torch.load(Path(weights).expanduser(), map_location="cpu", weights_only=True)
+    except (DownloadError, OSError, RuntimeError, ValueError, EOFError) as exc:
+        # no network for the first download, a wrong download, a missing or bad file
         raise OpenL3Unavailable(f"torchopenl3 weights could not be loaded: "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}; "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}; "
                                 "pass weights=PATH to use a local file") from exc
     model.load_state_dict(state)
     return model.eval()
@@ -142,7 +217,10 @@ class OpenL3Feature(FeatureExtractor):
         Package to use; ``auto`` takes ``torchopenl3`` if installed, else ``openl3``. Resolved
         when the extractor is made, so the cache key says which package produced the numbers.
     weights : str, optional
-        torchopenl3 only: a state-dict file to load instead of the torch hub download.
+        torchopenl3 only: a state-dict file to load instead of the download.
+    weights_url : str, optional
+        torchopenl3 only: a mirror of the weight files to download from (checked against the
+        same git blob ids, so it is not part of the cache key).
     sample_rate, duration :
         48 kHz (OpenL3's rate), first second of audio.
 
@@ -165,13 +243,19 @@ class OpenL3Feature(FeatureExtractor):
 
     def __init__(self, input_repr: str = "mel256", content_type: str = "music",
                  embedding_size: int = 512, hop_size: float = 0.1, center: bool = True,
-                 backend: str = "auto", weights: str | None = None, sample_rate: int = 48000,
+                 backend: str = "auto", weights: str | None = None,
+                 weights_url: str | None = None, sample_rate: int = 48000,
                  duration: float | None = 1.0):
         self.input_repr, self.content_type = input_repr, content_type
         self.embedding_size, self.hop_size, self.center = embedding_size, hop_size, center
         self.backend = _resolve_backend(backend)
         self.weights = None if weights is None else str(weights)
+        self.weights_url = weights_url
         self.sample_rate, self.duration = sample_rate, duration
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters of the output: a mirror of the same verified weights changes nothing."""
+        return {k: v for k, v in super().get_params().items() if k != "weights_url"}
 
     def extract(self, y: np.ndarray) -> np.ndarray:
         return self.extract_batch([y])[0]
@@ -186,7 +270,8 @@ class OpenL3Feature(FeatureExtractor):
     def _torch(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        model = _torch_model(self.input_repr, self.content_type, self.embedding_size, self.weights)
+        model = _torch_model(self.input_repr, self.content_type, self.embedding_size, self.weights,
+                             self.weights_url)
         utils = _import_torchopenl3("utils")
         audio = torch.from_numpy(batch.astype(np.float64))
         frames = utils.preprocess_audio_batch(audio, self.sample_rate, center=self.center,
