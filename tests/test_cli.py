@@ -138,6 +138,41 @@ def test_reproduce_table1_writes_markdown_and_json(library, tmp_path):
     # (measured: MAP@R 0.71 vs 0.22; a test fold holds ~8 items, so P@5 is capped near 0.4)
     cells = table["cells"]["euclidean"]
     assert cells["mfcc"]["map_at_r"]["mean"] > cells["random"]["map_at_r"]["mean"] + 0.3
+    assert table["complete"] is True
+
+
+def test_reproduce_table1_resumes_an_interrupted_run(library, tmp_path):
+    args = ["reproduce", "table1", "--data", str(library), "--features", "mfcc,random",
+            "--models", "euclidean,knn-gnn", "--folds", "3", "-p", "knn-gnn:epochs=3",
+            "-p", "knn-gnn:batch_size=16", "--workers", "1", "--runs", str(tmp_path)]
+    assert _run(args).exit_code == 0
+    run = next(tmp_path.glob("*table1*"))
+    full = json.loads((run / "table1.json").read_text())
+    # what a run stopped during its last cell leaves: the table so far, marked unfinished
+    partial = json.loads(json.dumps(full))
+    del partial["cells"]["knn-gnn"]["random"]
+    partial["complete"] = False
+    (run / "table1.json").write_text(json.dumps(partial))
+    (run / "table1.md").unlink()
+
+    r = _run(["reproduce", "table1", "--resume", str(run), "--workers", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "3 finished cell(s) kept" in r.stderr.replace("\n", "")
+    resumed = json.loads((run / "table1.json").read_text())
+    assert resumed["complete"] is True and (run / "table1.md").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [run.name]  # no new run directory
+    # kept cells are not recomputed (their measured times are the saved ones) ...
+    assert resumed["cells"]["knn-gnn"]["mfcc"] == full["cells"]["knn-gnn"]["mfcc"]
+    # ... and the recomputed cell equals the uninterrupted run's (seeded)
+    again, before = resumed["cells"]["knn-gnn"]["random"], full["cells"]["knn-gnn"]["random"]
+    assert again["train_seconds"] != before["train_seconds"]
+    assert {k: again[k] for k in ("ii_p_at_5", "map_at_r", "p_at_1")} == \
+        {k: before[k] for k in ("ii_p_at_5", "map_at_r", "p_at_1")}
+
+
+def test_resume_refuses_a_directory_that_is_not_a_table1_run(tmp_path):
+    r = _run(["reproduce", "table1", "--resume", str(tmp_path)])
+    assert r.exit_code == 2 and "config.json: no such file" in r.stderr.replace("\n", "")
 
 
 def test_entry_point_is_installed():

@@ -18,7 +18,7 @@ from rich.table import Table
 
 import mirsim
 from mirsim.cli_common import err, fail_cleanly, out, progress_bar
-from mirsim.errors import MirsimError
+from mirsim.errors import MirsimError, UnknownNameError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Learn how people hear similarity between sounds, and search with it.")
@@ -118,7 +118,6 @@ def _load_features_with_progress(data: str, feature: str, feature_params: dict, 
 
 
 def _check_protocol(protocol: str) -> None:
-    from mirsim.errors import UnknownNameError
     from mirsim.evaluation.protocols import PROTOCOLS
 
     if protocol not in PROTOCOLS:
@@ -193,7 +192,6 @@ def data_fetch(
 ) -> None:
     """Download a data set, checking every file against its recorded SHA-256."""
     from mirsim.datasets.download import fetch_cyberlioz
-    from mirsim.errors import UnknownNameError
 
     if name != "cyberlioz":
         raise UnknownNameError("downloadable data set", name, ["cyberlioz"])
@@ -295,25 +293,65 @@ def reproduce_table1(
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
                                                   "map_at_r); the JSON has all of them."),
     runs: Optional[Path] = typer.Option(None, help="Where to create the run directory."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
+                                                     "directory: its saved configuration is "
+                                                     "used, its finished cells are kept."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
 ) -> None:
-    """The AN-GNN paper's Table 1: ii-P@5 of each model on each feature (mean ± std)."""
+    """The AN-GNN paper's Table 1: ii-P@5 of each model on each feature (mean ± std).
+
+    The table is saved in the run directory after every cell; an interrupted run continues
+    with ``--resume RUN_DIR``.
+    """
     from mirsim.experiments import create_run_dir, write_json
+    from mirsim.experiments.experiment import REPORTED_METRICS
     from mirsim.experiments.runs import write_text_atomic
-    from mirsim.experiments.table1 import run_table1, table1_markdown
-    from mirsim.features import make_extractor
-    from mirsim.models import model_class
+    from mirsim.experiments.table1 import load_unfinished_table1, run_table1, table1_markdown
 
     _set_threads(threads)
-    _check_protocol(protocol)
-    feature_list = [f.strip() for f in features.split(",") if f.strip()]
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
-    from mirsim.experiments.experiment import REPORTED_METRICS
-    from mirsim.errors import UnknownNameError
-
     for m in metric_list:
         if m not in REPORTED_METRICS:
             raise UnknownNameError("metric", m, REPORTED_METRICS)
+    if resume is not None:
+        config, done = load_unfinished_table1(resume)
+        run_dir = resume
+        err.print(f"continuing {run_dir}: {sum(map(len, done.values()))} finished cell(s) kept",
+                  highlight=False)
+    else:
+        config = _table1_config(data, features, models, protocol, folds, seed, param, sol_root)
+        run_dir, done = None, {}
+    sol = Path(config["sol_root"]) if config.get("sol_root") else None
+    sets = [_load_features_with_progress(config["data"], f, {}, workers, _data_options(sol))
+            for f in config["features"]]
+    if run_dir is None:
+        run_dir = create_run_dir(f"table1-{sets[0].collection.name}-{config['protocol']}", runs)
+        write_json(run_dir / "config.json", config)
+    with progress_bar() as progress:
+        task = progress.add_task("table 1", total=len(config["models"]) * len(sets))
+        table = run_table1(sets, config["models"], config["protocol"], config["folds"],
+                           config["seed"], config["model_params"],
+                           on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs,
+                           done=done, on_table=lambda t: write_json(run_dir / "table1.json", t))
+    md = table1_markdown(table, metric_list)
+    write_json(run_dir / "table1.json", table)
+    write_text_atomic(run_dir / "table1.md", md + "\n")
+    if as_json:
+        err.print(f"run directory: {run_dir}", highlight=False)
+        print(json.dumps({**table, "run_dir": str(run_dir)}))
+    else:
+        out.print(md, highlight=False, soft_wrap=True)
+        out.print(f"run directory: {run_dir}", highlight=False)
+
+
+def _table1_config(data: str, features: str, models: str, protocol: str, folds: int, seed: int,
+                   param: list[str] | None, sol_root: Path | None) -> dict:
+    """The checked configuration of a ``reproduce table1`` run (saved as ``config.json``)."""
+    from mirsim.features import make_extractor
+    from mirsim.models import model_class
+
+    _check_protocol(protocol)
+    feature_list = [f.strip() for f in features.split(",") if f.strip()]
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     for f in feature_list:
         make_extractor(f)
@@ -327,27 +365,11 @@ def reproduce_table1(
     unknown = sorted(set(overrides) - set(model_list))
     if unknown:
         raise MirsimError(f"--param for model(s) not in the table: {', '.join(unknown)}")
-    sets = [_load_features_with_progress(data, f, {}, workers, _data_options(sol_root))
-            for f in feature_list]
-    with progress_bar() as progress:
-        task = progress.add_task("table 1", total=len(model_list) * len(sets))
-        table = run_table1(sets, model_list, protocol, folds, seed, model_params,
-                           on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs)
-    run_dir = create_run_dir(f"table1-{sets[0].collection.name}-{protocol}", runs)
-    md = table1_markdown(table, metric_list)
-    write_json(run_dir / "table1.json", table)
-    write_text_atomic(run_dir / "table1.md", md + "\n")
-    write_json(run_dir / "config.json", {"command": "reproduce table1", "data": data,
-                                          "features": feature_list, "models": model_list,
-                                          "protocol": protocol, "folds": folds, "seed": seed,
-                                          "model_params": model_params,
-                                          "mirsim_version": mirsim.__version__})
-    if as_json:
-        err.print(f"run directory: {run_dir}", highlight=False)
-        print(json.dumps({**table, "run_dir": str(run_dir)}))
-    else:
-        out.print(md, highlight=False, soft_wrap=True)
-        out.print(f"run directory: {run_dir}", highlight=False)
+    return {"command": "reproduce table1", "data": data, "features": feature_list,
+            "models": model_list, "protocol": protocol, "folds": folds, "seed": seed,
+            "model_params": model_params,
+            "sol_root": None if sol_root is None else str(sol_root),
+            "mirsim_version": mirsim.__version__}
 
 
 DEMO_MODELS = "euclidean,linear,mlp,an-gnn"

@@ -6,9 +6,12 @@ the number of learned parameters of each model beside it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from mirsim.errors import MirsimError
 from mirsim.experiments.experiment import FeatureSet, run_experiment
 from mirsim.models import TABLE1_MODELS
 
@@ -21,8 +24,13 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
                protocol: str = "kfold", folds: int = 5, seed: int = 0,
                model_params: dict[str, dict[str, Any]] | None = None,
                on_cell: Callable[[str, str, dict], None] | None = None,
-               n_jobs: int = 1) -> dict[str, Any]:
+               n_jobs: int = 1, done: dict[str, dict[str, dict]] | None = None,
+               on_table: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Evaluate every model on every feature set; return the table as a JSON-able dict.
+
+    The table has ``"complete": True`` once every cell is in. A long run can be saved after
+    each cell (``on_table``) and continued later from what was saved (``done``): the cells are
+    seeded, so a continued table equals one computed without a break.
 
     Parameters
     ----------
@@ -34,6 +42,12 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
         Called with ``(model, feature, cell)`` as each cell is finished.
     n_jobs : int
         Folds trained at once (see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
+    done : dict, optional
+        ``cells`` of an earlier, unfinished run of the same table: those cells are kept, not
+        computed again.
+    on_table : callable, optional
+        Called with the whole table (``"complete": False`` until the last cell) after each
+        computed cell, e.g. to save it.
     """
     model_params = model_params or {}
     first = feature_sets[0]
@@ -41,20 +55,91 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
         "data": first.collection.name, "description": first.collection.description,
         "protocol": protocol, "folds": folds, "seed": seed, "n_items": len(first.X),
         "features": [fs.feature for fs in feature_sets], "models": list(models), "cells": {},
+        "complete": False,
     }
     for model in models:
         table["cells"][model] = {}
         for fs in feature_sets:
-            result = run_experiment(fs, model, protocol, folds, seed, model_params.get(model),
-                                    n_jobs=n_jobs)
-            j = result.to_json()
-            cell = {**j["metrics"], "n_parameters": j["n_parameters"],
-                    "train_seconds": j["train_seconds"], "n_items": j["n_items"]}
+            cell = (done or {}).get(model, {}).get(fs.feature)
+            computed = cell is None
+            if computed:
+                cell = _table1_cell(fs, model, protocol, folds, seed, model_params.get(model),
+                                    n_jobs)
             table["cells"][model][fs.feature] = cell
-            table["folds"] = result.folds  # as run (loo: one per item)
+            table["folds"] = cell.get("folds", table["folds"])  # as run (loo: one per item)
+            if computed and on_table:
+                on_table(table)
             if on_cell:
                 on_cell(model, fs.feature, cell)
+    table["complete"] = True
     return table
+
+
+def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The configuration and finished cells of a ``reproduce table1`` run directory.
+
+    Parameters
+    ----------
+    run_dir : path
+        A directory written by ``mirsim reproduce table1`` (``config.json``, and
+        ``table1.json`` once a cell is finished).
+
+    Returns
+    -------
+    config : dict
+        The saved configuration (data, features, models, protocol, folds, seed, model_params).
+    cells : dict
+        ``cells[model][feature]`` of the finished cells (empty if none); pass as ``done`` to
+        :func:`run_table1`.
+
+    Raises
+    ------
+    MirsimError
+        Not such a run directory, or files that cannot be read (one line, naming the file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "config.json").write_text('{"command": "reproduce table1", "data": "x", '
+    ...     '"features": ["mfcc"], "models": ["euclidean"], "protocol": "kfold", "folds": 5, '
+    ...     '"seed": 0, "model_params": {"euclidean": {}}}')
+    >>> config, cells = load_unfinished_table1(d)
+    >>> config["features"], cells
+    (['mfcc'], {})
+    """
+    run_dir = Path(run_dir)
+    config = _read_json(run_dir / "config.json")
+    if config.get("command") != "reproduce table1":
+        raise MirsimError(f"{run_dir}: not a `reproduce table1` run directory "
+                          f"(config.json says {config.get('command')!r})")
+    missing = sorted({"data", "features", "models", "protocol", "folds", "seed",
+                      "model_params"} - set(config))
+    if missing:
+        raise MirsimError(f"{run_dir / 'config.json'}: missing {', '.join(missing)}")
+    table_path = run_dir / "table1.json"
+    cells = _read_json(table_path).get("cells", {}) if table_path.exists() else {}
+    return config, {m: dict(row) for m, row in cells.items() if m in config["models"]}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MirsimError(f"{path}: no such file (not a run directory?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MirsimError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(value, dict):
+        raise MirsimError(f"{path}: not a JSON object")
+    return value
+
+
+def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
+                 params: dict[str, Any] | None, n_jobs: int) -> dict[str, Any]:
+    result = run_experiment(fs, model, protocol, folds, seed, params, n_jobs=n_jobs)
+    j = result.to_json()
+    return {**j["metrics"], "n_parameters": j["n_parameters"],
+            "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds}
 
 
 def _pct(stat: dict[str, float]) -> str:

@@ -119,7 +119,9 @@ def _table1_rows(table: Mapping[str, Any]) -> list[MetricRow]:
     rows = []
     for model in table["models"]:
         for feature in table["features"]:
-            cell = table["cells"][model][feature]
+            cell = table["cells"].get(model, {}).get(feature)
+            if cell is None:  # an unfinished run (``--resume`` completes it)
+                continue
             stats = {name: _stat(v) for name, v in cell.items() if isinstance(v, Mapping)}
             rows.append(MetricRow(str(model), str(feature), stats,
                                   _optional(cell.get("n_parameters"), int),
