@@ -242,15 +242,10 @@ def fetch_file(url: str, target: str | Path, expected: str, *, checksum: str = "
     b'hello\\n'
     """
     target = Path(target)
-    digest = _CHECKSUMS.get(checksum)
-    if digest is None:
+    if checksum not in _CHECKSUMS:
         raise ValueError(f"checksum must be one of {sorted(_CHECKSUMS)}, not {checksum!r}")
     _prepare_dir(target.parent)
-    expected = expected.lower()
-    if _is_valid(target, expected, digest):
-        return target
-    tmp = _download_verified(url, target, target.name, expected, timeout, checksum=checksum)
-    os.replace(tmp, target)
+    _fetch_unless_valid(url, target, target.name, expected.lower(), timeout, checksum)
     return target
 
 
@@ -296,10 +291,15 @@ def _temp_path(target: Path) -> Path:
 def _ensure_file(name: str, dest: Path, url_of: Callable[[str], str],
                  table: Mapping[str, str], timeout: float) -> bool:
     """Download ``name`` into ``dest`` unless it is there with the right hash; True if fetched."""
-    target, expected = dest / name, _expected(table, name)
-    if _is_valid(target, expected):
+    return _fetch_unless_valid(url_of(name), dest / name, name, _expected(table, name), timeout)
+
+
+def _fetch_unless_valid(url: str, target: Path, name: str, expected: str, timeout: float,
+                        checksum: str = "sha256") -> bool:
+    """Download ``url`` to ``target`` unless it is there with the right hash; True if fetched."""
+    if _is_valid(target, expected, _CHECKSUMS[checksum]):
         return False
-    tmp = _download_verified(url_of(name), target, name, expected, timeout)
+    tmp = _download_verified(url, target, name, expected, timeout, checksum=checksum)
     os.replace(tmp, target)
     return True
 
