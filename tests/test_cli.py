@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -196,3 +197,15 @@ def test_demo_falls_back_to_the_synth_library(tmp_path, monkeypatch):
     # measured on synth: Euclidean 0.119, linear 0.137, MLP 0.293, AN-GNN (128 wide) 0.111
     assert map_at_r[best] > 1.5 * map_at_r["euclidean"]
     assert load_model(run / "model").name == best
+
+
+def test_training_in_worker_processes_prints_no_torch_internal_warning(library, tmp_path):
+    # features extracted and folds trained in the same two worker processes: torch's lazy
+    # import of its compiler used to print a page about re-registering one of its kernels
+    env = {**os.environ, "MIRSIM_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-m", "mirsim.cli", "reproduce", "table1", "--data",
+                        str(library), "--features", "mfcc", "--models", "lmnn,mlp", "--folds",
+                        "2", "-p", "mlp:epochs=1", "--workers", "2", "--jobs", "2", "--runs",
+                        str(tmp_path)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "| LMNN |" in r.stdout and "previously registered kernel" not in r.stderr

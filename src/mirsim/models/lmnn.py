@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from mirsim.models.base import MetricModel
-from mirsim.training import seeded, single_threaded
+from mirsim.training import seeded, single_threaded, without_torch_reregistration_warning
 
 __all__ = ["LMNNModel", "lmnn_objective", "n_epochs", "target_neighbors"]
 
@@ -303,7 +303,8 @@ class LMNNModel(MetricModel):
         push_scale = n / n_imp
         generator = torch.Generator().manual_seed(self.seed)
         L = _initial_map(X, self.n_components).requires_grad_(True)
-        optimizer = torch.optim.Adam([L], lr=self.lr)
+        with without_torch_reregistration_warning():
+            optimizer = torch.optim.Adam([L], lr=self.lr)
         epochs = n_epochs(self.epochs, len(at), self.batch_size)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=epochs * math.ceil(len(at) / self.batch_size))

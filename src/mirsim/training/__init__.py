@@ -6,6 +6,8 @@ from mirsim.training.trainer import (
     seeded,
     single_threaded,
     train_embedding,
+    without_torch_reregistration_warning,
 )
 
-__all__ = ["TrainingConfig", "denormals_flushed", "seeded", "single_threaded", "train_embedding"]
+__all__ = ["TrainingConfig", "denormals_flushed", "seeded", "single_threaded", "train_embedding",
+           "without_torch_reregistration_warning"]

@@ -8,6 +8,7 @@ epochs, gamma 0.8), 50 epochs, batches of 512.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -77,6 +78,22 @@ def single_threaded() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def without_torch_reregistration_warning() -> Iterator[None]:
+    """Silence one torch-internal warning while an optimizer is created.
+
+    An optimizer's first parameter group imports ``torch._dynamo``; in a worker process that
+    analysed audio before (feature extraction and training share joblib's workers) that import
+    warns "Overriding a previously registered kernel ... _c10d_functional::wait_tensor", torch
+    re-registering one of its own kernels: nothing of mirsim's, nothing to act on, and a page
+    of noise in the middle of a command's output. Only that warning is filtered.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Warning only once for all operators",
+                                category=UserWarning)
+        yield
 
 
 @contextlib.contextmanager
@@ -158,8 +175,9 @@ def train_embedding(
         loss_fn = losses.ProxyAnchorLoss(num_classes=n_classes, embedding_size=embedding_dim,
                                          margin=config.pa_margin, alpha=config.pa_alpha)
         params = list(network.parameters()) + list(loss_fn.parameters())
-        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                      fused=True)
+        with without_torch_reregistration_warning():
+            optimizer = torch.optim.AdamW(params, lr=config.lr,
+                                          weight_decay=config.weight_decay, fused=True)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step,
                                                     gamma=config.lr_gamma)
         generator = torch.Generator().manual_seed(config.seed)
