@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mirsim.config import runs_dir
+from mirsim.errors import MirsimError
 
 
 def create_run_dir(name: str, root: str | Path | None = None) -> Path:
@@ -64,6 +65,30 @@ def write_bytes_atomic(path: str | Path, payload: bytes) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_json_object(path: str | Path, error: type[MirsimError] = MirsimError) -> dict[str, Any]:
+    """The JSON object in ``path``; a missing, unreadable or non-object file raises ``error``
+    (one line naming the file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.json"
+    >>> _ = write_json(p, {"k": 1})
+    >>> read_json_object(p)
+    {'k': 1}
+    """
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable ({exc})") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: not a JSON object")
+    return value
 
 
 def write_json(path: str | Path, data: Any) -> Path:

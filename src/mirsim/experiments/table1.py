@@ -6,13 +6,13 @@ the number of learned parameters of each model beside it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mirsim.errors import MirsimError
 from mirsim.experiments.experiment import FeatureSet, run_experiment
+from mirsim.experiments.runs import read_json_object
 from mirsim.models import TABLE1_MODELS
 
 #: Display names of the rows, as in the paper.
@@ -109,7 +109,7 @@ def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[st
     (['mfcc'], {})
     """
     run_dir = Path(run_dir)
-    config = _read_json(run_dir / "config.json")
+    config = read_json_object(run_dir / "config.json")
     if config.get("command") != "reproduce table1":
         raise MirsimError(f"{run_dir}: not a `reproduce table1` run directory "
                           f"(config.json says {config.get('command')!r})")
@@ -118,20 +118,8 @@ def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[st
     if missing:
         raise MirsimError(f"{run_dir / 'config.json'}: missing {', '.join(missing)}")
     table_path = run_dir / "table1.json"
-    cells = _read_json(table_path).get("cells", {}) if table_path.exists() else {}
+    cells = read_json_object(table_path).get("cells", {}) if table_path.exists() else {}
     return config, {m: dict(row) for m, row in cells.items() if m in config["models"]}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MirsimError(f"{path}: no such file (not a run directory?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MirsimError(f"{path}: cannot be read ({exc})") from None
-    if not isinstance(value, dict):
-        raise MirsimError(f"{path}: not a JSON object")
-    return value
 
 
 def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
