@@ -23,7 +23,7 @@ from run_dirs import fitted_run_dir
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 from typer.testing import CliRunner
 
-from mirsim.cli_index import standalone_app
+from mirsim.cli.index import standalone_app
 from mirsim.features import make_extractor
 from mirsim.features.extraction import FeatureCache
 from mirsim.index import SoundIndex, build_index

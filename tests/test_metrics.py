@@ -41,6 +41,12 @@ from mirsim.evaluation.metrics import MEMORY_BUDGET
 X = np.array([[0.0], [1.0], [2.0], [4.0], [7.0], [8.0]])
 LABELS = np.array([0, 0, 1, 1, 0, 1])
 GROUPS = np.array([0, 0, 1, 2, 3, 3])
+COUNTS = ("n_queries", "n_without_relevant")
+
+
+def scores_of(metrics: dict) -> dict:
+    """The metric values of a ``retrieval_metrics`` result, without its query counts."""
+    return {k: v for k, v in metrics.items() if k not in COUNTS}
 
 
 def clustered(n_per_class: int, n_classes: int, dim: int, seed: int,
@@ -147,8 +153,9 @@ def test_queries_and_candidates_restriction():
     qmask = np.isin(np.arange(6), [0, 3])
     cmask = np.isin(np.arange(6), [0, 2, 3, 4])
     by_mask = retrieval_metrics(X, LABELS, GROUPS, queries=qmask, candidates=cmask, k=2)
-    assert by_index == pytest.approx(expected)
-    assert by_mask == pytest.approx(expected)
+    assert scores_of(by_index) == pytest.approx(expected)
+    assert scores_of(by_mask) == pytest.approx(expected)
+    assert by_index["n_queries"] == 2 and by_index["n_without_relevant"] == 0
     assert p_at_k(X, LABELS, k=2, queries=qmask, candidates=cmask) == pytest.approx(0.25)
     assert map_at_r(X, LABELS, queries=[0, 3], candidates=[0, 2, 3, 4]) == pytest.approx(0.5)
 
@@ -160,18 +167,22 @@ def test_fewer_candidates_than_k_scores_on_those_available():
     assert retrieval_metrics(X, LABELS, k=5, queries=[0], candidates=[1, 2])["p_at_5"] == 0.5
 
 
-def test_queries_that_do_not_count_are_left_out():
+def test_queries_without_a_relevant_candidate_are_left_out_of_every_metric():
     # queries 0, 3 ; candidates 0, 2.
-    # q0: only candidate 2 (label 1) -> P@1 = 0 ; no other label-0 candidate -> R = 0: left out
-    # q3: 2(d2) 0(d4) -> P@1 = 1 ; R = 1 -> AP 1.  So P@1 = 0.5 but MAP@R = 1.0 (not 0.5)
+    # q0: only candidate 2 (label 1); no other label-0 candidate (R = 0): left out of all
+    # q3: 2(d2) 0(d4) -> P@1 = 1 ; R = 1 -> AP 1.  Every metric over q3 alone.
     m = retrieval_metrics(X, LABELS, queries=[0, 3], candidates=[0, 2])
-    assert m["p_at_1"] == pytest.approx(0.5)
+    assert m["p_at_1"] == pytest.approx(1.0)
     assert m["map_at_r"] == pytest.approx(1.0)
+    assert m["p_at_5"] == pytest.approx(0.5)  # q3's candidates 2, 0: one relevant of two
+    assert (m["n_queries"], m["n_without_relevant"]) == (1, 1)
+    assert p_at_1(X, LABELS, queries=[0, 3], candidates=[0, 2]) == pytest.approx(1.0)
 
 
 def test_nan_when_no_query_counts():
     m = retrieval_metrics(X, LABELS, GROUPS, queries=[0], candidates=[0])
-    assert all(math.isnan(v) for v in m.values())
+    assert all(math.isnan(v) for v in scores_of(m).values())
+    assert (m["n_queries"], m["n_without_relevant"]) == (0, 1)
     assert math.isnan(p_at_k(X, LABELS, queries=[], candidates=None))
     assert math.isnan(knn_accuracy(X, GROUPS, queries=[1], candidates=[1]))
     # every candidate of query 0 is in its own group: ii-P@k undefined, P@1 defined (=1)
@@ -182,14 +193,14 @@ def test_nan_when_no_query_counts():
 
 
 def test_k_1_gives_three_keys():
-    assert retrieval_metrics(X, LABELS, GROUPS, k=1) == pytest.approx(
+    assert scores_of(retrieval_metrics(X, LABELS, GROUPS, k=1)) == pytest.approx(
         {"p_at_1": 0.5, "ii_p_at_1": 2 / 6, "map_at_r": 1.75 / 6})
     # ii-P@1: nearest outside the own group is relevant for q3 (item 2) and q5 (item 3) only
 
 
 def test_ii_is_nan_without_groups():
     m = retrieval_metrics(X, LABELS, k=3)
-    assert set(m) == {"p_at_1", "p_at_3", "ii_p_at_3", "map_at_r"}
+    assert set(m) == {"p_at_1", "p_at_3", "ii_p_at_3", "map_at_r", *COUNTS}
     assert math.isnan(m["ii_p_at_3"])
 
 
@@ -210,7 +221,7 @@ def test_ties_are_broken_by_item_index():
 # -- retrieval_metrics -----------------------------------------------------------------------
 def test_retrieval_metrics_matches_the_single_metrics_on_the_line():
     m = retrieval_metrics(X, LABELS, GROUPS, k=2)
-    assert m == pytest.approx({"p_at_1": 0.5, "p_at_2": 1 / 3, "ii_p_at_2": 0.25,
+    assert scores_of(m) == pytest.approx({"p_at_1": 0.5, "p_at_2": 1 / 3, "ii_p_at_2": 0.25,
                                "map_at_r": 1.75 / 6})
 
 
@@ -240,19 +251,20 @@ def _brute_force(emb, labels, groups, queries, candidates, k):
         ranked = [c for _, c in ranked]
         if not ranked:
             continue
+        votes = [groups[c] for c in ranked[:k]]
+        best = max(votes, key=lambda g: (votes.count(g), -votes.index(g)))
+        scores["knn"].append(float(best == groups[q]))
         rel = [labels[c] == labels[q] for c in ranked]
+        if not any(rel):  # no relevant candidate: left out of every label metric
+            continue
         scores["p_at_1"].append(float(rel[0]))
         scores["p_at_k"].append(np.mean(rel[:k]))
         others = [labels[c] == labels[q] for c in ranked if groups[c] != groups[q]]
         if others:
             scores["ii_p_at_k"].append(np.mean(others[:k]))
         r = sum(rel)
-        if r:
-            hits = np.cumsum(rel[:r])
-            scores["map_at_r"].append(sum(hits[i] / (i + 1) for i in range(r) if rel[i]) / r)
-        votes = [groups[c] for c in ranked[:k]]
-        best = max(votes, key=lambda g: (votes.count(g), -votes.index(g)))
-        scores["knn"].append(float(best == groups[q]))
+        hits = np.cumsum(rel[:r])
+        scores["map_at_r"].append(sum(hits[i] / (i + 1) for i in range(r) if rel[i]) / r)
     return {name: np.mean(v) if v else np.nan for name, v in scores.items()}
 
 
@@ -274,7 +286,7 @@ def test_agrees_with_brute_force_on_data_full_of_ties(seed, n_labels, coord_rang
         expected = _brute_force(emb, labels, groups, queries, candidates, k)
         got = retrieval_metrics(emb, labels, groups, queries=queries, candidates=candidates,
                                 k=k, chunk_size=17)
-        assert got == pytest.approx({"p_at_1": expected["p_at_1"],
+        assert scores_of(got) == pytest.approx({"p_at_1": expected["p_at_1"],
                                      f"p_at_{k}": expected["p_at_k"],
                                      f"ii_p_at_{k}": expected["ii_p_at_k"],
                                      "map_at_r": expected["map_at_r"]}, abs=1e-12)

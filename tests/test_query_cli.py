@@ -19,7 +19,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from mirsim.cli import app as mirsim_app
-from mirsim.cli_index import standalone_app
+from mirsim.cli.index import standalone_app
 from mirsim.index import SoundIndex
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
@@ -187,7 +187,7 @@ def test_a_cli_build_killed_while_extracting_leaves_the_previous_index(library, 
         sf.write(lib / "mellow" / f"new {i}.wav", harmonic_tone(200 + i, 4, i), SR)
     cache = tmp_path / "fresh-cache"
     env = {**os.environ, "MIRSIM_CACHE_DIR": str(cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli_index", "index", "build", str(lib),
+    proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli.index", "index", "build", str(lib),
                              "--out", str(idx), "--workers", "1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

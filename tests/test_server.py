@@ -16,8 +16,8 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mirsim.cli_index import standalone_app as query_app
-from mirsim.cli_serve import standalone_app
+from mirsim.cli.index import standalone_app as query_app
+from mirsim.cli.serve import standalone_app
 from mirsim.index import SoundIndex
 from mirsim.server import create_app
 from synthetic_audio import SR, harmonic_tone, write_timbre_library

@@ -1,5 +1,5 @@
 """The web page of ``mirsim serve`` in a real headless Chromium, against a real uvicorn server
-started with ``python -m mirsim.cli_serve`` on 127.0.0.1 (a free port): click a point of the
+started with ``python -m mirsim.cli.serve`` on 127.0.0.1 (a free port): click a point of the
 map, play it, list its neighbours; search by name; query by example (file input and drop);
 and the map of a 100,000-sound synthetic index (slow), with its timings.
 
@@ -45,11 +45,11 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def running_server(index_dir: Path, log: Path, *extra: str, timeout: float = 120.0
                    ) -> Iterator[str]:
-    """``python -m mirsim.cli_serve INDEX`` on 127.0.0.1 and a free port; yields its URL."""
+    """``python -m mirsim.cli.serve INDEX`` on 127.0.0.1 and a free port; yields its URL."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli_serve", str(index_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli.serve", str(index_dir),
                                  "--host", "127.0.0.1", "--port", str(port), *extra],
                                 stdout=err, stderr=err, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -12,13 +12,11 @@ from typing import Any
 
 from mirsim.datasets.collection import Collection
 from mirsim.errors import DataError, UnknownNameError
-
-_NAMED = ("cyberlioz", "cyberlioz-extended", "synth")
-
+from mirsim.registries import DATASETS
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_collection` besides a folder or CSV path."""
-    return list(_NAMED)
+    return DATASETS.names()
 
 
 def load_collection(name: str, **options: Any) -> Collection:
@@ -27,27 +25,17 @@ def load_collection(name: str, **options: Any) -> Collection:
     Parameters
     ----------
     name : str
-        ``cyberlioz``, ``cyberlioz-extended``, ``synth``, or a path.
+        A registered data set (``cyberlioz``, ``cyberlioz-extended``, ``synth``...), or a path.
     **options
-        Passed to the loader (e.g. ``sol_root`` for ``cyberlioz-extended``, ``root``).
+        The data set's parameters (e.g. ``sol_root`` for ``cyberlioz-extended``).
 
     Raises
     ------
     UnknownNameError
         Neither a known name nor an existing path.
     """
-    if name == "cyberlioz":
-        from mirsim.datasets.cyberlioz import load_cyberlioz
-
-        return load_cyberlioz(**options)
-    if name == "cyberlioz-extended":
-        from mirsim.datasets.cyberlioz import load_cyberlioz_extended
-
-        return load_cyberlioz_extended(**options)
-    if name == "synth":
-        from mirsim.datasets.synth import load_synth
-
-        return load_synth(**options)
+    if name in DATASETS:
+        return DATASETS.make(name, **options).load()
     path = Path(name).expanduser()
     if path.is_dir():
         from mirsim.datasets.files import load_folder
@@ -59,7 +47,7 @@ def load_collection(name: str, **options: Any) -> Collection:
         from mirsim.datasets.files import load_manifest
 
         return load_manifest(path)
-    raise UnknownNameError("data set", name, [*_NAMED, "<folder>", "<manifest.csv>"])
+    raise UnknownNameError("data set", name, [*DATASETS.names(), "<folder>", "<manifest.csv>"])
 
 
 __all__ = ["Collection", "available_datasets", "load_collection"]

@@ -26,8 +26,11 @@ import pandas as pd
 
 from mirsim.audio import FileSource
 from mirsim.config import data_cache_dir
+from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
 from mirsim.errors import DataError
+from mirsim.params import Anything, estimator, param
+from mirsim.registries import DATASETS
 
 REQUIRED_FILES = ("seed_filelist.csv", "clusters.csv", "extended_filelist.csv")
 
@@ -219,3 +222,29 @@ def load_cyberlioz_extended(root: str | Path | None = None,
     return Collection("cyberlioz-extended", items, sources,
                       f"Cyberlioz extended set SIMULATED from the 78 seed recordings "
                       f"(varispeed transposition + gain per manifest row; no SOL audio): {len(items)} items")
+
+
+@DATASETS.register
+@estimator
+class CyberliozDataset(Dataset):
+    """The 78 Cyberlioz seed sounds; label = listeners' consensus cluster, group = IMT."""
+
+    name = "cyberlioz"
+    root: str | None = param(None, Anything(), "the data's folder (default: found)")
+
+    def load(self) -> Collection:
+        return load_cyberlioz(self.root)
+
+
+@DATASETS.register
+@estimator
+class CyberliozExtendedDataset(Dataset):
+    """The extended set (7,241 rows), simulated from the seed sounds unless SOL is given."""
+
+    name = "cyberlioz-extended"
+    root: str | None = param(None, Anything(), "the seed set's folder (default: found)")
+    sol_root: str | None = param(None, Anything(), "your SOL library (real audio)")
+
+    def load(self) -> Collection:
+        return load_cyberlioz_extended(self.root, self.sol_root)
+

@@ -43,8 +43,11 @@ import soundfile as sf
 
 from mirsim.audio import FileSource
 from mirsim.config import data_cache_dir
+from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
 from mirsim.errors import DataError, MirsimError
+from mirsim.params import Anything, Interval, estimator, param
+from mirsim.registries import DATASETS
 
 #: Bump when rendering changes its output for the same parameters.
 RENDER_VERSION = 1
@@ -416,3 +419,20 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 __all__ = ["CATALOGUE", "Program", "load_synth", "render_note", "soundfont_path"]
+
+
+@DATASETS.register
+@estimator
+class SynthDataset(Dataset):
+    """The offline instrument library rendered from pretty_midi's General MIDI soundfont."""
+
+    name = "synth"
+    root: str | None = param(None, Anything(), "where the rendered files go")
+    seed: int = param(0, Interval(int, 0, None), "chooses the keys played")
+    programs_per_family: int = param(4, Interval(int, 1, None), "programs of each family")
+    n_pitches: int = param(6, Interval(int, 1, None), "notes per program and velocity")
+
+    def load(self) -> Collection:
+        return load_synth(self.root, self.seed, programs_per_family=self.programs_per_family,
+                          n_pitches=self.n_pitches)
+

@@ -1,4 +1,4 @@
-"""Retrieval and triplet metrics over embeddings (Euclidean distance).
+"""Retrieval and triplet metrics over embeddings (Euclidean or cosine distance).
 
 All functions are pure: they take embeddings ``(n, d)``, labels ``(n,)`` (integers or
 strings), optionally groups ``(n,)`` (the unit of identity: IMT class of a sample, track of a
@@ -10,13 +10,19 @@ Rules shared by every ranking metric
   retrieved; each is ``None`` (every item), an array of item indices or a boolean mask of
   length ``n``. Repeated indices are counted once.
 * The query itself is never retrieved, even when it is a candidate.
-* Candidates are ranked by Euclidean distance to the query; equal distances are ordered by
+* Candidates are ranked by Euclidean distance to the query (``distance="euclidean"``, the
+  default) or by cosine distance (``distance="cosine"``: rows are L2-normalised first, after
+  which Euclidean and cosine distance rank alike); equal distances are ordered by
   item index (stable sort), so results are deterministic. Distances are computed in float64
   as ``|a|^2 + |b|^2 - 2 a.b``; "equal" means equal computed values.
 * A query with fewer than ``k`` candidates is scored on the candidates it has: precision is
   taken over ``min(k, n_candidates)`` items.
-* A query with no candidate (for MAP@R: with R = 0, i.e. no other candidate of its label) is
-  left out of the mean. If no query counts, the result is NaN.
+* Every label metric (P@1, P@k, ii-P@k, MAP@R) is computed over the same queries: those with
+  at least one relevant candidate (R >= 1: another candidate with their label). A query
+  without one is left out of every such mean, and :func:`retrieval_metrics` reports how many
+  were (``n_without_relevant``). (Scoring such queries 0 in P@k instead, as the AN-GNN paper's
+  code does, multiplies P@k by ``n_queries / (n_queries + n_without_relevant)``.) If no
+  query counts, the result is NaN.
 * Ranking is done in chunks of queries so that memory stays under :data:`MEMORY_BUDGET`
   (200 MB) whatever the number of items, and only as deep as the metrics need (k, R, k plus
   the query's group), so 10,000 x 10,000 takes about 5 s on 2 CPU cores (peak 82 MB).
@@ -29,8 +35,11 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["retrieval_metrics", "p_at_k", "ii_p_at_k", "p_at_1", "map_at_r", "triplet_score",
-           "knn_accuracy"]
+__all__ = ["DISTANCE_NAMES", "retrieval_metrics", "p_at_k", "ii_p_at_k", "p_at_1", "map_at_r",
+           "triplet_score", "knn_accuracy", "prepare_embeddings"]
+
+#: Distances every metric accepts (``mirsim.training.distances`` has one object per name).
+DISTANCE_NAMES = ("euclidean", "cosine")
 
 #: Memory budget of one chunk of the ranking, in bytes.
 MEMORY_BUDGET = 200_000_000
@@ -39,13 +48,31 @@ _BYTES_PER_PAIR = 48
 
 
 # -- input checking ---------------------------------------------------------------------------
-def _check_embeddings(embeddings: ArrayLike) -> np.ndarray:
+def prepare_embeddings(embeddings: ArrayLike, distance: str = "euclidean") -> np.ndarray:
+    """Embeddings as a distance compares them: unchanged for ``"euclidean"``, rows scaled to
+    unit length for ``"cosine"`` (a zero row stays zero).
+
+    Examples
+    --------
+    >>> prepare_embeddings(np.array([[3.0, 4.0], [0.0, 0.0]]), "cosine").tolist()
+    [[0.6, 0.8], [0.0, 0.0]]
+    """
+    if distance not in DISTANCE_NAMES:
+        raise ValueError(f"unknown distance {distance!r} (valid: {', '.join(DISTANCE_NAMES)})")
+    emb = np.asarray(embeddings)
+    if distance == "euclidean":
+        return emb
+    norms = np.linalg.norm(emb, axis=-1, keepdims=True)
+    return emb / np.where(norms > 0, norms, 1.0)
+
+
+def _check_embeddings(embeddings: ArrayLike, distance: str = "euclidean") -> np.ndarray:
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {emb.shape}")
     if not np.all(np.isfinite(emb)):
         raise ValueError("embeddings contain NaN or infinity")
-    return emb
+    return prepare_embeddings(emb, distance)
 
 
 def _codes(values: ArrayLike, n: int, name: str) -> np.ndarray:
@@ -238,13 +265,14 @@ def _ranking_depth(wanted: set[str], k: int, lab: np.ndarray | None, grp: np.nda
 
 def _per_query(embeddings: ArrayLike, labels: ArrayLike | None, groups: ArrayLike | None,
                queries: ArrayLike | None, candidates: ArrayLike | None, k: int,
-               wanted: set[str], chunk_size: int | None = None) -> dict[str, np.ndarray]:
+               wanted: set[str], chunk_size: int | None = None,
+               distance: str = "euclidean") -> dict[str, np.ndarray]:
     """Per-query scores (NaN where a query does not count) of the metrics in ``wanted``.
 
     ``wanted`` holds any of ``"p_at_1"``, ``"p_at_k"``, ``"ii_p_at_k"``, ``"map_at_r"``,
     ``"knn"`` (the last compares ``groups`` votes, the others ``labels``).
     """
-    emb = _check_embeddings(embeddings)
+    emb = _check_embeddings(embeddings, distance)
     n = len(emb)
     k = _check_k(k)
     lab = _codes(labels, n, "labels") if labels is not None else None
@@ -254,11 +282,12 @@ def _per_query(embeddings: ArrayLike, labels: ArrayLike | None, groups: ArrayLik
     if lab is not None:
         label_count = np.bincount(lab[c_idx], minlength=int(lab.max(initial=-1)) + 1)
     depth = _ranking_depth(wanted, k, lab, grp, q_idx, c_idx)
-    out: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+    out: dict[str, list[np.ndarray]] = {name: [] for name in wanted | {"relevant"}}
     for q, ranked, n_valid in _ranked_chunks(emb, q_idx, c_idx, depth, chunk_size):
         column = np.arange(ranked.shape[1])[None, :]
         if lab is not None:
             match = lab[ranked] == lab[q][:, None]
+            out["relevant"].append(label_count[lab[q]] - (len(c_idx) - n_valid))
         if "p_at_1" in wanted:
             out["p_at_1"].append(_precision_rows(match[:, :1], column[:, :1] < n_valid[:, None], 1))
         if "p_at_k" in wanted:
@@ -268,18 +297,23 @@ def _per_query(embeddings: ArrayLike, labels: ArrayLike | None, groups: ArrayLik
             allowed = (grp[ranked] != grp[q][:, None]) & (column < n_valid[:, None])
             out["ii_p_at_k"].append(_precision_rows(match, allowed, k))
         if "map_at_r" in wanted:
-            r = label_count[lab[q]] - (len(c_idx) - n_valid)
-            out["map_at_r"].append(_ap_at_r_rows(match, r))
+            out["map_at_r"].append(_ap_at_r_rows(match, out["relevant"][-1]))
         if "knn" in wanted:
             vote = _vote_rows(grp[ranked[:, :k]], np.minimum(n_valid, k))
             out["knn"].append(np.where(vote >= 0, (vote == grp[q]).astype(float), np.nan))
-    return {name: (np.concatenate(parts) if parts else np.zeros(0)) for name, parts in out.items()}
+    scores = {name: (np.concatenate(parts) if parts else np.zeros(0)) for name, parts in out.items()}
+    if lab is not None:  # label metrics count the same queries: those with a relevant candidate
+        none_relevant = scores["relevant"] < 1
+        for name in wanted & {"p_at_1", "p_at_k", "ii_p_at_k", "map_at_r"}:
+            scores[name] = np.where(none_relevant, np.nan, scores[name])
+    return scores
 
 
 # -- public metrics ---------------------------------------------------------------------------
 def retrieval_metrics(embeddings: ArrayLike, labels: ArrayLike, groups: ArrayLike | None = None,
                       queries: ArrayLike | None = None, candidates: ArrayLike | None = None,
-                      k: int = 5, *, chunk_size: int | None = None) -> dict[str, float]:
+                      k: int = 5, *, chunk_size: int | None = None,
+                      distance: str = "euclidean") -> dict[str, float]:
     """P@1, P@k, inter-IMT P@k and MAP@R from one distance computation and one sort.
 
     Parameters
@@ -297,38 +331,48 @@ def retrieval_metrics(embeddings: ArrayLike, labels: ArrayLike, groups: ArrayLik
     chunk_size : int, optional
         Queries ranked at once (default: as many as fit in :data:`MEMORY_BUDGET`). Results do
         not depend on it.
+    distance : {"euclidean", "cosine"}
+        How items are compared (the model's distance).
 
     Returns
     -------
     dict
         ``{"p_at_1", f"p_at_{k}", f"ii_p_at_{k}", "map_at_r"}``: means over the queries that
-        count (see the module's rules: fewer than ``k`` candidates, no candidate, R = 0, NaN).
-        With ``k=1`` the first two keys are the same entry (three keys).
+        have a relevant candidate (the same queries for all four; see the module's rules),
+        ``"n_queries"``: how many those are, ``"n_without_relevant"``: how many queries had
+        no relevant candidate and were left out. With ``k=1`` the first two keys are the same
+        entry.
 
     Examples
     --------
     >>> emb = np.array([[0.0], [1.0], [3.0], [4.0]])
     >>> m = retrieval_metrics(emb, [0, 0, 1, 1], groups=[0, 1, 2, 2], k=2)
-    >>> m == {"p_at_1": 1.0, "p_at_2": 0.5, "ii_p_at_2": 0.25, "map_at_r": 1.0}
+    >>> m == {"p_at_1": 1.0, "p_at_2": 0.5, "ii_p_at_2": 0.25, "map_at_r": 1.0,
+    ...       "n_queries": 4, "n_without_relevant": 0}
     True
+    >>> retrieval_metrics(emb, [0, 0, 0, 1], k=1)["n_without_relevant"]  # item 3 is alone
+    1
     """
     names = {"p_at_1", "p_at_k", "map_at_r"} | ({"ii_p_at_k"} if groups is not None else set())
-    scores = _per_query(embeddings, labels, groups, queries, candidates, k, names, chunk_size)
+    scores = _per_query(embeddings, labels, groups, queries, candidates, k, names, chunk_size,
+                        distance)
     nan = float("nan")
+    counted = int(np.count_nonzero(scores["relevant"] >= 1))
     return {"p_at_1": _mean(scores["p_at_1"]),
             f"p_at_{k}": _mean(scores["p_at_k"]),
             f"ii_p_at_{k}": _mean(scores["ii_p_at_k"]) if groups is not None else nan,
-            "map_at_r": _mean(scores["map_at_r"])}
+            "map_at_r": _mean(scores["map_at_r"]),
+            "n_queries": counted, "n_without_relevant": len(scores["relevant"]) - counted}
 
 
 def p_at_k(embeddings: ArrayLike, labels: ArrayLike, k: int = 5, groups: ArrayLike | None = None,
            exclude_same_group: bool = False, queries: ArrayLike | None = None,
-           candidates: ArrayLike | None = None) -> float:
+           candidates: ArrayLike | None = None, *, distance: str = "euclidean") -> float:
     """Precision at k: share of the k nearest neighbours with the query's label.
 
     The AN-GNN paper's eq. 8-9, averaged over queries. A query with fewer than ``k``
-    candidates is scored over the ``min(k, n_candidates)`` it has; a query with no candidate
-    is left out; NaN if no query counts. Ties in distance are ordered by item index.
+    candidates is scored over the ``min(k, n_candidates)`` it has; a query without a relevant
+    candidate is left out; NaN if no query counts. Ties in distance are ordered by item index.
 
     Parameters
     ----------
@@ -341,6 +385,7 @@ def p_at_k(embeddings: ArrayLike, labels: ArrayLike, k: int = 5, groups: ArrayLi
         Drop every candidate of the query's group first (this is :func:`ii_p_at_k`).
     queries, candidates : index array or boolean mask, optional
         Items used as queries / that may be retrieved (default all; never the query itself).
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -355,18 +400,20 @@ def p_at_k(embeddings: ArrayLike, labels: ArrayLike, k: int = 5, groups: ArrayLi
     if exclude_same_group:
         if groups is None:
             raise ValueError("exclude_same_group=True needs groups")
-        return ii_p_at_k(embeddings, labels, groups, k, queries, candidates)
-    return _mean(_per_query(embeddings, labels, None, queries, candidates, k, {"p_at_k"})["p_at_k"])
+        return ii_p_at_k(embeddings, labels, groups, k, queries, candidates, distance=distance)
+    return _mean(_per_query(embeddings, labels, None, queries, candidates, k, {"p_at_k"},
+                            distance=distance)["p_at_k"])
 
 
 def ii_p_at_k(embeddings: ArrayLike, labels: ArrayLike, groups: ArrayLike, k: int = 5,
-              queries: ArrayLike | None = None, candidates: ArrayLike | None = None) -> float:
+              queries: ArrayLike | None = None, candidates: ArrayLike | None = None, *,
+              distance: str = "euclidean") -> float:
     """Inter-IMT precision at k: :func:`p_at_k` without the query's own group.
 
     Every candidate that shares the query's group is removed from its ranking before the k
     nearest are taken, so pitch/dynamics copies of the query do not count. Same rules as
-    :func:`p_at_k`: fewer than ``k`` remaining candidates -> precision over those; none ->
-    the query is left out; NaN if no query counts.
+    :func:`p_at_k`: fewer than ``k`` remaining candidates -> precision over those; none, or no
+    relevant candidate at all -> the query is left out; NaN if no query counts.
 
     Parameters
     ----------
@@ -374,6 +421,7 @@ def ii_p_at_k(embeddings: ArrayLike, labels: ArrayLike, groups: ArrayLike, k: in
     labels, groups : arrays of shape (n,)
     k : int
     queries, candidates : index array or boolean mask, optional
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -385,15 +433,16 @@ def ii_p_at_k(embeddings: ArrayLike, labels: ArrayLike, groups: ArrayLike, k: in
     >>> ii_p_at_k(emb, [0, 0, 1, 1], groups=[0, 1, 2, 2], k=2)
     0.25
     """
-    scores = _per_query(embeddings, labels, groups, queries, candidates, k, {"ii_p_at_k"})
+    scores = _per_query(embeddings, labels, groups, queries, candidates, k, {"ii_p_at_k"},
+                        distance=distance)
     return _mean(scores["ii_p_at_k"])
 
 
 def p_at_1(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None = None,
-           candidates: ArrayLike | None = None) -> float:
+           candidates: ArrayLike | None = None, *, distance: str = "euclidean") -> float:
     """Precision at 1: share of queries whose nearest candidate has their label.
 
-    Queries without any candidate are left out; NaN if no query counts. Ties in distance go
+    Queries without a relevant candidate are left out; NaN if no query counts. Ties in distance go
     to the lower item index.
 
     Parameters
@@ -401,6 +450,7 @@ def p_at_1(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None =
     embeddings : array of shape (n, d)
     labels : array of shape (n,)
     queries, candidates : index array or boolean mask, optional
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -408,14 +458,17 @@ def p_at_1(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None =
 
     Examples
     --------
-    >>> p_at_1(np.array([[0.0], [1.0], [3.0]]), [0, 0, 1])
+    >>> p_at_1(np.array([[0.0], [1.0], [3.0], [4.0]]), [0, 0, 1, 0])
     0.6666666666666666
+    >>> p_at_1(np.array([[0.0], [1.0], [3.0]]), [0, 0, 1])  # item 2 has no relevant candidate
+    1.0
     """
-    return _mean(_per_query(embeddings, labels, None, queries, candidates, 1, {"p_at_1"})["p_at_1"])
+    return _mean(_per_query(embeddings, labels, None, queries, candidates, 1, {"p_at_1"},
+                            distance=distance)["p_at_1"])
 
 
 def map_at_r(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None = None,
-             candidates: ArrayLike | None = None) -> float:
+             candidates: ArrayLike | None = None, *, distance: str = "euclidean") -> float:
     """Mean average precision at R (Musgrave et al. 2020, "A metric learning reality check").
 
     For a query, R is the number of candidates (other than the query) with its label and
@@ -428,6 +481,7 @@ def map_at_r(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None
     embeddings : array of shape (n, d)
     labels : array of shape (n,)
     queries, candidates : index array or boolean mask, optional
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -440,11 +494,12 @@ def map_at_r(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None
     0.0
     """
     return _mean(_per_query(embeddings, labels, None, queries, candidates, 1,
-                            {"map_at_r"})["map_at_r"])
+                            {"map_at_r"}, distance=distance)["map_at_r"])
 
 
 def knn_accuracy(embeddings: ArrayLike, groups: ArrayLike, k: int = 5,
-                 queries: ArrayLike | None = None, candidates: ArrayLike | None = None) -> float:
+                 queries: ArrayLike | None = None, candidates: ArrayLike | None = None, *,
+                 distance: str = "euclidean") -> float:
     """Share of queries whose k nearest neighbours vote, by majority, for the query's group.
 
     Among groups with the same number of votes, the one with the nearest member wins. A query
@@ -458,6 +513,7 @@ def knn_accuracy(embeddings: ArrayLike, groups: ArrayLike, k: int = 5,
         E.g. the track id of each segment.
     k : int
     queries, candidates : index array or boolean mask, optional
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -469,12 +525,13 @@ def knn_accuracy(embeddings: ArrayLike, groups: ArrayLike, k: int = 5,
     >>> knn_accuracy(emb, ["a", "a", "b", "b"], k=1)  # item 2's nearest is item 1 ("a")
     0.75
     """
-    return _mean(_per_query(embeddings, None, groups, queries, candidates, k, {"knn"})["knn"])
+    return _mean(_per_query(embeddings, None, groups, queries, candidates, k, {"knn"},
+                            distance=distance)["knn"])
 
 
 def triplet_score(embeddings: ArrayLike, triplets: ArrayLike,
-                  weights: ArrayLike | None = None) -> float:
-    """Share of triplets ``(a, p, n)`` with ``d(a, p) < d(a, n)`` (Euclidean; ties fail).
+                  weights: ArrayLike | None = None, *, distance: str = "euclidean") -> float:
+    """Share of triplets ``(a, p, n)`` with ``d(a, p) < d(a, n)`` (ties fail).
 
     Parameters
     ----------
@@ -483,6 +540,7 @@ def triplet_score(embeddings: ArrayLike, triplets: ArrayLike,
         Item indices of anchor, positive (judged closer to the anchor) and negative.
     weights : array of shape (m,), optional
         Non-negative weight of each triplet (e.g. listener agreement): weighted mean.
+    distance : {"euclidean", "cosine"}
 
     Returns
     -------
@@ -497,7 +555,7 @@ def triplet_score(embeddings: ArrayLike, triplets: ArrayLike,
     >>> triplet_score(emb, [[0, 1, 2], [2, 0, 1]], weights=[3.0, 1.0])
     0.75
     """
-    emb = _check_embeddings(embeddings)
+    emb = _check_embeddings(embeddings, distance)
     trip = np.asarray(triplets)
     if trip.size == 0:
         return float("nan")

@@ -27,16 +27,105 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.model_selection import GroupKFold, KFold, LeaveOneOut
 
-from mirsim.errors import DataError, UnknownNameError
+from mirsim.errors import DataError
 from mirsim.evaluation.metrics import retrieval_metrics
-from mirsim.models.base import MetricModel
+from mirsim.params import Interval, estimator, param
+from mirsim.registries import PROTOCOLS
 
-PROTOCOLS = ("kfold", "group-kfold", "loo")
+
+class Protocol:
+    """How items are split into training and test parts, and what is searched.
+
+    ``queries_inside_test_fold``: queries retrieve among the test part only (``kfold``, the
+    paper's); otherwise among every item (what a user adding a new sound sees).
+    """
+
+    name: ClassVar[str]
+    queries_inside_test_fold: ClassVar[bool] = False
+    #: the last fold's test part is kept as held-out embeddings (see the module's description)
+    keeps_held_out: ClassVar[bool] = True
+    catalogue_attributes = ("queries_inside_test_fold", "keeps_held_out")
+
+    def split(self, n_items: int, groups: np.ndarray | None = None
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train, test) index pairs."""
+        raise NotImplementedError
+
+
+@PROTOCOLS.register
+@estimator
+class KFoldProtocol(Protocol):
+    """The AN-GNN paper's: random folds; queries and retrievals inside the test fold."""
+
+    name = "kfold"
+    queries_inside_test_fold = True
+    n_folds: int = param(5, Interval(int, 2, None), "number of folds")
+    seed: int = param(0, Interval(int, 0, None), "seed of the split")
+
+    def split(self, n_items, groups=None):
+        from sklearn.model_selection import KFold
+
+        if self.n_folds > n_items:
+            raise DataError(f"{self.n_folds} folds need at least {self.n_folds} items "
+                            f"(have {n_items})")
+        return list(KFold(self.n_folds, shuffle=True, random_state=self.seed).split(
+            np.arange(n_items)))
+
+
+@PROTOCOLS.register
+@estimator
+class GroupKFoldProtocol(Protocol):
+    """New sounds: folds by group; a test item is searched among every other item."""
+
+    name = "group-kfold"
+    n_folds: int = param(5, Interval(int, 2, None), "number of folds")
+    seed: int = param(0, Interval(int, 0, None), "seed of the split")
+
+    def split(self, n_items, groups=None):
+        from sklearn.model_selection import GroupKFold
+
+        if groups is None:
+            raise DataError("group-kfold needs groups")
+        n_groups = len(np.unique(groups))
+        if self.n_folds > n_groups:
+            raise DataError(f"{self.n_folds} folds need at least {self.n_folds} groups "
+                            f"(have {n_groups})")
+        return list(GroupKFold(self.n_folds, shuffle=True, random_state=self.seed).split(
+            np.arange(n_items), groups=groups))
+
+
+@PROTOCOLS.register
+@estimator
+class LeaveOneOutProtocol(Protocol):
+    """Leave one item out: train on the rest, query it against the rest."""
+
+    name = "loo"
+    keeps_held_out = False
+
+    def split(self, n_items, groups=None):
+        from sklearn.model_selection import LeaveOneOut
+
+        return list(LeaveOneOut().split(np.arange(n_items)))
+
+
+def make_protocol(name: str, n_folds: int = 5, seed: int = 0) -> Protocol:
+    """The protocol ``name`` with the settings it has (``loo`` has neither).
+
+    Examples
+    --------
+    >>> make_protocol("kfold", 3).n_folds, make_protocol("loo").name
+    (3, 'loo')
+    """
+    from mirsim.registry import class_params
+
+    cls = PROTOCOLS.get(name)
+    given = {"n_folds": n_folds, "seed": seed}
+    return PROTOCOLS.make(name, **{k: v for k, v in given.items() if k in class_params(cls)})
 
 
 def split_indices(protocol: str, n_items: int, groups: np.ndarray | None = None,
@@ -51,21 +140,7 @@ def split_indices(protocol: str, n_items: int, groups: np.ndarray | None = None,
     >>> all(set(g[tr]).isdisjoint(g[te]) for tr, te in split_indices("group-kfold", 6, g, 3))
     True
     """
-    if protocol not in PROTOCOLS:
-        raise UnknownNameError("protocol", protocol, PROTOCOLS)
-    idx = np.arange(n_items)
-    if protocol == "loo":
-        return list(LeaveOneOut().split(idx))
-    if protocol == "kfold":
-        if n_folds > n_items:
-            raise DataError(f"{n_folds} folds need at least {n_folds} items (have {n_items})")
-        return list(KFold(n_folds, shuffle=True, random_state=seed).split(idx))
-    if groups is None:
-        raise DataError("group-kfold needs groups")
-    n_groups = len(np.unique(groups))
-    if n_folds > n_groups:
-        raise DataError(f"{n_folds} folds need at least {n_folds} groups (have {n_groups})")
-    return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(idx, groups=groups))
+    return make_protocol(protocol, n_folds, seed).split(n_items, groups)
 
 
 @dataclass
@@ -112,9 +187,13 @@ class ProtocolResult:
     held_out: HeldOutEmbeddings | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """``{metric: {"mean", "std"}}`` over folds (NaN folds ignored; sample std)."""
-        out = {}
+        """``{metric: {"mean", "std"}}`` over folds (NaN folds ignored; sample std); query
+        counts (``n_queries``, ``n_without_relevant``) as ``{"total"}`` over folds."""
+        out: dict[str, dict[str, float]] = {}
         for name in self.per_fold[0]:
+            if name.startswith("n_"):
+                out[name] = {"total": int(sum(f.get(name, 0) for f in self.per_fold))}
+                continue
             v = np.array([f[name] for f in self.per_fold], dtype=float)
             v = v[np.isfinite(v)]
             out[name] = {"mean": float(v.mean()) if len(v) else float("nan"),
@@ -126,12 +205,13 @@ class ProtocolResult:
         return float(sum(self.fit_seconds))
 
 
-def _run_fold(make_model: Callable[[], MetricModel], X: np.ndarray, labels: np.ndarray,
-              groups: np.ndarray, train: np.ndarray, test: np.ndarray, protocol: str, k: int,
+def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+              train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
               torch_threads: int | None, keep: bool = False
               ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
-    """Fit on ``train``, embed, and measure retrieval for one fold; with ``keep``, also return
-    the test part's embeddings (rows in the order of ``test``), else ``None``."""
+    """Fit on ``train``, embed, and measure retrieval for one fold (with the model's own
+    distance); with ``keep``, also return the test part's embeddings (rows in the order of
+    ``test``), else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -140,24 +220,25 @@ def _run_fold(make_model: Callable[[], MetricModel], X: np.ndarray, labels: np.n
     t0 = time.perf_counter()
     model.fit(X[train], labels[train], groups[train])
     fit_seconds = time.perf_counter() - t0
-    if protocol == "kfold":
+    distance = getattr(model, "distance_", "euclidean")
+    if inside_test_fold:
         emb = model.transform(X[test])
-        metrics = retrieval_metrics(emb, labels[test], groups[test], k=k)
+        metrics = retrieval_metrics(emb, labels[test], groups[test], k=k, distance=distance)
         held = emb
     else:
         emb = model.transform(X)
-        metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k)
+        metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k, distance=distance)
         held = emb[test]
     kept = np.asarray(held, dtype=np.float32) if keep else None
     return metrics, fit_seconds, model.n_parameters, kept
 
 
 def evaluate_protocol(
-    make_model: Callable[[], MetricModel],
+    make_model: Callable[[], object],
     X: np.ndarray,
     labels: np.ndarray,
     groups: np.ndarray,
-    protocol: str = "kfold",
+    protocol: str | Protocol = "kfold",
     n_folds: int = 5,
     seed: int = 0,
     k: int = 5,
@@ -172,9 +253,11 @@ def evaluate_protocol(
         Returns a new, unfitted model (one per fold: nothing learned leaks across folds).
     X, labels, groups : arrays of length n
         Features, labels (e.g. perceptual clusters) and groups (e.g. IMT classes).
-    protocol : {"kfold", "group-kfold", "loo"}
+    protocol : str or Protocol
+        ``kfold``, ``group-kfold``, ``loo`` (:data:`mirsim.registries.PROTOCOLS`) or a
+        protocol object.
     n_folds, seed : int
-        Folds (ignored by ``loo``) and the seed of the split.
+        Folds (ignored by ``loo``) and the seed of the split, when ``protocol`` is a name.
     k : int
         Cut-off of P@k and ii-P@k.
     on_fold : callable, optional
@@ -202,15 +285,17 @@ def evaluate_protocol(
     """
     X = np.asarray(X, dtype=np.float32)
     labels, groups = np.asarray(labels), np.asarray(groups)
-    splits = split_indices(protocol, len(X), groups, n_folds, seed)
+    proto = make_protocol(protocol, n_folds, seed) if isinstance(protocol, str) else protocol
+    splits = proto.split(len(X), groups)
     args = (make_model, X, labels, groups)
-    last = len(splits) - 1 if protocol != "loo" else -1  # the fold whose test part is kept
+    inside = proto.queries_inside_test_fold
+    last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, protocol, k, None, i == last)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last)
                    for i, (tr, te) in enumerate(splits))
     else:
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_run_fold)(*args, tr, te, protocol, k, 1, i == last)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out = [], [], 0, None
     for i, (metrics, seconds, n_params, kept) in enumerate(results):
@@ -220,4 +305,4 @@ def evaluate_protocol(
             held_out = HeldOutEmbeddings(i + 1, len(splits), splits[i][1], kept)
         if on_fold:
             on_fold(i + 1, len(splits))
-    return ProtocolResult(protocol, per_fold, fit_seconds, n_params, held_out)
+    return ProtocolResult(proto.name, per_fold, fit_seconds, n_params, held_out)

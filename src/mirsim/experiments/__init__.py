@@ -1,9 +1,15 @@
-"""Experiments: run one (data, feature, model, protocol) configuration, or a paper table;
-run directories (:mod:`~mirsim.experiments.runs`) and the held-out embeddings they keep
-(:mod:`~mirsim.experiments.heldout`)."""
+"""Experiments: run one (data, feature, model, protocol) configuration
+(:mod:`~mirsim.experiments.experiment`), a paper table (:mod:`~mirsim.experiments.table1`),
+the demo (:mod:`~mirsim.experiments.demo`); what a run directory keeps of held-out embeddings
+(:mod:`~mirsim.experiments.heldout`); model parameters from a command line
+(:mod:`~mirsim.experiments.specs`). Run directories themselves: :mod:`mirsim.artefacts.runs`."""
 
-from mirsim.experiments.experiment import ExperimentResult, FeatureSet, load_features, run_experiment
-from mirsim.experiments.runs import create_run_dir, write_json
+from mirsim._lazy import lazy_exports
 
-__all__ = ["ExperimentResult", "FeatureSet", "create_run_dir", "load_features", "run_experiment",
-           "write_json"]
+_EXPORTS = {
+    "ExperimentResult": ".experiment", "FeatureSet": ".experiment",
+    "load_features": ".experiment", "run_experiment": ".experiment",
+    "fit_final_model": ".experiment", "save_run": ".experiment",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

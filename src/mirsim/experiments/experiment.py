@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from pathlib import Path
+
 from mirsim.datasets import Collection, load_collection
 from mirsim.errors import DataError
 from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol
+from mirsim.experiments.specs import params_config
 from mirsim.features import make_extractor
 from mirsim.features.extraction import FeatureCache, extract_features
-from mirsim.models import MetricModel, make_model
+from mirsim.models import make_model
 
 #: Metrics reported by ``mirsim train --json`` (mean and std over folds).
 REPORTED_METRICS = ("p_at_1", "p_at_5", "ii_p_at_5", "map_at_r")
@@ -86,6 +89,7 @@ class ExperimentResult:
     model_params: dict[str, Any]
     description: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    distance: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: data, feature, model, protocol, folds, n_items,
@@ -96,8 +100,11 @@ class ExperimentResult:
             "protocol": self.protocol, "folds": self.folds, "n_items": self.n_items,
             "train_seconds": round(self.protocol_result.train_seconds, 3),
             "metrics": {m: summary[m] for m in REPORTED_METRICS},
+            "queries": {"counted": summary.get("n_queries", {}).get("total"),
+                        "without_relevant": summary.get("n_without_relevant", {}).get("total")},
+            "distance": self.distance,
             "seed": self.seed, "n_parameters": self.protocol_result.n_parameters,
-            "model_params": self.model_params, "description": self.description,
+            "model_params": params_config(self.model_params), "description": self.description,
             "n_skipped": len(self.skipped),
             "per_fold": self.protocol_result.per_fold,
         }
@@ -123,18 +130,42 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     1.0
     """
     params = {"seed": seed, **(model_params or {})}
-    make_model(model, **params)  # fail early, with the list of valid parameters
+    probe = make_model(model, **params)  # fail early, with the list of valid parameters
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
                                         seed, on_fold=on_fold, n_jobs=n_jobs)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,
-                            features.collection.description, features.skipped)
+                            features.collection.description, features.skipped,
+                            probe._resolve_distance())
 
 
 def fit_final_model(features: FeatureSet, model: str, seed: int = 0,
-                    model_params: dict[str, Any] | None = None) -> MetricModel:
+                    model_params: dict[str, Any] | None = None):
     """The model fitted on every usable item (what a run directory keeps)."""
     params = {"seed": seed, **(model_params or {})}
     return make_model(model, **params).fit(features.X, features.labels, features.groups)
+
+
+def save_run(run_dir: str | Path, config: dict[str, Any], features: FeatureSet,
+             results: list[ExperimentResult], model: Any = None,
+             held_out_of: str | None = None) -> Path:
+    """Write a run directory: ``config.json``, ``metrics.json``, ``skipped.json``, the model
+    (``model/``) if any, and the held-out embeddings (``test_embeddings.npz``) of the result
+    of model ``held_out_of`` (default: the only result), when its protocol kept them."""
+    from mirsim.artefacts.files import write_json
+    from mirsim.experiments.heldout import held_out_embeddings, save_test_embeddings
+
+    run_dir = Path(run_dir)
+    write_json(run_dir / "config.json", config)
+    write_json(run_dir / "metrics.json", results[0].to_json() if len(results) == 1
+               else {r.model: r.to_json() for r in results})
+    write_json(run_dir / "skipped.json", features.skipped)
+    if model is not None:
+        model.save(run_dir / "model")
+    result = next((r for r in results if r.model == held_out_of), results[0])
+    held = held_out_embeddings(result, features)
+    if held is not None:
+        save_test_embeddings(run_dir, held)
+    return run_dir

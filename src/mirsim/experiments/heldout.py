@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from mirsim.errors import DataError
-from mirsim.experiments.runs import write_bytes_atomic
+from mirsim.artefacts.files import write_bytes_atomic
 
 #: File name of the held-out embeddings in a run directory.
 TEST_EMBEDDINGS = "test_embeddings.npz"

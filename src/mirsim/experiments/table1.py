@@ -10,17 +10,68 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import mirsim
+from mirsim.artefacts.runs import read_run
 from mirsim.errors import MirsimError
 from mirsim.experiments.experiment import FeatureSet, run_experiment
-from mirsim.experiments.runs import read_json_object
-from mirsim.models import TABLE1_MODELS
-
-#: Display names of the rows, as in the paper.
-ROW_NAMES = {"euclidean": "Euclidean", "linear": "Linear projection", "lmnn": "LMNN",
-             "mlp": "MLP", "knn-gnn": "kNN-GNN", "an-gnn": "AN-GNN"}
+from mirsim.experiments.specs import model_params as model_params_from_cli
+from mirsim.experiments.specs import params_config
 
 
-def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE1_MODELS,
+def row_name(model: str) -> str:
+    """A model's name in tables: its registered ``display_name`` (or its name).
+
+    >>> row_name("lmnn"), row_name("linear")
+    ('LMNN', 'Linear projection')
+    """
+    from mirsim.registries import MODELS
+
+    if model not in MODELS:
+        return model
+    return MODELS.entry(model).attributes.get("display_name") or model
+
+
+def table1_config(data: str, features: Sequence[str], models: Sequence[str], protocol: str,
+                  folds: int, seed: int, params: Sequence[str] | None = None,
+                  sol_root: str | Path | None = None, *, loss: str | None = None,
+                  miner: str | None = None, distance: str | None = None,
+                  sampler: str | None = None) -> dict[str, Any]:
+    """The checked configuration of a ``reproduce table1`` run (saved as ``config.json``).
+
+    ``params`` are ``MODEL:KEY=VALUE`` overrides; ``loss``, ``miner``, ``distance``,
+    ``sampler`` apply to every model that has one.
+    """
+    from mirsim.evaluation.protocols import make_protocol
+    from mirsim.features import make_extractor
+    from mirsim.registry import class_params
+    from mirsim.registries import MODELS
+
+    make_protocol(protocol, folds, seed)
+    for f in features:
+        make_extractor(f)
+    overrides: dict[str, list[str]] = {}
+    for p in params or []:
+        name, sep, kv = p.partition(":")
+        if not sep:
+            raise MirsimError(f"--param '{p}': use MODEL:KEY=VALUE")
+        overrides.setdefault(name, []).append(kv)
+    unknown = sorted(set(overrides) - set(models))
+    if unknown:
+        raise MirsimError(f"--param for model(s) not in the table: {', '.join(unknown)}")
+    chosen = {"loss": loss, "miner": miner, "distance": distance, "sampler": sampler}
+    model_params = {}
+    for m in models:
+        has = class_params(MODELS.get(m))
+        options = {k: v for k, v in chosen.items() if k in has}
+        model_params[m] = params_config(model_params_from_cli(m, overrides.get(m), **options))
+    return {"command": "reproduce table1", "data": data, "features": list(features),
+            "models": list(models), "protocol": protocol, "folds": folds, "seed": seed,
+            "model_params": model_params,
+            "sol_root": None if sol_root is None else str(sol_root),
+            "mirsim_version": mirsim.__version__}
+
+
+def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None = None,
                protocol: str = "kfold", folds: int = 5, seed: int = 0,
                model_params: dict[str, dict[str, Any]] | None = None,
                on_cell: Callable[[str, str, dict], None] | None = None,
@@ -49,6 +100,9 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] = TABLE
         Called with the whole table (``"complete": False`` until the last cell) after each
         computed cell, e.g. to save it.
     """
+    from mirsim.models import table1_models
+
+    models = list(models) if models is not None else list(table1_models())
     model_params = model_params or {}
     first = feature_sets[0]
     table: dict[str, Any] = {
@@ -108,8 +162,8 @@ def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[st
     >>> config["features"], cells
     (['mfcc'], {})
     """
-    run_dir = Path(run_dir)
-    config = read_json_object(run_dir / "config.json")
+    run = read_run(run_dir)
+    run_dir, config = run.path, run.config
     if config.get("command") != "reproduce table1":
         raise MirsimError(f"{run_dir}: not a `reproduce table1` run directory "
                           f"(config.json says {config.get('command')!r})")
@@ -117,17 +171,23 @@ def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[st
                       "model_params"} - set(config))
     if missing:
         raise MirsimError(f"{run_dir / 'config.json'}: missing {', '.join(missing)}")
-    table_path = run_dir / "table1.json"
-    cells = read_json_object(table_path).get("cells", {}) if table_path.exists() else {}
+    if run.problems:
+        raise MirsimError(run.problems[0])
+    cells = (run.table1 or {}).get("cells", {})
     return config, {m: dict(row) for m, row in cells.items() if m in config["models"]}
 
 
 def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
                  params: dict[str, Any] | None, n_jobs: int) -> dict[str, Any]:
-    result = run_experiment(fs, model, protocol, folds, seed, params, n_jobs=n_jobs)
+    from mirsim.models import model_class
+
+    cls = model_class(model)
+    live = cls._params_from_config(params or {})  # saved configs hold components as JSON
+    result = run_experiment(fs, model, protocol, folds, seed, live, n_jobs=n_jobs)
     j = result.to_json()
     return {**j["metrics"], "n_parameters": j["n_parameters"],
-            "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds}
+            "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds,
+            "queries": j["queries"], "distance": j["distance"]}
 
 
 def _pct(stat: dict[str, float]) -> str:
@@ -163,5 +223,11 @@ def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5"
         parts = [" | ".join(_pct(cells[f][m]) for m in metrics)
                  + f" | {cells[f]['n_parameters']:,} | {cells[f]['train_seconds']:.1f}"
                  for f in feats]
-        lines.append(f"| {ROW_NAMES.get(model, model)} | " + " | ".join(parts) + " |")
+        lines.append(f"| {row_name(model)} | " + " | ".join(parts) + " |")
+    left_out = {(table["cells"][m][f].get("queries") or {}).get("without_relevant") or 0
+                for m in table["models"] for f in feats}
+    if max(left_out, default=0) > 0:
+        lines += ["", f"Queries without a relevant item (no other item of their label among "
+                      f"the candidates), left out of every metric: {max(left_out)} in all "
+                      f"folds together."]
     return "\n".join(lines)

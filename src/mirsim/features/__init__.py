@@ -1,4 +1,4 @@
-"""Feature extractors (Φ) and their registry.
+"""Feature extractors (Φ), registered by name (:data:`mirsim.registries.FEATURES`).
 
 >>> from mirsim.features import make_extractor, available_features
 >>> "mfcc" in available_features()
@@ -11,54 +11,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from mirsim.errors import UnknownNameError
-from mirsim.features.base import FeatureExtractor
-from mirsim.features.jtfs import JTFSFeature
-from mirsim.features.mfcc import MFCC
-from mirsim.features.musicnn import MusicnnMSD, MusicnnMTT
-from mirsim.features.openl3 import OpenL3Feature
-from mirsim.features.random import RandomFeature
-from mirsim.features.scattering import Scattering1DFeature
+from mirsim._lazy import lazy_exports
+from mirsim.registries import FEATURES
 
-_REGISTRY: dict[str, type[FeatureExtractor]] = {
-    cls.name: cls for cls in (MFCC, Scattering1DFeature, RandomFeature, MusicnnMSD, MusicnnMTT,
-                              JTFSFeature, OpenL3Feature)
+_EXPORTS = {
+    "FeatureExtractor": ".base", "MFCC": ".mfcc", "JTFSFeature": ".jtfs",
+    "MusicnnMSD": ".musicnn", "MusicnnMTT": ".musicnn", "OpenL3Feature": ".openl3",
+    "RandomFeature": ".random", "Scattering1DFeature": ".scattering",
 }
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def available_features() -> list[str]:
     """Names accepted by :func:`make_extractor`."""
-    return sorted(_REGISTRY)
+    return FEATURES.names()
 
 
-def extractor_class(name: str) -> type[FeatureExtractor]:
+def extractor_class(name: str) -> type:
     """The class of the extractor called ``name`` (raises :class:`UnknownNameError`)."""
-    if name not in _REGISTRY:
-        raise UnknownNameError("feature", name, _REGISTRY)
-    return _REGISTRY[name]
+    return FEATURES.get(name)
 
 
-def make_extractor(name: str, **params: Any) -> FeatureExtractor:
+def make_extractor(name: str, **params: Any):
     """Build the extractor called ``name`` with keyword parameters.
 
     Raises
     ------
     UnknownNameError
         ``name`` is not a known feature; the message lists the valid ones.
+    MirsimError
+        A parameter it does not have, or a value outside its range (one line).
     """
-    return extractor_class(name)(**params)
+    return FEATURES.make(name, **params)
 
 
-__all__ = [
-    "MFCC",
-    "FeatureExtractor",
-    "JTFSFeature",
-    "MusicnnMSD",
-    "MusicnnMTT",
-    "OpenL3Feature",
-    "RandomFeature",
-    "Scattering1DFeature",
-    "available_features",
-    "extractor_class",
-    "make_extractor",
-]
+__all__ = sorted([*_EXPORTS, "available_features", "extractor_class", "make_extractor"])

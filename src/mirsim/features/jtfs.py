@@ -77,6 +77,7 @@ import numpy as np
 import torch
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.registries import FEATURES
 
 __all__ = ["JTFSFeature", "JointTimeFrequencyScattering", "jtfs_output_size"]
 
@@ -338,6 +339,7 @@ def jtfs_output_size(n_samples: int, **params) -> int:
     return JointTimeFrequencyScattering(n_samples, **params).output_size
 
 
+@FEATURES.register
 class JTFSFeature(FeatureExtractor):
     """Joint time–frequency scattering, averaged over time, log-compressed (``jtfs``).
 

@@ -6,8 +6,10 @@ import librosa
 import numpy as np
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.registries import FEATURES
 
 
+@FEATURES.register
 class MFCC(FeatureExtractor):
     """Time-averaged MFCCs of a log-power mel spectrogram (librosa).
 

@@ -34,6 +34,7 @@ from mirsim.config import cache_dir
 from mirsim.datasets.download import DownloadError, fetch_file
 from mirsim.errors import MirsimError
 from mirsim.features.base import FeatureExtractor
+from mirsim.registries import FEATURES
 
 __all__ = ["OpenL3Feature", "OpenL3Unavailable", "fetch_torchopenl3_weights"]
 
@@ -198,6 +199,7 @@ def _keras_model(input_repr: str, content_type: str, embedding_size: int):
     return openl3.models.load_audio_embedding_model(input_repr, content_type, embedding_size)
 
 
+@FEATURES.register
 class OpenL3Feature(FeatureExtractor):
     """Time-averaged OpenL3 embedding (``openl3``), from ``torchopenl3`` or ``openl3``.
 

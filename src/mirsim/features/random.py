@@ -7,8 +7,10 @@ import hashlib
 import numpy as np
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.registries import FEATURES
 
 
+@FEATURES.register
 class RandomFeature(FeatureExtractor):
     """A Gaussian vector drawn from a generator seeded by the waveform's bytes.
 

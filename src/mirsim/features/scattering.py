@@ -6,8 +6,10 @@ import numpy as np
 import torch
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.registries import FEATURES
 
 
+@FEATURES.register
 class Scattering1DFeature(FeatureExtractor):
     """First- and second-order time scattering coefficients, averaged over time, log-compressed.
 

@@ -1,68 +1,71 @@
-"""Metric models and their registry.
+"""Metric models, registered by name (:data:`mirsim.registries.MODELS`).
 
 >>> from mirsim.models import available_models, make_model
->>> available_models()
-['an-gnn', 'euclidean', 'knn-gnn', 'linear', 'lmnn', 'mlp']
+>>> {"an-gnn", "euclidean", "lmnn", "mlp"} <= set(available_models())
+True
 >>> make_model("mlp", epochs=3).epochs
 3
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
+from mirsim._lazy import lazy_exports
+from mirsim.errors import MirsimError
+from mirsim.registries import MODELS
 
-from mirsim.errors import MirsimError, UnknownNameError
-from mirsim.models.base import MetricModel, NotFittedError, TorchMetricModel
-from mirsim.models.baselines import EuclideanModel, LinearModel, MLPModel
-from mirsim.models.graph import ANGNNModel, GraphModel, KNNGNNModel
-from mirsim.models.lmnn import LMNNModel
-
-_REGISTRY: dict[str, type[MetricModel]] = {
-    cls.name: cls
-    for cls in (EuclideanModel, LinearModel, LMNNModel, MLPModel, KNNGNNModel, ANGNNModel)
+_EXPORTS = {
+    "MetricModel": ".base", "TorchMetricModel": ".base", "NotFittedError": ".base",
+    "EuclideanModel": ".baselines", "LinearModel": ".baselines", "MLPModel": ".baselines",
+    "GraphModel": ".graph", "ANGNNModel": ".graph", "KNNGNNModel": ".graph",
+    "LMNNModel": ".lmnn",
 }
-
-#: The rows of the AN-GNN paper's Table 1, in order.
-TABLE1_MODELS = ("euclidean", "linear", "lmnn", "mlp", "knn-gnn", "an-gnn")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def available_models() -> list[str]:
     """Names accepted by :func:`make_model`."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
-def model_class(name: str) -> type[MetricModel]:
-    if name not in _REGISTRY:
-        raise UnknownNameError("model", name, _REGISTRY)
-    return _REGISTRY[name]
+def model_class(name: str) -> type:
+    """The class of the model called ``name`` (one-line error listing the valid names)."""
+    return MODELS.get(name)
 
 
-def make_model(name: str, **params: Any) -> MetricModel:
-    """Build the model called ``name``; unknown parameters raise a one-line error."""
-    cls = model_class(name)
-    valid = cls._param_names()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise MirsimError(f"model '{name}' has no parameter {', '.join(unknown)} "
-                          f"(valid: {', '.join(sorted(valid))})")
-    return cls(**params)
+def make_model(name: str, **params: Any):
+    """Build the model called ``name``; unknown parameters and values outside their declared
+    range raise a one-line error."""
+    return MODELS.make(name, **params)
 
 
-def load_model(directory: str | Path) -> MetricModel:
+def table1_models() -> tuple[str, ...]:
+    """The rows of the AN-GNN paper's Table 1, in the paper's order.
+
+    >>> table1_models()
+    ('euclidean', 'linear', 'lmnn', 'mlp', 'knn-gnn', 'an-gnn')
+    """
+    rows = [(e.attributes.get("table1_row"), name) for name, e in MODELS.catalogue().items()]
+    return tuple(name for row, name in sorted((r, n) for r, n in rows if r is not None))
+
+
+def load_model(directory: str | Path):
     """Load a model written by ``MetricModel.save``."""
+    from safetensors.torch import load_file
+
+    from mirsim.artefacts.files import read_json_object
+
     directory = Path(directory)
-    try:
-        config = json.loads((directory / "config.json").read_text())
-        tensors = load_file(str(directory / "weights.safetensors"))
-    except FileNotFoundError as exc:
-        raise MirsimError(f"{directory}: not a saved mirsim model ({exc.filename} missing)") from exc
+    config = read_json_object(directory / "config.json", MirsimError) if (
+        directory / "config.json").is_file() else None
+    if config is None or not (directory / "weights.safetensors").is_file():
+        missing = "config.json" if config is None else "weights.safetensors"
+        raise MirsimError(f"{directory}: not a saved mirsim model ({missing} missing)")
+    tensors = load_file(str(directory / "weights.safetensors"))
     return model_class(config["model"])._from_config(config, tensors)
 
 
-__all__ = ["ANGNNModel", "EuclideanModel", "GraphModel", "KNNGNNModel", "LMNNModel", "LinearModel",
-           "MLPModel", "MetricModel", "NotFittedError", "TABLE1_MODELS", "TorchMetricModel",
-           "available_models", "load_model", "make_model", "model_class"]
+__all__ = sorted([*_EXPORTS, "available_models", "load_model", "make_model", "model_class",
+                  "table1_models"])

@@ -1,4 +1,8 @@
-"""The non-graph models of the AN-GNN paper's Table 1: Euclidean, linear projection, MLP."""
+"""The non-graph models of the AN-GNN paper's Table 1: Euclidean, linear projection, MLP.
+
+With a tuple loss and a miner, the linear and MLP models are the tutorial's siamese and
+triplet networks: ``make_model("mlp", loss="triplet", miner="semihard")``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import numpy as np  # noqa: F401  (used by the examples)
 from torch import nn
 
 from mirsim.models.base import MetricModel, TorchMetricModel
+from mirsim.params import Interval, Sequence, estimator, param
+from mirsim.registries import MODELS
 
 
+@MODELS.register
+@estimator
 class EuclideanModel(MetricModel):
     """No learning: the Euclidean distance between standardised features.
 
@@ -19,11 +27,15 @@ class EuclideanModel(MetricModel):
     """
 
     name = "euclidean"
+    display_name = "Euclidean"
+    table1_row = 1
+    supervision = ("labels", "triplets", "views")  # nothing is learned: any supervision will do
 
-    def __init__(self, seed: int = 0):
-        self.seed = seed
+    seed: int = param(0, Interval(int, 0, None), "unused (no randomness); kept for a uniform CLI")
 
 
+@MODELS.register
+@estimator
 class LinearModel(TorchMetricModel):
     """A learned linear projection ``x -> W x`` (no bias), i.e. a Mahalanobis metric.
 
@@ -38,11 +50,27 @@ class LinearModel(TorchMetricModel):
     """
 
     name = "linear"
+    display_name = "Linear projection"
+    table1_row = 2
 
     def _build_network(self, n_features: int) -> nn.Module:
         return nn.Linear(n_features, self.embedding_dim, bias=False)
 
 
+def mlp_network(n_features: int, hidden: tuple[int, ...], dropout: float,
+                output: int) -> nn.Sequential:
+    """Hidden layers (linear, batch norm, ReLU, dropout) and a linear output layer."""
+    layers: list[nn.Module] = []
+    width = n_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, output))
+    return nn.Sequential(*layers)
+
+
+@MODELS.register
+@estimator
 class MLPModel(TorchMetricModel):
     """Multi-layer perceptron: hidden layers of 256 and 512 units (batch norm, ReLU,
     dropout 0.5), then a linear output layer of ``embedding_dim`` (512) units.
@@ -55,16 +83,11 @@ class MLPModel(TorchMetricModel):
     """
 
     name = "mlp"
+    display_name = "MLP"
+    table1_row = 4
 
-    def __init__(self, hidden: tuple[int, ...] = (256, 512), dropout: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden, self.dropout = tuple(hidden), dropout
+    hidden: tuple = param((256, 512), Sequence(Interval(int, 1, None)), "hidden layer widths")
+    dropout: float = param(0.5, Interval(float, 0, 1, closed="left"), "dropout rate")
 
     def _build_network(self, n_features: int) -> nn.Module:
-        layers: list[nn.Module] = []
-        width = n_features
-        for h in self.hidden:
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(self.dropout)]
-            width = h
-        layers.append(nn.Linear(width, self.embedding_dim))
-        return nn.Sequential(*layers)
+        return mlp_network(n_features, tuple(self.hidden), self.dropout, self.embedding_dim)

@@ -44,9 +44,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils.validation import validate_data
 from torch import nn
 
 from mirsim.models.base import TorchMetricModel
+from mirsim.params import Interval, Nullable, estimator, param
+from mirsim.registries import MODELS
 from mirsim.training import denormals_flushed
 
 _EPS = 1e-8
@@ -243,6 +246,7 @@ class GraphEmbeddingNetwork(nn.Module):
         return self.embed_with_states(self.reference_states(x_ref), x_q)
 
 
+@estimator
 class GraphModel(TorchMetricModel):
     """Graph metric model (see module docstring). ``kind='adaptive'`` is AN-GNN,
     ``kind='knn'`` kNN-GNN. ``transform`` embeds items inductively against the reference set.
@@ -257,27 +261,37 @@ class GraphModel(TorchMetricModel):
     """
 
     kind = "adaptive"
+    needs_reference = True
 
-    def __init__(self, k: int = 3, width: int | None = None, n_blocks: int = 2, dropout: float = 0.1,
-                 query_chunk: int = 4096, **kwargs):
-        super().__init__(**kwargs)
-        self.k, self.width, self.n_blocks = k, width, n_blocks
-        self.dropout, self.query_chunk = dropout, query_chunk
+    k: int = param(3, Interval(int, 1, None), "neighbours per node (itself included)")
+    width: int | None = param(None, Nullable(Interval(int, 1, None)),
+                              "width of the graph blocks (default: the features', up to 512)")
+    n_blocks: int = param(2, Interval(int, 1, None), "graph blocks")
+    dropout: float = param(0.1, Interval(float, 0, 1, closed="left"), "dropout rate")
+    query_chunk: int = param(4096, Interval(int, 1, None), "new items embedded at once")
 
     def _build_network(self, n_features: int) -> nn.Module:
         return GraphEmbeddingNetwork(n_features, self.embedding_dim, self.width, self.n_blocks,
                                      self.k, self.kind, self.dropout)
 
-    def _fit_standardised(self, X, y, groups) -> None:
-        super()._fit_standardised(X, y, groups)
-        self.reference_ = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    def _fit_standardised(self, X, y, groups, **supervision) -> None:
+        super()._fit_standardised(X, y, groups, **supervision)
+        self._use_reference(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)))
+
+    def _use_reference(self, reference: torch.Tensor) -> None:
+        # the reference side of the graph is computed once and reused by every later query
+        self.reference_ = reference
+        self.network_.eval()
+        with torch.no_grad(), denormals_flushed():
+            self.reference_states_ = self.network_.reference_states(reference)
 
     def set_reference(self, X: np.ndarray) -> GraphModel:
         """Use the items ``X`` (raw features, standardised with the fitted statistics) as the
         reference graph in which new items are embedded."""
         self._require_fitted()
-        self.reference_ = torch.from_numpy(self._standardise(self._check_X(X)))
-        self.__dict__.pop("reference_states_", None)
+        X = np.asarray(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)),
+                       dtype=np.float32)
+        self._use_reference(torch.from_numpy(self._standardise(X)))
         return self
 
     def embed_reference(self) -> np.ndarray:
@@ -285,18 +299,10 @@ class GraphModel(TorchMetricModel):
         self._require_fitted()
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
-            return self.network_(self.reference_).numpy()
-
-    def _reference_states(self) -> list:
-        # the reference side of the graph is computed once and reused by every later query
-        if not hasattr(self, "reference_states_"):
-            self.network_.eval()
-            with torch.no_grad(), denormals_flushed():
-                self.reference_states_ = self.network_.reference_states(self.reference_)
-        return self.reference_states_
+            return self._finish(self.network_(self.reference_).numpy())
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
-        states = self._reference_states()
+        states = self.reference_states_
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
             parts = [self.network_.embed_with_states(states, torch.from_numpy(X[s:s + self.query_chunk]))
@@ -308,18 +314,26 @@ class GraphModel(TorchMetricModel):
 
     def _load_state_tensors(self, tensors) -> None:
         super()._load_state_tensors(tensors)
-        self.reference_ = tensors["reference"]
+        self._use_reference(tensors["reference"])
 
 
+@MODELS.register
+@estimator
 class ANGNNModel(GraphModel):
     """AN-GNN: adaptive Gaussian kNN graph with a learned per-node scale."""
 
     name = "an-gnn"
+    display_name = "AN-GNN"
+    table1_row = 6
     kind = "adaptive"
 
 
+@MODELS.register
+@estimator
 class KNNGNNModel(GraphModel):
     """kNN-GNN: the same network on a Euclidean k-nearest-neighbour graph (k = 3)."""
 
     name = "knn-gnn"
+    display_name = "kNN-GNN"
+    table1_row = 5
     kind = "knn"

@@ -22,6 +22,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from mirsim.models.base import MetricModel
+from mirsim.params import Interval, Nullable, estimator, param
+from mirsim.registries import MODELS
 from mirsim.training import seeded, single_threaded, without_torch_reregistration_warning
 
 __all__ = ["LMNNModel", "lmnn_objective", "n_epochs", "target_neighbors"]
@@ -199,6 +201,8 @@ def n_epochs(epochs: int | None, n_anchors: int, batch_size: int, auto_steps: in
     return max(1, math.ceil(auto_steps / math.ceil(n_anchors / batch_size)))
 
 
+@MODELS.register
+@estimator
 class LMNNModel(MetricModel):
     """Large Margin Nearest Neighbour metric learning (Weinberger & Saul 2009).
 
@@ -264,29 +268,22 @@ class LMNNModel(MetricModel):
     """
 
     name = "lmnn"
+    display_name = "LMNN"
+    table1_row = 3
 
-    def __init__(self, n_neighbors: int = 3, push_weight: float = 0.5,
-                 n_components: int | None = None, epochs: int | None = None, lr: float = 0.03,
-                 batch_size: int = 256, n_impostor_candidates: int = 512, seed: int = 0):
-        self.n_neighbors, self.push_weight = n_neighbors, push_weight
-        self.n_components = n_components
-        self.epochs, self.lr, self.batch_size = epochs, lr, batch_size
-        self.n_impostor_candidates, self.seed = n_impostor_candidates, seed
+    n_neighbors: int = param(3, Interval(int, 1, None), "target neighbours per item")
+    push_weight: float = param(0.5, Interval(float, 0, 1), "mu: weight of the impostor term")
+    n_components: int | None = param(None, Nullable(Interval(int, 1, None)),
+                                     "rows of L (default: full rank)")
+    epochs: int | None = param(None, Nullable(Interval(int, 1, None)),
+                               "passes over the anchors (default: about 500 steps)")
+    lr: float = param(0.03, Interval(float, 0, None, closed="neither"), "Adam learning rate")
+    batch_size: int = param(256, Interval(int, 1, None), "anchors per step")
+    n_impostor_candidates: int = param(512, Interval(int, 1, None),
+                                       "items drawn per step as possible impostors")
+    seed: int = param(0, Interval(int, 0, None), "seed of the anchor order and impostor draws")
 
-    def _check_params(self) -> None:
-        positive = {"n_neighbors": self.n_neighbors, "batch_size": self.batch_size,
-                    "n_impostor_candidates": self.n_impostor_candidates,
-                    "epochs": 1 if self.epochs is None else self.epochs}
-        for key, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"lmnn: {key} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.push_weight <= 1.0:
-            raise ValueError(f"lmnn: push_weight must lie in [0, 1], got {self.push_weight}")
-        if not self.lr > 0:
-            raise ValueError(f"lmnn: lr must be positive, got {self.lr}")
-
-    def _fit_standardised(self, X: np.ndarray, y: np.ndarray, groups) -> None:
-        self._check_params()
+    def _fit_standardised(self, X: np.ndarray, y: np.ndarray, groups, **supervision) -> None:
         targets = target_neighbors(X, y, self.n_neighbors)
         anchors = np.flatnonzero(targets[:, 0] >= 0)
         if len(anchors) == 0:

@@ -4,10 +4,10 @@
 >>> read_run("no/such/run")
 Traceback (most recent call last):
 ...
-mirsim.reports.errors.ReportError: no/such/run: no such run directory
+mirsim.artefacts.runs.RunDirectoryError: no/such/run: no such run directory
 
 Modules: :mod:`~mirsim.reports.report` (:func:`build_report`, the page's sections),
-:mod:`~mirsim.reports.rundir` (reading a run directory), :mod:`~mirsim.reports.metrics` (the
+:mod:`mirsim.artefacts.runs` (reading a run directory), :mod:`~mirsim.reports.metrics` (the
 metrics table), :mod:`~mirsim.reports.embeddings` (which items are embedded, and by what),
 :mod:`~mirsim.reports.neighbours` (queries and nearest neighbours),
 :mod:`~mirsim.reports.plots` (matplotlib figures), :mod:`~mirsim.reports.audio_clips` (the
@@ -16,8 +16,8 @@ embedded sounds), :mod:`~mirsim.reports.html` (the page itself).
 
 from __future__ import annotations
 
+from mirsim.artefacts.runs import RunDirectory, read_run
 from mirsim.reports.errors import ReportError
 from mirsim.reports.report import ReportResult, build_report
-from mirsim.reports.rundir import RunDirectory, read_run
 
 __all__ = ["ReportError", "ReportResult", "RunDirectory", "build_report", "read_run"]

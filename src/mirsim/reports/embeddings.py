@@ -32,7 +32,7 @@ import numpy as np
 
 from mirsim.errors import DataError
 from mirsim.reports.errors import ReportError
-from mirsim.reports.rundir import RunDirectory
+from mirsim.artefacts.runs import RunDirectory
 
 
 @dataclass

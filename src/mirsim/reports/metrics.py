@@ -9,7 +9,7 @@ from typing import Any
 from mirsim.experiments.experiment import REPORTED_METRICS
 from mirsim.experiments.table1 import METRIC_NAMES
 from mirsim.reports.errors import ReportError
-from mirsim.reports.rundir import RunDirectory
+from mirsim.artefacts.runs import RunDirectory
 
 
 @dataclass(frozen=True)

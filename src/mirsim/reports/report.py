@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mirsim.errors import MirsimError
-from mirsim.experiments.runs import write_bytes_atomic, write_text_atomic
+from mirsim.artefacts.files import write_bytes_atomic, write_text_atomic
 from mirsim.reports import html
 from mirsim.reports.audio_clips import CLIP_SAMPLE_RATE, CLIP_SECONDS, wav_clip
 from mirsim.reports.embeddings import RunEmbeddings, run_embeddings
@@ -50,7 +50,7 @@ from mirsim.reports.plots import (
     pairwise_distances,
     sample_items,
 )
-from mirsim.reports.rundir import RunDirectory, read_run
+from mirsim.artefacts.runs import RunDirectory, read_run
 
 #: Neighbours listed per query.
 NEIGHBOURS = 5

@@ -1,6 +1,6 @@
 """The local web app of a sound index: a JSON API and a page with the map of the library.
 
-``mirsim serve INDEX`` runs it (see :mod:`mirsim.cli_serve`); :func:`create_app` builds the
+``mirsim serve INDEX`` runs it (see :mod:`mirsim.cli.serve`); :func:`create_app` builds the
 FastAPI application for one index directory.
 
 >>> from mirsim.server import MapSettings, create_app

@@ -1,13 +1,16 @@
-"""Training loops. Losses, miners and distances come from pytorch-metric-learning."""
+"""Training: the loop (:mod:`~mirsim.training.trainer`) and the pieces composed into it,
+each registered by name: losses (:mod:`~mirsim.training.losses`), miners
+(:mod:`~mirsim.training.miners`), distances (:mod:`~mirsim.training.distances`) and samplers
+(:mod:`~mirsim.training.samplers`). Attributes are imported on first use."""
 
-from mirsim.training.trainer import (
-    TrainingConfig,
-    denormals_flushed,
-    seeded,
-    single_threaded,
-    train_embedding,
-    without_torch_reregistration_warning,
-)
+from mirsim._lazy import lazy_exports
 
-__all__ = ["TrainingConfig", "denormals_flushed", "seeded", "single_threaded", "train_embedding",
-           "without_torch_reregistration_warning"]
+_EXPORTS = {
+    "train_embedding": ".trainer", "TrainingDivergedError": ".trainer",
+    "seeded": ".runtime", "single_threaded": ".runtime", "denormals_flushed": ".runtime",
+    "without_torch_reregistration_warning": ".runtime",
+    "Loss": ".losses", "Miner": ".miners", "Distance": ".distances", "Sampler": ".samplers",
+    "Component": ".components", "resolve": ".components",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

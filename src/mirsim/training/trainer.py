@@ -1,199 +1,226 @@
-"""Mini-batch training of an embedding network with a pytorch-metric-learning loss.
+"""Mini-batch training of an embedding network from objects composed by the caller.
 
-The defaults are the AN-GNN paper's: Proxy-Anchor loss (alpha 32, margin 0.1, one proxy per
-class), AdamW (lr 0.05, weight decay 1e-5) over the network *and* the proxies, StepLR (step 10
-epochs, gamma 0.8), 50 epochs, batches of 512.
+:func:`train_embedding` takes the network, the loss, the miner, the sampler, the optimizer and
+the scheduler as objects (pytorch-metric-learning's idiom: nothing is built inside the
+trainer), and one of three kinds of supervision:
+
+* **labels** ``y``: batches of items (a random permutation each epoch, or the sampler's
+  batches); the miner, if any, picks tuples of each batch; ``loss(embeddings, labels, tuples)``;
+* **judged triplets** ``triplets`` (``(m, 3)`` item indices: anchor, positive, negative), with
+  optional non-negative ``triplet_weights``: batches of triplets (drawn with probability
+  proportional to their weight when weights are given), the embeddings of the items they use,
+  ``loss(embeddings, indices_tuple=...)``;
+* **views** ``views`` (``(n, v, d)`` features of ``v`` augmented versions of each item): each
+  item of a batch contributes two different views (the clean features count as one), which
+  are each other's only positive (``loss(embeddings, labels=item ids)``: NT-Xent, SimCLR).
+
+The AN-GNN paper's settings are what the models pass by default: Proxy-Anchor (alpha 32,
+margin 0.1), AdamW (lr 0.05, weight decay 1e-5) over the network *and* the proxies, StepLR
+(step 10 epochs, gamma 0.8), 50 epochs, batches of 512.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from pytorch_metric_learning import losses
 from torch import nn
 
-
-@dataclass
-class TrainingConfig:
-    """Hyper-parameters of :func:`train_embedding` (every field can be overridden)."""
-
-    epochs: int = 50
-    batch_size: int = 512
-    lr: float = 0.05
-    weight_decay: float = 1e-5
-    lr_step: int = 10
-    lr_gamma: float = 0.8
-    pa_alpha: float = 32.0
-    pa_margin: float = 0.1
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from mirsim.errors import MirsimError
+from mirsim.training.distances import Distance
+from mirsim.training.runtime import denormals_flushed, seeded, single_threaded
+from mirsim.training.samplers import Sampler
 
 
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run a block with torch's RNG seeded, restoring the caller's RNG state afterwards.
-
-    Examples
-    --------
-    >>> with seeded(3):
-    ...     a = torch.rand(2)
-    >>> with seeded(3):
-    ...     b = torch.rand(2)
-    >>> bool(torch.equal(a, b))
-    True
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+class TrainingDivergedError(MirsimError):
+    """The loss became NaN or infinite during training."""
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run a block with one torch CPU thread, restoring the caller's setting afterwards.
-
-    The networks trained here are small: extra threads gain little on a quiet machine, and on
-    a busy one their spinning makes training many times slower. One thread also makes the
-    numbers independent of the number of cores, so that folds trained in parallel worker
-    processes give exactly what a serial run gives.
-
-    Examples
-    --------
-    >>> before = torch.get_num_threads()
-    >>> with single_threaded():
-    ...     torch.get_num_threads()
-    1
-    >>> torch.get_num_threads() == before
-    True
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def without_torch_reregistration_warning() -> Iterator[None]:
-    """Silence one torch-internal warning while an optimizer is created.
-
-    An optimizer's first parameter group imports ``torch._dynamo``; in a worker process that
-    analysed audio before (feature extraction and training share joblib's workers) that import
-    warns "Overriding a previously registered kernel ... _c10d_functional::wait_tensor", torch
-    re-registering one of its own kernels: nothing of mirsim's, nothing to act on, and a page
-    of noise in the middle of a command's output. Only that warning is filtered.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Warning only once for all operators",
-                                category=UserWarning)
-        yield
-
-
-@contextlib.contextmanager
-def denormals_flushed() -> Iterator[None]:
-    """Run a block with denormal floats flushed to zero, then restore torch's default (off).
-
-    Tiny gradients and activations of a network in training become denormal numbers, on which
-    x86 floating-point units are up to a hundred times slower; a single matrix product holding
-    some can take five times as long (measured here: a 512-wide AN-GNN step fell from 130 to
-    about 100 ms). Flushing them changes values below 1e-38 only.
-
-    Examples
-    --------
-    >>> with denormals_flushed():
-    ...     float(torch.tensor([1e-39]) * 1.0)
-    0.0
-    """
-    flushed = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if flushed:
-            torch.set_flush_denormal(False)
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    parts = list(torch.split(order, batch_size))
+def _random_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    order = torch.randperm(n, generator=generator).numpy()
+    parts = [order[i:i + batch_size] for i in range(0, n, batch_size)]
     if len(parts) > 1 and len(parts[-1]) < 2:  # batch norm cannot train on a single item
         parts = parts[:-1]
     return parts
 
 
+def _check_distance(component: object, distance: Distance, what: str) -> None:
+    """Refuse a loss or miner built for another geometry than the model's distance."""
+    pml = getattr(component, "distance", None)
+    if pml is None:
+        return
+    normalised = bool(getattr(pml, "normalize_embeddings", True))
+    if normalised != distance.normalised:
+        raise MirsimError(f"the {what} compares {'normalised' if normalised else 'unnormalised'} "
+                          f"embeddings but the model's distance is {distance.name}")
+
+
+def _diverged(epoch: int, value: float, optimizer: torch.optim.Optimizer) -> TrainingDivergedError:
+    lr = optimizer.param_groups[0].get("lr", float("nan"))
+    return TrainingDivergedError(
+        f"training diverged in epoch {epoch + 1} (loss {value}); lower the learning rate "
+        f"(it is {lr:g}: try -p lr={lr / 10:g}) or check the features for huge values")
+
+
 def train_embedding(
     network: nn.Module,
     X: np.ndarray,
-    y: np.ndarray,
-    embedding_dim: int,
-    config: TrainingConfig | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    y: np.ndarray | None = None,
+    *,
+    loss: nn.Module,
+    distance: Distance,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    miner: nn.Module | None = None,
+    sampler: Sampler | None = None,
+    epochs: int = 50,
+    batch_size: int = 512,
+    seed: int = 0,
+    triplets: np.ndarray | None = None,
+    triplet_weights: np.ndarray | None = None,
+    views: np.ndarray | None = None,
+    on_epoch: Callable[[int, float], bool | None] | None = None,
 ) -> list[float]:
-    """Train ``network`` so that its outputs of ``X`` cluster by ``y`` (Proxy-Anchor loss).
+    """Train ``network`` so that the geometry ``distance`` of its outputs follows the supervision.
 
     Parameters
     ----------
     network : torch.nn.Module
-        Maps a ``(batch, d_in)`` float tensor to ``(batch, embedding_dim)``. Graph networks
-        build their graph over the batch.
+        Maps a ``(batch, d_in)`` float tensor to embeddings. Graph networks build their graph
+        over the batch.
     X : ndarray of shape (n, d_in)
         Standardised features.
-    y : ndarray of shape (n,)
-        Integer class ids ``0..C-1``.
-    embedding_dim : int
-        Output width of ``network`` (the proxies' dimension).
-    config : TrainingConfig, optional
+    y : ndarray of shape (n,), optional
+        Integer class ids ``0..C-1`` (label supervision).
+    loss : torch.nn.Module
+        ``loss(embeddings, labels=None, indices_tuple=None)``, e.g. a pytorch-metric-learning
+        loss built by a :class:`mirsim.training.losses.Loss`. Its own parameters (proxies)
+        must be in ``optimizer``.
+    distance : mirsim.training.distances.Distance
+        The model's geometry; a loss or miner built for another one is refused.
+    optimizer, scheduler
+        Built by the caller over the network's (and the loss's) parameters; the scheduler is
+        stepped once per epoch.
+    miner : torch.nn.Module, optional
+        ``miner(embeddings, labels) -> indices_tuple`` (label supervision only).
+    sampler : mirsim.training.samplers.Sampler, optional
+        Draws each epoch's batches from the labels (default: a random permutation).
+    epochs, batch_size, seed : int
+    triplets : int ndarray of shape (m, 3), optional
+        Judged triplets (anchor, positive, negative) as item indices, instead of ``y``.
+    triplet_weights : ndarray of shape (m,), optional
+    views : ndarray of shape (n, v, d_in), optional
+        Augmented views of every item, instead of ``y`` (self-supervised).
     on_epoch : callable, optional
-        Called with ``(epoch, mean loss)`` after each epoch.
+        Called with ``(epoch, mean loss)`` after each epoch; returning ``True`` stops training.
 
     Returns
     -------
     list of float
         Mean training loss of each epoch.
 
+    Raises
+    ------
+    TrainingDivergedError
+        The loss became NaN or infinite (one line, with what to change).
+
     Examples
     --------
+    >>> from mirsim.registries import DISTANCES, LOSSES
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((60, 4)).astype(np.float32); y = (X[:, 0] > 0).astype(int)
-    >>> net = torch.nn.Linear(4, 8)
-    >>> hist = train_embedding(net, X, y, 8, TrainingConfig(epochs=5, batch_size=32))
+    >>> net, cosine = torch.nn.Linear(4, 8), DISTANCES.make("cosine")
+    >>> loss = LOSSES.make("triplet", margin=0.2).build(n_classes=2, embedding_dim=8,
+    ...                                                 distance=cosine)
+    >>> opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    >>> hist = train_embedding(net, X, y, loss=loss, distance=cosine, optimizer=opt, epochs=5)
     >>> len(hist), hist[-1] < hist[0]
     (5, True)
     """
-    config = config or TrainingConfig()
-    n_classes = int(np.max(y)) + 1
-    Xt = torch.as_tensor(X, dtype=torch.float32)
-    yt = torch.as_tensor(y, dtype=torch.long)
+    modes = [name for name, v in (("y", y), ("triplets", triplets), ("views", views))
+             if v is not None]
+    if len(modes) != 1:
+        raise ValueError(f"give exactly one of y, triplets or views (got {modes or 'none'})")
+    if miner is not None and y is None:
+        raise MirsimError("a miner picks tuples from class labels: it cannot be used with "
+                          "judged triplets or views")
+    _check_distance(loss, distance, "loss")
+    _check_distance(miner, distance, "miner")
+    Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
+    yt = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.long)
+    generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
-    with seeded(config.seed), single_threaded(), denormals_flushed():
-        loss_fn = losses.ProxyAnchorLoss(num_classes=n_classes, embedding_size=embedding_dim,
-                                         margin=config.pa_margin, alpha=config.pa_alpha)
-        params = list(network.parameters()) + list(loss_fn.parameters())
-        with without_torch_reregistration_warning():
-            optimizer = torch.optim.AdamW(params, lr=config.lr,
-                                          weight_decay=config.weight_decay, fused=True)
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step,
-                                                    gamma=config.lr_gamma)
-        generator = torch.Generator().manual_seed(config.seed)
+    with seeded(seed), single_threaded(), denormals_flushed():
         network.train()
-        for epoch in range(config.epochs):
+        loss.train()
+        for epoch in range(epochs):
+            if yt is not None:
+                steps = _label_steps(network, Xt, yt, loss, miner, sampler, batch_size,
+                                     seed + epoch, generator)
+            elif triplets is not None:
+                steps = _triplet_steps(network, Xt, np.asarray(triplets), triplet_weights,
+                                       loss, batch_size, generator)
+            else:
+                steps = _view_steps(network, Xt, np.asarray(views, dtype=np.float32), loss,
+                                    batch_size, generator)
             total, count = 0.0, 0
-            for idx in _batches(len(Xt), config.batch_size, generator):
+            for value, size in steps:
+                if not torch.isfinite(value):
+                    raise _diverged(epoch, float(value), optimizer)
                 optimizer.zero_grad()
-                loss = loss_fn(network(Xt[idx]), yt[idx])
-                loss.backward()
+                value.backward()
                 optimizer.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
-            scheduler.step()
+                total += float(value.detach()) * size
+                count += size
+            if scheduler is not None:
+                scheduler.step()
             history.append(total / max(count, 1))
-            if on_epoch:
-                on_epoch(epoch, history[-1])
+            if on_epoch and on_epoch(epoch, history[-1]):
+                break
     network.eval()
     return history
+
+
+def _label_steps(network, X, y, loss, miner, sampler, batch_size, seed, generator):
+    batches = (sampler.batches(y.numpy(), batch_size, seed) if sampler is not None
+               else _random_batches(len(X), batch_size, generator))
+    for idx in batches:
+        idx = torch.as_tensor(idx)
+        emb = network(X[idx])
+        tuples = miner(emb, y[idx]) if miner is not None else None
+        yield loss(emb, y[idx], tuples), len(idx)
+
+
+def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator):
+    if triplets.ndim != 2 or triplets.shape[1] != 3 or len(triplets) == 0:
+        raise ValueError(f"triplets must be a non-empty (m, 3) index array, got {triplets.shape}")
+    m = len(triplets)
+    if weights is None:
+        order = torch.randperm(m, generator=generator).numpy()
+    else:
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        order = torch.multinomial(w, m, replacement=True, generator=generator).numpy()
+    per_batch = max(1, batch_size // 3)
+    for start in range(0, m, per_batch):
+        chosen = triplets[order[start:start + per_batch]]
+        items, local = np.unique(chosen, return_inverse=True)
+        if len(items) < 2:
+            continue
+        local = torch.as_tensor(local.reshape(chosen.shape))
+        emb = network(X[torch.as_tensor(items)])
+        yield loss(emb, None, (local[:, 0], local[:, 1], local[:, 2])), len(chosen)
+
+
+def _view_steps(network, X, views, loss, batch_size, generator):
+    all_views = torch.cat([X[:, None, :], torch.as_tensor(views)], dim=1)  # clean = view 0
+    n, v = all_views.shape[:2]
+    if v < 2:
+        raise ValueError("self-supervised training needs at least one augmented view per item")
+    for idx in _random_batches(n, batch_size, generator):
+        idx = torch.as_tensor(idx)
+        first = torch.randint(v, (len(idx),), generator=generator)
+        second = (first + torch.randint(1, v, (len(idx),), generator=generator)) % v
+        emb = torch.cat([network(all_views[idx, first]), network(all_views[idx, second])])
+        ids = torch.arange(len(idx)).repeat(2)
+        yield loss(emb, ids), len(idx)

@@ -22,6 +22,7 @@ from mirsim.features.base import FeatureExtractor
 from mirsim.features.musicnn.pipeline import SAMPLE_RATE, audio_patches
 from mirsim.features.musicnn.tags import tags_of
 from mirsim.features.musicnn.weights import find_checkpoint, load_network
+from mirsim.registries import FEATURES
 
 LAYERS = ("penultimate", "pooled", "tags")
 ARCHITECTURES = ("musicnn", "vgg")
@@ -167,6 +168,7 @@ class MusicnnFeature(FeatureExtractor):
         return self.extract_batch([y])[0]
 
 
+@FEATURES.register
 class MusicnnMSD(MusicnnFeature):
     """musicnn trained on the Million Song Dataset (Last.fm tags); see :class:`MusicnnFeature`."""
 
@@ -174,6 +176,7 @@ class MusicnnMSD(MusicnnFeature):
     dataset = "MSD"
 
 
+@FEATURES.register
 class MusicnnMTT(MusicnnFeature):
     """musicnn trained on MagnaTagATune; see :class:`MusicnnFeature`."""
 

@@ -4,7 +4,7 @@ example, search), served by uvicorn.
 The server binds 127.0.0.1 unless told otherwise; binding another address prints a warning on
 stderr, since anyone who can reach it can then list and download the library's files.
 
-Also runnable on its own: ``python -m mirsim.cli_serve INDEX [--port 8765]``.
+Also runnable on its own: ``python -m mirsim.cli.serve INDEX [--port 8765]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional
 
 import typer
 
-from mirsim.cli_common import err, fail_cleanly
+from mirsim.cli.common import err, fail_cleanly
 from mirsim.errors import MirsimError
 
 
@@ -120,7 +120,7 @@ def serve(
 
 
 def standalone_app() -> typer.Typer:
-    """A Typer app holding ``serve`` alone (for ``python -m mirsim.cli_serve``)."""
+    """A Typer app holding ``serve`` alone (for ``python -m mirsim.cli.serve``)."""
     app = typer.Typer(add_completion=False)
     app.command()(serve)
     return app

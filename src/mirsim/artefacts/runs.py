@@ -1,4 +1,6 @@
-"""Reading a run directory: its configuration and its metrics files.
+"""Run directories: where an experiment leaves its config, metrics, model and held-out
+embeddings; creating one (:func:`create_run_dir`) and reading one (:func:`read_run`), the one
+reader that the CLI, reports and the index use.
 
 Three kinds of run directory are understood (``command`` in ``config.json``):
 
@@ -17,11 +19,50 @@ Runs made before mirsim kept held-out embeddings lack ``test_embeddings.npz``
 from __future__ import annotations
 
 import json
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirsim.reports.errors import ReportError
+from mirsim.errors import MirsimError
+
+
+class RunDirectoryError(MirsimError, ValueError):
+    """A run directory that cannot be read (one line, naming the directory or file)."""
+
+
+def create_run_dir(name: str, root: str | Path | None = None) -> Path:
+    """Create a fresh directory ``<root>/<timestamp>-<name>`` (``root``: ``MIRSIM_RUNS_DIR``
+    or ``./runs``) and return it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> create_run_dir("demo", tempfile.mkdtemp()).name.endswith("-demo")
+    True
+    """
+    from mirsim.config import runs_dir
+
+    root = Path(root) if root is not None else runs_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirectoryError(f"{root}: cannot create the runs directory "
+                                f"({exc.strerror or exc})") from None
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        path = root / (f"{stamp}-{slug}" if i == 0 else f"{stamp}-{slug}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunDirectoryError(f"{path}: cannot create a run directory "
+                                    f"({exc.strerror or exc})") from None
+    raise RunDirectoryError(f"could not create a run directory under {root}")
 
 
 @dataclass
@@ -110,7 +151,7 @@ def read_run(path: str | Path) -> RunDirectory:
 
     Raises
     ------
-    ReportError
+    RunDirectoryError
         No such directory, no ``config.json``, or a ``config.json`` that is not a run
         configuration.
 
@@ -119,24 +160,24 @@ def read_run(path: str | Path) -> RunDirectory:
     >>> read_run("no/such/run")
     Traceback (most recent call last):
     ...
-    mirsim.reports.errors.ReportError: no/such/run: no such run directory
+    mirsim.artefacts.runs.RunDirectoryError: no/such/run: no such run directory
     """
     path = Path(path)
     if not path.exists():
-        raise ReportError(f"{path}: no such run directory")
+        raise RunDirectoryError(f"{path}: no such run directory")
     if not path.is_dir():
-        raise ReportError(f"{path}: not a directory (expected a mirsim run directory)")
+        raise RunDirectoryError(f"{path}: not a directory (expected a mirsim run directory)")
     config = _read_json(path / "config.json")
     if config is None:
-        raise ReportError(f"{path}: not a mirsim run directory (config.json missing)")
+        raise RunDirectoryError(f"{path}: not a mirsim run directory (config.json missing)")
     if not isinstance(config, dict) or "command" not in config:
-        raise ReportError(f"{path / 'config.json'}: not a mirsim run configuration "
+        raise RunDirectoryError(f"{path / 'config.json'}: not a mirsim run configuration "
                           f"(no 'command' entry)")
     run = RunDirectory(path, config)
     for name in ("metrics", "table1"):
         try:
             value = _read_json(path / f"{name}.json")
-        except ReportError as exc:
+        except RunDirectoryError as exc:
             run.problems.append(str(exc))
             continue
         if value is not None and not isinstance(value, dict):
@@ -147,12 +188,12 @@ def read_run(path: str | Path) -> RunDirectory:
 
 
 def _read_json(path: Path) -> Any:
-    """The parsed file, ``None`` if it does not exist; unreadable JSON raises ReportError."""
+    """The parsed file, ``None`` if it does not exist; unreadable JSON raises RunDirectoryError."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+        raise RunDirectoryError(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise RunDirectoryError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -1,7 +1,7 @@
 """``mirsim report RUN_DIR``: one self-contained HTML page about a run (metrics, map,
 distance heatmap, playable neighbours), with its plots also saved as PNG files.
 
-Also runnable on its own: ``python -m mirsim.cli_report RUN_DIR [--out FILE]``.
+Also runnable on its own: ``python -m mirsim.cli.report RUN_DIR [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mirsim.cli_common import err, fail_cleanly, out, progress_bar
+from mirsim.cli.common import err, fail_cleanly, out, progress_bar
 
 
 @fail_cleanly
@@ -58,7 +58,7 @@ def report(
 
 
 def standalone_app() -> typer.Typer:
-    """A Typer app holding ``report`` alone (for ``python -m mirsim.cli_report``)."""
+    """A Typer app holding ``report`` alone (for ``python -m mirsim.cli.report``)."""
     app = typer.Typer(add_completion=False)
     app.command()(report)
     return app

@@ -5,7 +5,7 @@
 stdout is one JSON object. Errors are one line on stderr and exit status 2; ``index verify``
 exits with status 1 when it finds problems.
 
-Also runnable on its own: ``python -m mirsim.cli_index index build DIR --out INDEX``.
+Also runnable on its own: ``python -m mirsim.cli.index index build DIR --out INDEX``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from mirsim.cli_common import err, fail_cleanly, out, progress_bar
+from mirsim.cli.common import err, fail_cleanly, out, progress_bar
 
 index_app = typer.Typer(no_args_is_help=True,
                         help="Sound indexes: build, inspect and check the index of a library.")
@@ -83,7 +83,7 @@ def index_build(
     n_jobs = _check_workers(workers, scheduler)
     fparams = {}
     if feature_param:
-        from mirsim.cli import parse_params
+        from mirsim.experiments.specs import parse_params
         from mirsim.features import extractor_class
 
         fparams = parse_params(feature_param, extractor_class(feature or "mfcc"), "feature")
@@ -222,7 +222,7 @@ def query(
 
 
 def standalone_app() -> typer.Typer:
-    """A Typer app holding ``index`` and ``query`` alone (for ``python -m mirsim.cli_index``)."""
+    """A Typer app holding ``index`` and ``query`` alone (for ``python -m mirsim.cli.index``)."""
     app = typer.Typer(add_completion=False, no_args_is_help=True)
     app.add_typer(index_app, name="index")
     app.command()(query)

@@ -4,7 +4,7 @@ The networks are the ``musicnn`` package's (``pip install --no-deps musicnn==0.1
 to PyTorch (:mod:`mirsim.features.musicnn`). The whole sound is analysed in 3 s patches and the
 tag probabilities are averaged over them, as the original's ``top_tags``.
 
-Also runnable on its own: ``python -m mirsim.cli_tag AUDIO [--model MSD_musicnn]``.
+Also runnable on its own: ``python -m mirsim.cli.tag AUDIO [--model MSD_musicnn]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mirsim.cli_common import fail_cleanly, out
+from mirsim.cli.common import fail_cleanly, out
 from mirsim.errors import MirsimError
 
 
@@ -56,7 +56,7 @@ def tag(
 
 
 def standalone_app() -> typer.Typer:
-    """A Typer app holding ``tag`` alone (for ``python -m mirsim.cli_tag``)."""
+    """A Typer app holding ``tag`` alone (for ``python -m mirsim.cli.tag``)."""
     app = typer.Typer(add_completion=False)
     app.command()(tag)
     return app

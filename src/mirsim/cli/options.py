@@ -1,0 +1,29 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+_CORES = min(2, os.cpu_count() or 1)
+
+Param = typer.Option(None, "--param", "-p",
+                     help="Model, loss or miner parameter KEY=VALUE (repeatable), e.g. -p lr=0.01 "
+                          "-p margin=0.2; loss.KEY / miner.KEY for one component.")
+Loss = typer.Option(None, "--loss", help="Training loss (mirsim info lists them), e.g. triplet.")
+Miner = typer.Option(None, "--miner", help="Tuple miner of a tuple loss, e.g. semihard.")
+Distance = typer.Option(None, "--distance", help="cosine or euclidean (default: the loss's).")
+Sampler = typer.Option(None, "--sampler", help="Batch sampler, e.g. m-per-class.")
+SolRoot = typer.Option(None, "--sol-root", help="SOL library root (extended set).")
+Workers = typer.Option(_CORES, "--workers", min=1, help="Processes for feature extraction.")
+Jobs = typer.Option(_CORES, "--jobs", min=1,
+                    help="Folds trained at once (one process and torch thread each).")
+Threads = typer.Option(None, "--threads", min=1, help="Torch threads for training.")
+Runs = typer.Option(None, "--runs", help="Where to create the run directory.")
+Json = typer.Option(False, "--json", help="Last stdout line: the result as JSON.")
+
+__all__ = ["Distance", "Jobs", "Json", "Loss", "Miner", "Optional", "Param", "Path", "Runs",
+           "Sampler", "SolRoot", "Threads", "Workers"]

@@ -1,0 +1,81 @@
+"""``mirsim train``: one cross-validated experiment, written to a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+import mirsim
+from mirsim.cli import options as opt
+from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_with_progress,
+                               metrics_table, out, progress_bar, queries_note, set_threads)
+
+
+@fail_cleanly
+def train(
+    data: str = typer.Option("cyberlioz-extended", help="Data set name, folder or CSV manifest."),
+    feature: str = typer.Option("mfcc", help="Input feature."),
+    model: str = typer.Option("an-gnn", help="Metric model."),
+    protocol: str = typer.Option("kfold", help="kfold, group-kfold or loo."),
+    folds: int = typer.Option(5, help="Number of folds (ignored by loo)."),
+    seed: int = typer.Option(0, help="Seed of the split and of the model."),
+    param: Optional[list[str]] = opt.Param,
+    loss: Optional[str] = opt.Loss,
+    miner: Optional[str] = opt.Miner,
+    distance: Optional[str] = opt.Distance,
+    sampler: Optional[str] = opt.Sampler,
+    feature_param: Optional[list[str]] = typer.Option(None, "--feature-param",
+                                                      help="Feature parameter KEY=VALUE."),
+    sol_root: Optional[Path] = opt.SolRoot,
+    workers: int = opt.Workers,
+    jobs: int = opt.Jobs,
+    threads: Optional[int] = opt.Threads,
+    save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
+    runs: Optional[Path] = opt.Runs,
+    as_json: bool = opt.Json,
+) -> None:
+    """Run one experiment: cross-validated retrieval metrics of one model on one feature."""
+    from mirsim.artefacts.runs import create_run_dir
+    from mirsim.evaluation.protocols import make_protocol
+    from mirsim.experiments.experiment import fit_final_model, run_experiment, save_run
+    from mirsim.experiments.specs import model_params, params_config, parse_params
+    from mirsim.features import extractor_class, make_extractor
+    from mirsim.models import make_model
+
+    set_threads(threads)
+    make_protocol(protocol, folds, seed)
+    params = model_params(model, param, loss=loss, miner=miner, distance=distance,
+                          sampler=sampler)
+    make_model(model, **params)  # every parameter checked before any work
+    fparams = parse_params(feature_param, extractor_class(feature), "feature")
+    make_extractor(feature, **fparams)
+    fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root))
+    with progress_bar() as progress:
+        task = progress.add_task(f"{model} {protocol}", total=None)
+        result = run_experiment(fs, model, protocol, folds, seed, params,
+                                on_fold=lambda i, n: progress.update(task, completed=i, total=n),
+                                n_jobs=jobs)
+    final = fit_final_model(fs, model, seed, params) if save_model else None
+    run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{protocol}", runs)
+    config = {"command": "train", "data": data, "feature": feature, "feature_params": fparams,
+              "feature_identity": fs.feature_identity, "model": model,
+              "model_params": params_config(result.model_params), "protocol": protocol,
+              "folds": result.folds, "seed": seed, "distance": result.distance,
+              "mirsim_version": mirsim.__version__}
+    save_run(run_dir, config, fs, [result], final)
+    j = result.to_json()
+    if not as_json:
+        out.print(fs.collection.description)
+        out.print(metrics_table(f"{fs.collection.name} · {feature} · {protocol} · "
+                                f"{result.distance}", [(model, j)]))
+        note = queries_note(j)
+        if note:
+            out.print(note, highlight=False)
+        out.print(f"run directory: {run_dir}", highlight=False)
+    else:
+        err.print(f"run directory: {run_dir}", highlight=False)
+        j["run_dir"] = str(run_dir)
+        print(json.dumps(j))
