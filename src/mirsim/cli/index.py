@@ -198,7 +198,7 @@ def query(
                                             help="Leave out sounds of the query's own group "
                                                  "(its folder, by default)."),
 ) -> None:
-    """Find the sounds of an index nearest to a sound file (Euclidean distance, not squared)."""
+    """Find the sounds of an index nearest to a sound file (by the index's distance)."""
     from mirsim.index import SoundIndex, SoundIndexError
 
     if k < 1:
@@ -218,7 +218,9 @@ def query(
     for n in result.results:
         table.add_row(str(n.rank), f"{n.distance:.4f}", n.label, n.relpath)
     out.print(table)
-    out.print("distance: Euclidean (not squared) between embeddings", highlight=False)
+    out.print("distance: " + ("cosine (1 - cos) between embeddings" if result.distance == "cosine"
+                              else "Euclidean (not squared) between embeddings"),
+              highlight=False)
 
 
 def standalone_app() -> typer.Typer:

@@ -44,7 +44,8 @@ from mirsim.features.extraction import ExtractionResult, FeatureCache, extract_f
 from mirsim.index import manifest as mf
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
-                                        build_faiss_index, choose_index_type, require_faiss)
+                                        METRICS, build_faiss_index, choose_index_type,
+                                        require_faiss)
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.scan import LibraryFile, audio_duration, group_of, label_of, scan_library
 from mirsim.index.storage import (check_target, clean_stale, is_index_dir, publish, staging_dir,
@@ -180,7 +181,8 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     if progress:
         progress("index", 0, 1)
     faiss_index, index_params = ((None, previous.config["index_params"]) if reuse_faiss else
-                                 build_faiss_index(E, index_type, seed, DEFAULT_TARGET_RECALL))
+                                 build_faiss_index(E, index_type, seed, DEFAULT_TARGET_RECALL,
+                                                   pipeline.distance))
     if progress:
         progress("index", 1, 1)
     timings["index"] = time.perf_counter() - t
@@ -427,7 +429,7 @@ def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "root": str(root),
             "group_by": group_by, **pipeline.describe(), "n_items": int(len(E)),
             "feature_dim": int(X.shape[1]), "embedding_dim": int(E.shape[1]),
-            "metric": "euclidean", "distance": "euclidean (not squared)",
+            "metric": METRICS[pipeline.distance],
             "index_type": index_params["type"], "index_params": index_params,
             "approximate": approximate, "approximate_threshold": threshold, "seed": seed}
 

@@ -1,7 +1,11 @@
 """FAISS indexes over embeddings: exact search by default, HNSW or IVF for large libraries.
 
-Distances returned by :func:`search` are **Euclidean, not squared** (FAISS's L2 indexes
-return squared distances; they are square-rooted here).
+The index's metric follows the pipeline's distance (:mod:`mirsim.training.distances`):
+
+* ``euclidean``: L2 indexes; :func:`search` returns **Euclidean distances, not squared**
+  (FAISS returns squared ones; they are square-rooted here);
+* ``cosine``: the embeddings are L2-normalised and searched by inner product; :func:`search`
+  returns the **cosine distance** ``1 - cos``.
 
 * ``flat``: ``IndexFlatL2``, exact.
 * ``hnsw``: ``IndexHNSWFlat`` (M = 32 links per node, efConstruction = 100). ``efSearch`` is
@@ -72,8 +76,18 @@ def choose_index_type(n_items: int, approximate: str = "auto",
     return approximate
 
 
+#: FAISS metric of each distance.
+METRICS = {"euclidean": "l2", "cosine": "inner_product"}
+
+
+def _faiss_metric(faiss, distance: str) -> int:
+    if distance not in METRICS:
+        raise SoundIndexError(f"unknown distance '{distance}' (valid: {', '.join(METRICS)})")
+    return faiss.METRIC_INNER_PRODUCT if distance == "cosine" else faiss.METRIC_L2
+
+
 def build_faiss_index(embeddings: np.ndarray, index_type: str = "flat", seed: int = 0,
-                      target_recall: float = DEFAULT_TARGET_RECALL):
+                      target_recall: float = DEFAULT_TARGET_RECALL, distance: str = "euclidean"):
     """A FAISS index holding ``embeddings`` (row i gets id i), and its search parameters.
 
     Parameters
@@ -85,6 +99,8 @@ def build_faiss_index(embeddings: np.ndarray, index_type: str = "flat", seed: in
         Seed of the calibration sample and of the IVF k-means.
     target_recall : float
         Recall@10 the approximate index's search parameter is calibrated to reach.
+    distance : {"euclidean", "cosine"}
+        ``cosine``: the embeddings must be L2-normalised; they are searched by inner product.
 
     Returns
     -------
@@ -105,12 +121,13 @@ def build_faiss_index(embeddings: np.ndarray, index_type: str = "flat", seed: in
     if x.ndim != 2 or len(x) == 0:
         raise SoundIndexError(f"cannot index an embedding array of shape {x.shape}")
     n, d = x.shape
+    metric = _faiss_metric(faiss, distance)
     if index_type == "flat":
-        index = faiss.IndexFlatL2(d)
+        index = faiss.IndexFlat(d, metric)
         index.add(x)
         return index, {"type": "flat", "exact": True}
     if index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(d, HNSW_M)
+        index = faiss.IndexHNSWFlat(d, HNSW_M, metric)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.add(x)
         params = {"type": "hnsw", "exact": False, "M": HNSW_M,
@@ -119,7 +136,7 @@ def build_faiss_index(embeddings: np.ndarray, index_type: str = "flat", seed: in
                                               target_recall)}
     if index_type == "ivf":
         nlist = int(max(1, min(round(4 * np.sqrt(n)), n // 39 or 1)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+        index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, nlist, metric)
         index.cp.seed = seed
         rng = np.random.default_rng(seed)
         train = x[np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))]
@@ -155,7 +172,8 @@ def _calibrate(index, x: np.ndarray, name: str, candidates: Sequence[int], seed:
         return {name: candidates[0], "calibrated_recall_at_10": 1.0}
     rows = np.sort(np.random.default_rng(seed).choice(n, min(n, _CALIBRATION_QUERIES),
                                                       replace=False))
-    _, exact = require_faiss().knn(x[rows], x, k + 1)
+    faiss = require_faiss()
+    _, exact = faiss.knn(x[rows], x, k + 1, metric=index.metric_type)
     truth = [set(_without(exact[i], r, k)) for i, r in enumerate(rows)]
 
     def recall_at(value: int) -> float:
@@ -184,9 +202,11 @@ def _without(ids: np.ndarray, row: int, k: int) -> list[int]:
 
 
 def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest stored rows of each query: (Euclidean distances, row ids).
+    """The ``k`` nearest stored rows of each query: (distances, row ids).
 
-    Missing results (fewer than ``k`` found) have id -1 and distance ``inf``.
+    Distances are Euclidean (not squared) for an L2 index, cosine distances ``1 - cos`` for an
+    inner-product index of normalised embeddings. Missing results (fewer than ``k`` found)
+    have id -1 and distance ``inf``.
 
     Examples
     --------
@@ -195,12 +215,20 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     >>> d, i = search(index, np.array([[0.0, 0.0]], dtype=np.float32), 3)
     >>> d[0, :2].tolist(), i[0].tolist()
     ([0.0, 5.0], [0, 1, -1])
+    >>> unit = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    >>> index, _ = build_faiss_index(unit, distance="cosine")
+    >>> d, i = search(index, unit[:1], 2)
+    >>> d[0].tolist(), i[0].tolist()
+    ([0.0, 1.0], [0, 1])
     """
     q = np.ascontiguousarray(queries, dtype=np.float32)
     if q.ndim == 1:
         q = q[None, :]
-    d2, ids = index.search(q, int(k))
-    dist = np.sqrt(np.maximum(d2, 0.0))
+    raw, ids = index.search(q, int(k))
+    if index.metric_type == require_faiss().METRIC_INNER_PRODUCT:
+        dist = np.maximum(1.0 - raw, 0.0)
+    else:
+        dist = np.sqrt(np.maximum(raw, 0.0))
     dist[ids < 0] = np.inf
     return dist.astype(np.float32), ids.astype(np.int64)
 

@@ -1,6 +1,7 @@
 """A searchable index of a sound library: load, search, query by audio file, describe, verify.
 
-Distances are **Euclidean (not squared)** in the embedding space of the index's pipeline.
+Distances are those of the index's pipeline (``distance`` in ``index.json``): Euclidean (not
+squared), or cosine distances ``1 - cos`` for a model trained on cosine similarity.
 A query sound outside the index is embedded on the fly with the index's own pipeline (same
 extractor and parameters, same model or standardisation statistics; graph models embed it
 inductively against the library, see :mod:`mirsim.models.graph`). A query sound that the index
@@ -57,10 +58,11 @@ class QueryResult:
     sha256: str
     group: str | None
     results: list[Neighbour] = field(default_factory=list)
+    distance: str = "euclidean"
 
     def to_json(self) -> dict[str, Any]:
-        """``{"query", "results": [{"path", "distance", "label", ...}], ...}``."""
-        return {"query": self.query, "metric": "euclidean (not squared)",
+        """``{"query", "distance", "results": [{"path", "distance", "label", ...}], ...}``."""
+        return {"query": self.query, "distance": self.distance,
                 "in_index": self.in_index,
                 "results": [{"path": n.path, "distance": n.distance, "label": n.label,
                              "relpath": n.relpath, "group": n.group, "rank": n.rank}
@@ -170,6 +172,12 @@ class SoundIndex:
     def dim(self) -> int:
         """Embedding dimension."""
         return int(self.config["embedding_dim"])
+
+    @property
+    def distance(self) -> str:
+        """``euclidean`` or ``cosine`` (indexes built before mirsim recorded it: Euclidean)."""
+        recorded = self.config.get("distance", "euclidean")
+        return recorded if recorded in ("euclidean", "cosine") else "euclidean"
 
     @property
     def pipeline(self) -> EmbeddingPipeline:
@@ -284,7 +292,8 @@ class SoundIndex:
         if exclude_same_group and group is not None:
             excluded |= set(np.flatnonzero(self.manifest["group"].to_numpy() == group).tolist())
         dist, found = self.search(vector[None, :], k, [excluded])
-        return QueryResult(str(path), bool(rows), sha, group, self.neighbours(dist[0], found[0]))
+        return QueryResult(str(path), bool(rows), sha, group, self.neighbours(dist[0], found[0]),
+                           self.distance)
 
     def _group_of_query(self, path: Path, rows: list[int]) -> str | None:
         if rows:
@@ -308,7 +317,7 @@ class SoundIndex:
                 "feature": c["feature"], "feature_params": c["feature_params"],
                 "feature_identity": c["feature_identity"], "model": c["model"],
                 "model_id": c["model_id"], "run_dir": c.get("run_dir"),
-                "embedding_dim": self.dim, "metric": c["distance"],
+                "embedding_dim": self.dim, "distance": self.distance,
                 "index_type": c["index_type"], "index_params": c["index_params"],
                 "size_bytes": int(size), "built_at": c["built_at"],
                 "mirsim_version": c["mirsim_version"],

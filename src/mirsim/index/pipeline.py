@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from mirsim.features import FeatureExtractor, make_extractor
+from mirsim.artefacts.runs import RunDirectoryError, read_run
+from mirsim.features import make_extractor
 from mirsim.index.errors import SoundIndexError
-from mirsim.models import EuclideanModel, GraphModel, MetricModel, load_model
+from mirsim.models import load_model, make_model
 
 #: ``model_id`` of the library-standardised pipeline (no trained model).
 LIBRARY_STANDARDISED = "euclidean-library"
@@ -60,11 +61,11 @@ class EmbeddingPipeline:
 
     feature: str
     feature_params: dict[str, Any]
-    extractor: FeatureExtractor
+    extractor: Any
     model_name: str
     model_id: str
     run_dir: str | None = None
-    model: MetricModel | None = field(default=None, repr=False)
+    model: Any = field(default=None, repr=False)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -106,8 +107,15 @@ class EmbeddingPipeline:
     # -- properties -------------------------------------------------------------------------
     @property
     def is_graph(self) -> bool:
-        """A graph model: library embeddings depend on the whole library."""
-        return isinstance(self.model, GraphModel)
+        """A graph model: library embeddings depend on the whole library (its reference set)."""
+        return bool(getattr(self.model, "needs_reference", False))
+
+    @property
+    def distance(self) -> str:
+        """The distance the embeddings are compared with (the model's; ``euclidean`` for the
+        library-standardised pipeline)."""
+        return getattr(self.model, "distance_", "euclidean") if self.model is not None else (
+            "euclidean")
 
     @property
     def per_item(self) -> bool:
@@ -123,7 +131,7 @@ class EmbeddingPipeline:
         return {"feature": self.feature, "feature_params": self.feature_params,
                 "feature_identity": self.feature_identity, "model": self.model_name,
                 "model_id": self.model_id, "run_dir": self.run_dir,
-                "graph_model": self.is_graph}
+                "graph_model": self.is_graph, "distance": self.distance}
 
     # -- embedding --------------------------------------------------------------------------
     def check_features(self, X: np.ndarray) -> None:
@@ -141,7 +149,7 @@ class EmbeddingPipeline:
         """
         self.check_features(X)
         if self.model_id == LIBRARY_STANDARDISED:
-            self.model = EuclideanModel().fit(X, labels)
+            self.model = make_model("euclidean").fit(X, labels)
             return self.model.transform(X)
         if self.is_graph:
             self.model.set_reference(X)
@@ -163,7 +171,7 @@ def model_fingerprint(model_dir: Path) -> str:
     --------
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
-    >>> _ = EuclideanModel().fit(np.eye(3), [0, 1, 2]).save(d)
+    >>> _ = make_model("euclidean").fit(np.eye(3), [0, 1, 2]).save(d)
     >>> model_fingerprint(d).startswith("euclidean-")
     True
     """
@@ -176,7 +184,7 @@ def model_fingerprint(model_dir: Path) -> str:
     return f"{name}-{h.hexdigest()[:12]}"
 
 
-def _make_extractor(feature: str, params: dict[str, Any]) -> FeatureExtractor:
+def _make_extractor(feature: str, params: dict[str, Any]):
     try:
         return make_extractor(feature, **params)
     except TypeError as exc:
@@ -184,18 +192,14 @@ def _make_extractor(feature: str, params: dict[str, Any]) -> FeatureExtractor:
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
-    if not run_dir.is_dir():
-        raise SoundIndexError(f"{run_dir}: no such run directory")
-    path = run_dir / "config.json"
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SoundIndexError(f"{run_dir}: not a mirsim run directory (config.json missing)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SoundIndexError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or "feature" not in config:
-        raise SoundIndexError(f"{path}: no 'feature' entry (is this a `mirsim train` run?)")
-    if not (run_dir / "model" / "config.json").is_file():
-        raise SoundIndexError(f"{run_dir}: the run has no saved model (model/ missing; train "
-                              f"without --no-save-model)")
-    return config
+        run = read_run(run_dir)
+    except RunDirectoryError as exc:
+        raise SoundIndexError(str(exc)) from None
+    if "feature" not in run.config:
+        raise SoundIndexError(f"{run_dir / 'config.json'}: no 'feature' entry (is this a "
+                              f"`mirsim train` run?)")
+    if run.model_dir is None:
+        raise SoundIndexError(f"{run_dir}: the run has no saved model (model/ missing; "
+                              f"{run.missing_model_reason()})")
+    return run.config

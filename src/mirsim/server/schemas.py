@@ -22,8 +22,9 @@ class Neighbor(Item):
     """A search result: an item with its rank and distance to the query."""
 
     rank: int = Field(..., description="1 for the nearest.")
-    distance: float = Field(..., description="Euclidean distance (not squared) between "
-                                             "embeddings.")
+    distance: float = Field(..., description="Distance between embeddings: Euclidean (not "
+                                             "squared), or cosine (1 - cos) for an index "
+                                             "whose model trained on cosine similarity.")
 
 
 class NeighborsResponse(BaseModel):

@@ -106,6 +106,6 @@ def _config(root, pipeline: EmbeddingPipeline, X: np.ndarray, E: np.ndarray,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "root": str(root),
             "group_by": "folder", **pipeline.describe(), "n_items": len(E),
             "feature_dim": int(X.shape[1]), "embedding_dim": int(E.shape[1]),
-            "metric": "euclidean", "distance": "euclidean (not squared)",
+            "metric": "l2", "distance": "euclidean",
             "index_type": params["type"], "index_params": params, "approximate": "never",
             "approximate_threshold": 0, "seed": 0, "synthetic": True}
