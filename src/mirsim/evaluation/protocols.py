@@ -29,12 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneOut
 
 from mirsim.errors import DataError, UnknownNameError
 from mirsim.evaluation.metrics import retrieval_metrics
 from mirsim.models.base import MetricModel
+from mirsim.parallel import worker_processes
 
 PROTOCOLS = ("kfold", "group-kfold", "loo")
 
@@ -209,7 +210,7 @@ def evaluate_protocol(
         results = (_run_fold(*args, tr, te, protocol, k, None, i == last)
                    for i, (tr, te) in enumerate(splits))
     else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        results = worker_processes(n_jobs)(
             delayed(_run_fold)(*args, tr, te, protocol, k, 1, i == last)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out = [], [], 0, None
