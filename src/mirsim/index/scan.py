@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from mirsim.audio import file_sha256, load_audio
+from mirsim.audio import file_sha256, load_audio, quiet_decoder
 from mirsim.datasets.files import list_audio_files
 from mirsim.index.errors import SoundIndexError
 
@@ -133,7 +133,8 @@ def audio_duration(path: Path) -> float:
     import soundfile as sf
 
     try:
-        info = sf.info(os.fspath(path))
+        with quiet_decoder():
+            info = sf.info(os.fspath(path))
         return float(info.frames) / float(info.samplerate) if info.samplerate else float("nan")
     except Exception:  # a readable file whose header lacks a length
         return float("nan")
