@@ -40,7 +40,8 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
                   progress: Callable[[int, int], None] | None = None) -> FeatureSet:
     """Load a data set and extract (or read from the cache) one feature for every item.
 
-    Unreadable items are skipped and listed in ``skipped`` with their reason.
+    Unreadable items are skipped and listed in ``skipped`` with their reason, after what the
+    collection itself skipped (e.g. dangling symlinks of a folder).
 
     Parameters
     ----------
@@ -62,8 +63,9 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
         raise DataError(f"{collection.name}: fewer than two usable items "
                         f"({len(result.skipped)} skipped)")
     items = collection.items.iloc[result.ok]
-    skipped = [{"id": str(collection.items.at[i, "id"]), "source": name, "reason": reason}
-               for i, name, reason in result.skipped]
+    skipped = list(collection.skipped) + [
+        {"id": str(collection.items.at[i, "id"]), "source": name, "reason": reason}
+        for i, name, reason in result.skipped]
     return FeatureSet(collection, feature, result.features, items["label"].to_numpy(),
                       items["group"].astype(str).to_numpy(), result.ok, skipped,
                       extractor.identity)
