@@ -29,13 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from joblib import delayed
+from joblib import Parallel, delayed
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneOut
 
 from mirsim.errors import DataError, UnknownNameError
 from mirsim.evaluation.metrics import retrieval_metrics
 from mirsim.models.base import MetricModel
-from mirsim.parallel import worker_processes
 
 PROTOCOLS = ("kfold", "group-kfold", "loo")
 
@@ -210,6 +209,8 @@ def evaluate_protocol(
         results = (_run_fold(*args, tr, te, protocol, k, None, i == last)
                    for i, (tr, te) in enumerate(splits))
     else:
+        from mirsim.parallel import worker_processes  # workers that end with this process
+
         results = worker_processes(n_jobs)(
             delayed(_run_fold)(*args, tr, te, protocol, k, 1, i == last)
             for i, (tr, te) in enumerate(splits))
