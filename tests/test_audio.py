@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -96,3 +97,99 @@ def test_fit_length_crops_and_pads():
     y = np.arange(5, dtype=np.float32)
     assert fit_length(y, 3).tolist() == [0, 1, 2]
     assert fit_length(y, 7).tolist() == [0, 1, 2, 3, 4, 0, 0]
+
+
+# --- truncated and corrupt files: the reason says so, the decoder's own lines stay quiet ------
+
+DECODER_NOISE = ("mpg123", "Note: ", "Cannot read next header")
+
+
+@pytest.fixture
+def mp3_bytes(cyberlioz_dir) -> bytes:
+    return (cyberlioz_dir / "audio" / "Fl-ord-C4-mf.mp3").read_bytes()
+
+
+@pytest.mark.parametrize("n_bytes", [100, 300, 417])
+def test_truncated_mp3_is_reported_as_such_without_decoder_lines(tmp_path, capfd, mp3_bytes,
+                                                                 n_bytes):
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(mp3_bytes[:n_bytes])  # the tag and part of the first frame
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert info.value.reason.startswith("truncated or corrupt MP3: ")
+    assert "does not exist" not in str(info.value) and str(path) in str(info.value)
+    err = capfd.readouterr().err
+    assert not any(noise in err for noise in DECODER_NOISE), err
+
+
+def test_mp3_corrupt_in_the_middle_is_reported_without_decoder_lines(tmp_path, capfd, mp3_bytes):
+    data = bytearray(mp3_bytes)
+    data[3000:60000] = bytes(57000)  # a long run of zeros: the decoder gives up
+    path = tmp_path / "zeros.mp3"
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="truncated or corrupt MP3: decoding failed"):
+        load_audio(path)
+    err = capfd.readouterr().err
+    assert not any(noise in err for noise in DECODER_NOISE), err
+
+
+def test_mp3_with_a_damaged_frame_still_reads_quietly(tmp_path, capfd, mp3_bytes):
+    data = bytearray(mp3_bytes)
+    data[20000:20200] = np.random.default_rng(0).integers(0, 256, 200, dtype=np.uint8).tobytes()
+    path = tmp_path / "scratched.mp3"
+    path.write_bytes(bytes(data))
+    assert load_audio(path, sr=22050).shape[0] > 22050  # the decoder resyncs after the damage
+    err = capfd.readouterr().err
+    assert not any(noise in err for noise in DECODER_NOISE), err
+
+
+def test_text_named_mp3_is_not_called_a_truncated_mp3(tmp_path, capfd):
+    path = tmp_path / "notes.mp3"
+    path.write_text("this is not audio, just text\n" * 20)
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert info.value.reason.startswith("not a readable sound file")
+    assert "does not exist" not in info.value.reason and "MP3" not in info.value.reason
+    assert not any(noise in capfd.readouterr().err for noise in DECODER_NOISE)
+
+
+def test_truncated_flac_is_reported_as_truncated(tmp_path):
+    good = _tone(tmp_path / "good.flac")
+    data = good.read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[:len(data) // 2])
+    with pytest.raises(AudioError, match="cut.flac: truncated or corrupt FLAC: decoding failed"):
+        load_audio(tmp_path / "cut.flac")
+
+
+def test_other_writes_to_stderr_during_a_decode_are_kept(capfd):
+    from mirsim.audio import quiet_decoder
+
+    with quiet_decoder() as messages:
+        os.write(2, b"[src/libmpg123/parse.c:f():1] warning: decoder talk\n")
+        os.write(2, b"a progress bar or a warning of another thread\n")
+    err = capfd.readouterr().err
+    assert err == "a progress bar or a warning of another thread\n"
+    assert messages == ["[src/libmpg123/parse.c:f():1] warning: decoder talk"]
+
+
+def test_decodes_in_threads_keep_their_reasons_and_lose_no_other_output(tmp_path, capfd,
+                                                                        mp3_bytes):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "cut.mp3").write_bytes(mp3_bytes[:300])
+    (tmp_path / "good.mp3").write_bytes(mp3_bytes)
+
+    def decode(i: int) -> str:
+        os.write(2, f"line {i}\n".encode())
+        try:
+            load_audio(tmp_path / ("cut.mp3" if i % 2 else "good.mp3"), duration=0.5)
+            return "ok"
+        except AudioError as exc:
+            return exc.reason
+
+    with ThreadPoolExecutor(4) as pool:
+        reasons = list(pool.map(decode, range(40)))
+    assert reasons[::2] == ["ok"] * 20
+    assert all(r.startswith("truncated or corrupt MP3") for r in reasons[1::2])
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == sorted(f"line {i}" for i in range(40))

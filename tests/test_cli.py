@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -209,3 +210,23 @@ def test_training_in_worker_processes_prints_no_torch_internal_warning(library, 
                         str(tmp_path)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert "| LMNN |" in r.stdout and "previously registered kernel" not in r.stderr
+
+
+def test_train_lists_dangling_links_and_duplicates_in_skipped_json(tmp_path):
+    lib = write_timbre_library(tmp_path / "lib", 4)
+    (lib / "dull" / "gone.wav").symlink_to("../nowhere.wav")
+    (lib / "mellow" / "loop").symlink_to("..")
+    shutil.copyfile(lib / "dull" / "dull 0.wav", lib / "bright" / "a copy.wav")
+    r = _run(["train", "--data", str(lib), "--model", "euclidean", "--protocol", "kfold",
+              "--folds", "3", "--workers", "1", "--jobs", "1", "--runs", str(tmp_path / "runs"),
+              "--json", "--no-save-model"])
+    assert r.exit_code == 0, r.output
+    j = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (j["n_items"], j["n_skipped"]) == (12, 3)
+    skipped = json.loads((tmp_path / "runs" / j["run_dir"].rsplit("/", 1)[-1] / "skipped.json")
+                         .read_text())
+    assert {s["id"]: s["reason"] for s in skipped} == {
+        "dull/gone.wav": "dangling symlink (its target ../nowhere.wav does not exist)",
+        "mellow/loop": "symlink loop (leads back to the library folder, which contains it)",
+        "dull/dull 0.wav": "duplicate of bright/a copy.wav",  # the first in walk order is kept
+    }

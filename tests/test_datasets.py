@@ -22,7 +22,13 @@ from mirsim.datasets.cyberlioz import (
     load_cyberlioz_extended,
     simulation_parameters,
 )
-from mirsim.datasets.files import list_audio_files, load_folder, load_manifest
+from mirsim.datasets.files import (
+    label_of,
+    list_audio_files,
+    load_folder,
+    load_manifest,
+    walk_library,
+)
 from mirsim.errors import DataError, MirsimError, UnknownNameError
 
 SR = 22050
@@ -347,3 +353,67 @@ def test_find_cyberlioz_honours_the_environment(cyberlioz_dir, tmp_path, monkeyp
     monkeypatch.delenv("MIRSIM_CYBERLIOZ_DIR")
     assert find_cyberlioz() == tmp_path / "cache" / "data" / "cyberlioz"
     assert len(load_collection("cyberlioz")) == 78
+
+
+# --- symbolic links: followed, each real folder once, loops and dangling links listed ----------
+
+@pytest.fixture
+def linked(tmp_path) -> Path:
+    """A library with every kind of link: to files, to folders (twice), dangling, looping."""
+    root = tmp_path / "lib"
+    tone(root / "piano" / "a.wav")
+    tone(tmp_path / "outside" / "strings" / "v.wav", 220)
+    tone(tmp_path / "outside" / "single.wav", 330)
+    (root / "piano" / "linked.wav").symlink_to(tmp_path / "outside" / "single.wav")
+    (root / "piano" / "gone.wav").symlink_to("../nowhere.wav")   # dangling
+    (root / "piano" / "ping.wav").symlink_to("pong.wav")         # a loop of two links
+    (root / "piano" / "pong.wav").symlink_to("ping.wav")
+    (root / "piano" / "up").symlink_to("..")                     # a folder loop
+    (root / "strings").symlink_to(tmp_path / "outside" / "strings")
+    (root / "strings2").symlink_to(tmp_path / "outside" / "strings")  # the same folder again
+    (root / "drums").symlink_to(tmp_path / "no-such-folder")      # dangling, once a folder
+    (root / ".hidden").symlink_to("nowhere")                     # hidden: not listed
+    return root
+
+
+def test_walk_follows_links_once_and_lists_what_it_skips(linked):
+    walk = walk_library(linked)
+    assert [p.relative_to(linked).as_posix() for p in walk.files] == [
+        "piano/a.wav", "piano/linked.wav", "strings/v.wav"]
+    reasons = {s["path"]: s["reason"] for s in walk.skipped}
+    assert list(reasons) == sorted(reasons)
+    assert reasons == {
+        "drums": f"dangling symlink (its target {linked.parent / 'no-such-folder'} does not "
+                 f"exist)",
+        "piano/gone.wav": "dangling symlink (its target ../nowhere.wav does not exist)",
+        "piano/ping.wav": "symlink loop (a chain of links that never reaches a file)",
+        "piano/pong.wav": "symlink loop (a chain of links that never reaches a file)",
+        "piano/up": "symlink loop (leads back to the library folder, which contains it)",
+        "strings2": "symlink to a folder already listed as strings",
+    }
+    assert list_audio_files(linked) == walk.files
+
+
+def test_folder_collection_labels_linked_files_by_the_link_and_keeps_the_skipped(linked):
+    c = load_folder(linked)
+    assert dict(zip(c.items["id"], c.items["label"])) == {
+        "piano/a.wav": "piano", "piano/linked.wav": "piano", "strings/v.wav": "strings"}
+    assert c.sources[2].load(SR).shape == (int(0.2 * SR),)  # read through the link
+    by_id = {s["id"]: s for s in c.skipped}
+    assert set(by_id) == {s["path"] for s in walk_library(linked).skipped}
+    assert by_id["piano/gone.wav"]["source"] == str(linked / "piano" / "gone.wav")
+    assert by_id["piano/gone.wav"]["reason"].startswith("dangling symlink")
+
+
+def test_a_folder_of_only_broken_links_says_what_it_skipped(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.wav").symlink_to("missing.wav")
+    with pytest.raises(DataError, match=r"no audio files found .*skipped 1, e\.g\. a\.wav: "
+                                        r"dangling symlink"):
+        load_folder(tmp_path / "lib")
+
+
+def test_label_is_the_first_folder_below_the_root():
+    assert label_of("bad/folder.wav/inside.mp3", "lib") == "bad"
+    assert label_of("strings/violin/a4.wav", "lib") == "strings"
+    assert label_of("a4.wav", "lib") == "lib"

@@ -572,3 +572,28 @@ def test_a_library_full_of_bad_files_is_indexed_and_reported(tmp_path):
     r = index.query_audio(lib / "odd names" / "with  spaces & ü 日本 #1.wav", k=2,
                           cache=FeatureCache(tmp_path / "c"))
     assert r.in_index and len(r.results) == 2
+
+
+def test_links_and_labels_follow_the_one_walk_that_train_uses(tmp_path, cache):
+    from mirsim.datasets.files import load_folder
+
+    lib, outside = tmp_path / "lib", tmp_path / "outside"
+    for rel, f in (("bad/folder.wav/inside.wav", 220), ("kick/a.wav", 330),
+                   ("kick/deep/b.wav", 440)):
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(lib / rel, tone(f, 4, 0), SR)
+    (outside / "snares").mkdir(parents=True)
+    sf.write(outside / "snares" / "s.wav", tone(550, 30, 1), SR)
+    (lib / "snare").symlink_to(outside / "snares")
+    (lib / "kick" / "gone.wav").symlink_to("../nowhere.wav")
+    (lib / "kick" / "up").symlink_to("..")
+    report = build_index(lib, tmp_path / "lib.index", feature="mfcc", cache=cache)
+    manifest = SoundIndex.load(tmp_path / "lib.index").manifest
+    labels = dict(zip(manifest["path"], manifest["label"]))
+    assert labels == {"bad/folder.wav/inside.wav": "bad", "kick/a.wav": "kick",
+                      "kick/deep/b.wav": "kick", "snare/s.wav": "snare"}
+    folder = load_folder(lib)
+    assert dict(zip(folder.items["id"], folder.items["label"])) == labels
+    assert report["skipped"] == [{"path": s["id"], "reason": s["reason"]} for s in folder.skipped]
+    assert [s["path"] for s in report["skipped"]] == ["kick/gone.wav", "kick/up"]
+    assert report["skipped"][1]["reason"].startswith("symlink loop")

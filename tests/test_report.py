@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
-from synthetic_audio import write_timbre_library
+from synthetic_audio import SR, harmonic_tone, write_timbre_library
 from typer.testing import CliRunner
 
 from mirsim.cli import app
@@ -267,3 +267,54 @@ def test_bad_run_directories_and_options_are_one_line_errors(tmp_path, make, ext
     assert message in r.stderr.replace("\n", "")
     assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) <= 3
     assert not list(tmp_path.rglob("report*"))
+
+
+# -- leave-one-out runs and numeric labels ----------------------------------------------------
+def _numeric_library(root: Path) -> Path:
+    """Labels 1, 2, 10 and 11 (folder names), three tones each."""
+    for label, n_harmonics in (("1", 1), ("2", 4), ("10", 12), ("11", 30)):
+        (root / label).mkdir(parents=True)
+        for i, f in enumerate((200, 230, 260)):
+            sf.write(root / label / f"{i}.wav", harmonic_tone(f, n_harmonics, i), SR)
+    return root
+
+
+def test_a_leave_one_out_run_says_so_with_its_real_number_of_folds(isolated_env, tmp_path):
+    lib = _numeric_library(tmp_path / "lib")
+    r = _run(["train", "--data", lib, "--model", "euclidean", "--protocol", "loo",
+              "--workers", 1, "--jobs", 1, "--runs", tmp_path / "runs"])
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "runs").iterdir())
+    r = _run(["report", run])
+    assert r.exit_code == 0, r.output
+    text = (run / "report.html").read_text(encoding="utf-8")
+    assert "<dt>folds</dt><dd>leave-one-out, 12 folds</dd>" in text
+    assert "<dd>5</dd>" not in text  # the --folds default, which loo ignores
+
+
+def test_numeric_labels_sort_as_numbers_in_legend_and_heatmap():
+    from mirsim.reports.plots import (distance_figure, label_colours, label_order, map_figure,
+                                      pairwise_distances)
+
+    labels = np.array(["10", "2", "1", "11", "2", "10", "2"])
+    groups = np.array(["g10", "g10", "g1", "g11", "g2", "g9", "g10"])
+    ids = np.array(["a", "b", "c", "d", "e", "f", "a"])
+    order = label_order(labels, groups, ids)
+    assert [(labels[i], groups[i], ids[i]) for i in order] == [
+        ("1", "g1", "c"), ("2", "g2", "e"), ("2", "g10", "a"), ("2", "g10", "b"),
+        ("10", "g9", "f"), ("10", "g10", "a"), ("11", "g11", "d")]
+    assert list(label_colours(labels.tolist())) == ["1", "2", "10", "11"]
+    xy = np.random.default_rng(0).standard_normal((len(labels), 2))
+    legend = map_figure(xy, labels).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["1", "2", "10", "11"]
+    D = pairwise_distances(xy[order])
+    ticks = distance_figure(D, labels[order]).axes[0].get_yticklabels()
+    assert [t.get_text() for t in ticks] == ["1", "2", "10", "11"]
+
+
+def test_natural_order_of_mixed_names():
+    from mirsim.reports.plots import natural_key
+
+    names = ["cluster 10", "Cluster 9", "cluster 9b", "cluster 9", "10", "9", "b", "B"]
+    assert sorted(names, key=natural_key) == ["9", "10", "B", "b", "Cluster 9", "cluster 9",
+                                              "cluster 9b", "cluster 10"]

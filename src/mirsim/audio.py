@@ -3,11 +3,25 @@
 mirsim reads with ``soundfile`` (WAV, FLAC, OGG, MP3, AIFF...), mixes to mono, resamples with
 ``librosa`` and reads only the frames it needs, so an hour-long file costs no more than its
 first second when only that is used.
+
+A file that cannot be decoded gets a reason that says what is wrong with it ("truncated or
+corrupt MP3: ..."), and the decoders' own complaints stay off the terminal: libmpg123, the MP3
+decoder inside libsndfile, prints warnings on the process's standard error (file descriptor 2)
+and offers no setting to silence it through libsndfile, so :func:`quiet_decoder` points file
+descriptor 2 at a temporary file while a file is opened and read.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import librosa
 import numpy as np
@@ -84,18 +98,7 @@ def load_audio(
         raise AudioError(path, f"cannot read ({exc.strerror})") from exc
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    try:
-        with sf.SoundFile(str(path)) as f:
-            native_sr = f.samplerate
-            start = int(round(offset * native_sr))
-            if f.seekable() and start:
-                f.seek(min(start, f.frames))
-            n = -1 if duration is None else int(np.ceil(duration * native_sr))
-            data = f.read(frames=n, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioError(path, f"not a readable sound file ({_short(exc)})") from exc
-    except OSError as exc:
-        raise AudioError(path, f"cannot read ({exc.strerror or exc})") from exc
+    data, native_sr = _decode(path, offset, duration)
     if data.shape[0] == 0:
         raise AudioError(path, "contains no audio samples")
     y = data.mean(axis=1)
@@ -124,6 +127,172 @@ def fit_length(y: np.ndarray, n_samples: int) -> np.ndarray:
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+#: What libsndfile raises for a file it cannot open or decode.
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError)
+#: libsndfile's message when its MP3 decoder finds no frame; misleading, since mirsim has
+#: checked that the file exists and is a regular file.
+_NO_SUCH_FILE = "File does not exist or is not a regular file"
+
+
+def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    """The frames ``(n, channels)`` of ``path`` from ``offset`` s (``duration`` s of them, or
+    all) and the file's sample rate; a file that cannot be decoded raises :class:`AudioError`
+    with the reason."""
+    failure: tuple[Exception, str | None] | None = None
+    data, native_sr = np.zeros((0, 1), np.float32), 0
+    with quiet_decoder() as messages:
+        try:
+            with sf.SoundFile(str(path)) as f:
+                native_sr, kind = f.samplerate, f.format
+                try:
+                    start = int(round(offset * native_sr))
+                    if f.seekable() and start:
+                        f.seek(min(start, f.frames))
+                    n = -1 if duration is None else int(np.ceil(duration * native_sr))
+                    data = f.read(frames=n, dtype="float32", always_2d=True)
+                except _DECODE_ERRORS as exc:
+                    failure = (exc, kind)
+        except _DECODE_ERRORS as exc:
+            failure = (exc, None)
+        except OSError as exc:
+            raise AudioError(path, f"cannot read ({exc.strerror or exc})") from exc
+    if failure is not None:
+        exc, kind = failure
+        raise AudioError(path, _decode_failure(path, exc, kind, messages)) from exc
+    return data, native_sr
+
+
+def _decode_failure(path: Path, exc: Exception, kind: str | None, messages: list[str]) -> str:
+    """Why a file could not be decoded: opening failed (``kind`` None) or reading its
+    ``kind`` (libsndfile's format name, e.g. ``MP3``) failed half-way."""
+    said = re.sub(r"^(Error opening '.*?': |Error : )", "", _short(exc))
+    decoder = [m for m in messages if " error: " in m]
+    if kind is not None:
+        detail = decoder[-1].split(" error: ", 1)[1].split(" - ")[0] if decoder else said
+        return f"truncated or corrupt {kind}: decoding failed ({detail.rstrip('.')[:160]})"
+    if _looks_like_mp3(path):
+        return "truncated or corrupt MP3: not one complete audio frame could be decoded"
+    if said.startswith(_NO_SUCH_FILE):
+        said = "not in an audio format that mirsim reads"
+    return f"not a readable sound file ({said})"
+
+
+def _looks_like_mp3(path: Path) -> bool:
+    """Whether a file starts as MP3 data does: an ID3v2 tag or an MPEG audio frame header
+    (11 set sync bits). Written here because libsndfile reports an MP3 without one decodable
+    frame as a missing file, and libmagic is not a dependency of mirsim."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+#: A line that libmpg123 (libsndfile's MP3 decoder) writes on standard error.
+_DECODER_LINE = re.compile(r"\[[^\]]*mpg123[^\]]*\]|Note: ")
+
+
+class _StandardErrorCapture:
+    """File descriptor 2 pointed at a temporary file while any decode of this process runs.
+
+    File descriptor 2 belongs to the process, hence one instance per process (the module's)
+    shared by all threads: overlapping decodes share one redirection, counted under a lock,
+    and nothing is serialised but the bookkeeping. When the last one ends, file descriptor 2
+    is restored and what else was written meanwhile (a progress bar, another thread's warning)
+    is written to it then, late but not lost; the decoder's lines are returned to the decodes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._sink: IO[bytes] | None = None
+        self._saved = -1
+
+    def start(self) -> int:
+        """Begin a decode; returns where its output starts in the temporary file."""
+        with self._lock:
+            if self._users == 0:
+                self._redirect()
+            self._users += 1
+            return self._size()
+
+    def stop(self, start: int) -> list[str]:
+        """End a decode; returns the decoder lines written since ``start``."""
+        with self._lock:
+            written = self._read(start)
+            self._users -= 1
+            if self._users == 0 and self._saved >= 0:
+                everything = self._read(0)
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = -1
+                os.ftruncate(self._sink.fileno(), 0)  # kept (unlinked) for the next decode;
+                os.lseek(self._sink.fileno(), 0, os.SEEK_SET)  # writes go at the offset
+                others = [line for line in everything.splitlines(keepends=True)
+                          if not _is_decoder_line(line)]
+                _write_all(2, b"".join(others))
+        return [line.decode("utf-8", "replace") for line in written.splitlines()
+                if _is_decoder_line(line)]
+
+    def _redirect(self) -> None:
+        if os.name != "posix":
+            return
+        try:
+            if self._sink is None:  # read with pread only: the offset stays the writers'
+                self._sink = tempfile.TemporaryFile()
+            saved = os.dup(2)
+        except OSError:  # no file descriptor 2 (a daemon), or no temporary folder
+            return
+        if sys.stderr is not None:
+            sys.stderr.flush()  # what Python holds goes where it was meant to
+        os.dup2(self._sink.fileno(), 2)
+        self._saved = saved
+
+    def _size(self) -> int:
+        return os.fstat(self._sink.fileno()).st_size if self._saved >= 0 else 0
+
+    def _read(self, start: int) -> bytes:
+        if self._saved < 0:
+            return b""
+        return os.pread(self._sink.fileno(), max(self._size() - start, 0), start)
+
+
+def _is_decoder_line(line: bytes) -> bool:
+    return _DECODER_LINE.match(line.decode("utf-8", "replace")) is not None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+_CAPTURE = _StandardErrorCapture()
+
+
+@contextmanager
+def quiet_decoder() -> Iterator[list[str]]:
+    """Keep what C decoders write on standard error off the terminal while the block runs;
+    the list it yields holds the decoder's lines once the block is over.
+
+    Only the decoder's lines are dropped: anything else written on standard error meanwhile
+    (by other threads) is written out when the block ends.
+
+    Examples
+    --------
+    >>> with quiet_decoder() as messages:
+    ...     _ = os.write(2, b"[src/libmpg123/parse.c:f():1] warning: frame lost\\n")
+    >>> messages
+    ['[src/libmpg123/parse.c:f():1] warning: frame lost']
+    """
+    messages: list[str] = []
+    start = _CAPTURE.start()
+    try:
+        yield messages
+    finally:
+        messages.extend(_CAPTURE.stop(start))
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:

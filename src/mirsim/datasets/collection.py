@@ -30,6 +30,9 @@ class Collection:
         ``sources[i]`` is the audio of ``items.iloc[i]``.
     description : str
         One line that says what the data is (e.g. that it is simulated).
+    skipped : list of dict
+        Entries of the data that are not items, and why (``{"id", "source", "reason"}``, as
+        in a run's ``skipped.json``): e.g. dangling symlinks of a folder.
 
     Examples
     --------
@@ -44,6 +47,7 @@ class Collection:
     sources: Sequence[AudioSource | None]
     description: str = ""
     triplets: pd.DataFrame | None = field(default=None, repr=False)
+    skipped: list[dict[str, str]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.items.columns]

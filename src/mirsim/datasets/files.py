@@ -1,8 +1,27 @@
-"""User data: a folder with one sub-folder per label, or a CSV manifest ``path,label[,group]``."""
+"""User data: a folder with one sub-folder per label, or a CSV manifest ``path,label[,group]``.
+
+A folder is walked by :func:`walk_library`, the one walk of a library that ``mirsim train
+--data FOLDER`` and ``mirsim index build`` share, and an item's label is :func:`label_of` in
+both. The walk:
+
+* lists the audio files (by extension: :data:`AUDIO_EXTENSIONS`, any case) at any depth,
+  sorted; hidden files and folders (a name starting with ``.``) are left out;
+* follows symbolic links, to files and to folders, and lists a file under the path of the link
+  (so its label is the link's folder); a real folder is walked once, however many links lead
+  to it: a link to a folder already walked, a link back to a folder that contains it (a loop)
+  and a chain of links that never ends are not walked, so a walk always ends;
+* reports what it could not use, with a reason: dangling links, loops, links to a folder
+  already walked, folders it may not read, audio-named entries that are not regular files.
+  ``train`` writes them to the run's ``skipped.json``, ``index build`` to its build report.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -14,8 +33,116 @@ from mirsim.errors import DataError
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
+@dataclass
+class LibraryWalk:
+    """What :func:`walk_library` found below a folder.
+
+    Attributes
+    ----------
+    root : Path
+        The folder walked.
+    files : list of Path
+        Audio files, sorted, as paths below ``root`` (through links, not resolved).
+    skipped : list of dict
+        ``{"path", "reason"}`` for each entry that could not be used; ``path`` is relative to
+        ``root`` (POSIX form), sorted.
+    """
+
+    root: Path
+    files: list[Path] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def walk_library(root: str | Path) -> LibraryWalk:
+    """Audio files below ``root`` and what could not be used, with reasons (see the module's
+    description for the rules).
+
+    Written here rather than with ``os.walk(followlinks=True)`` or ``Path.rglob``: neither
+    detects symlink loops nor reports dangling links.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); os.mkdir(os.path.join(d, "kick"))
+    >>> _ = open(os.path.join(d, "kick", "a.WAV"), "w"), open(os.path.join(d, "b.txt"), "w")
+    >>> os.symlink("gone.wav", os.path.join(d, "kick", "b.wav"))
+    >>> os.symlink("..", os.path.join(d, "kick", "up"))
+    >>> w = walk_library(d)
+    >>> [p.relative_to(d).as_posix() for p in w.files]
+    ['kick/a.WAV']
+    >>> [(s["path"], s["reason"].split(" (")[0]) for s in w.skipped]
+    [('kick/b.wav', 'dangling symlink'), ('kick/up', 'symlink loop')]
+    """
+    root = Path(root)
+    walk = LibraryWalk(root)
+    try:
+        top = os.stat(root)
+    except OSError as exc:
+        raise DataError(f"{root}: cannot read ({exc.strerror or exc})") from exc
+    walked = {(top.st_dev, top.st_ino): PurePosixPath(".")}
+    pending = [(root, PurePosixPath("."), frozenset(walked))]  # folder, its path, its ancestors
+    while pending:
+        folder, rel, ancestors = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError as exc:
+            walk.skipped.append({"path": rel.as_posix(),
+                                 "reason": f"cannot read folder ({exc.strerror or exc})"})
+            continue
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            path, entry_rel = Path(entry.path), rel / entry.name
+            try:
+                st = os.stat(path)  # follows links
+            except OSError as exc:
+                if entry.is_symlink():
+                    walk.skipped.append({"path": entry_rel.as_posix(),
+                                         "reason": _broken_link_reason(path, exc)})
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    walk.skipped.append({"path": entry_rel.as_posix(), "reason":
+                                         f"symlink loop (leads back to "
+                                         f"{_folder_name(walked[key])}, which contains it)"})
+                elif key in walked:
+                    walk.skipped.append({"path": entry_rel.as_posix(), "reason":
+                                         f"symlink to a folder already listed as "
+                                         f"{_folder_name(walked[key])}"})
+                else:
+                    walked[key] = entry_rel
+                    pending.append((path, entry_rel, ancestors | {key}))
+            elif entry.name.lower().endswith(AUDIO_EXTENSIONS):
+                if stat.S_ISREG(st.st_mode):
+                    walk.files.append(path)
+                else:
+                    walk.skipped.append({"path": entry_rel.as_posix(),
+                                         "reason": "not a regular file (a pipe or a device?)"})
+    walk.files.sort()
+    walk.skipped.sort(key=lambda s: s["path"])
+    return walk
+
+
+def _broken_link_reason(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop (a chain of links that never reaches a file)"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"dangling symlink (its target {target} does not exist)"
+    return f"symlink that cannot be followed ({exc.strerror or exc})"
+
+
+def _folder_name(rel: PurePosixPath) -> str:
+    return "the library folder" if rel == PurePosixPath(".") else rel.as_posix()
+
+
 def list_audio_files(root: str | Path) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files skipped).
+    """Audio files below ``root``: :func:`walk_library`'s ``files``.
 
     Examples
     --------
@@ -24,16 +151,31 @@ def list_audio_files(root: str | Path) -> list[Path]:
     >>> [p.name for p in list_audio_files(d)]
     ['a.WAV']
     """
-    root = Path(root)
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return walk_library(root).files
+
+
+def label_of(relpath: str, root_name: str) -> str:
+    """The label of a file of a library folder: the first sub-folder below the root on its
+    path (``root_name``, the library folder's own name, for files directly in it).
+
+    The one rule of ``mirsim train --data FOLDER`` and ``mirsim index build``.
+
+    Examples
+    --------
+    >>> label_of("strings/violin/a4.wav", "lib"), label_of("a4.wav", "lib")
+    ('strings', 'lib')
+    >>> label_of("bad/folder.wav/inside.mp3", "lib")
+    'bad'
+    """
+    parts = PurePosixPath(relpath).parts
+    return parts[0] if len(parts) > 1 else root_name
 
 
 def load_folder(root: str | Path) -> Collection:
-    """A collection from a folder whose sub-folders are labels.
+    """A collection from a folder whose sub-folders are labels (:func:`label_of`).
 
-    Each file is its own group. Files directly in ``root`` get the label of ``root``'s name.
+    Each file is its own group. What the walk could not use (:func:`walk_library`) is in the
+    collection's ``skipped``.
 
     Raises
     ------
@@ -43,17 +185,24 @@ def load_folder(root: str | Path) -> Collection:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    files = list_audio_files(root)
+    walk = walk_library(root)
+    files = walk.files
     if not files:
-        raise DataError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
-    rel = [p.relative_to(root) for p in files]
+        skipped = f"; skipped {len(walk.skipped)}, e.g. {walk.skipped[0]['path']}: " \
+                  f"{walk.skipped[0]['reason']}" if walk.skipped else ""
+        raise DataError(f"{root}: no audio files found (looked for "
+                        f"{', '.join(AUDIO_EXTENSIONS)}){skipped}")
+    rel = [p.relative_to(root).as_posix() for p in files]
     items = pd.DataFrame({
-        "id": [str(r) for r in rel],
-        "label": [r.parts[0] if len(r.parts) > 1 else root.name for r in rel],
-        "group": [str(r) for r in rel],
+        "id": rel,
+        "label": [label_of(r, root.name) for r in rel],
+        "group": rel,
         "path": [str(p) for p in files],
     })
-    return Collection(root.name, items, [FileSource(p) for p in files], f"folder {root}")
+    skipped = [{"id": s["path"], "source": str(root / s["path"]), "reason": s["reason"]}
+               for s in walk.skipped]
+    return Collection(root.name, items, [FileSource(p) for p in files], f"folder {root}",
+                      skipped=skipped)
 
 
 def load_manifest(csv_path: str | Path) -> Collection:

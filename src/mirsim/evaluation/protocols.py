@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from mirsim.errors import DataError
 from mirsim.evaluation.metrics import retrieval_metrics
@@ -294,7 +294,9 @@ def evaluate_protocol(
         results = (_run_fold(*args, tr, te, inside, k, None, i == last)
                    for i, (tr, te) in enumerate(splits))
     else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        from mirsim.parallel import worker_processes  # workers that end with this process
+
+        results = worker_processes(n_jobs)(
             delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out = [], [], 0, None

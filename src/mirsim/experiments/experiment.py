@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 from pathlib import Path
 
 from mirsim.datasets import Collection, load_collection
-from mirsim.errors import DataError
+from mirsim.errors import DataError, UnknownNameError
 from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol
 from mirsim.experiments.specs import params_config
 from mirsim.features import make_extractor
@@ -37,19 +38,46 @@ class FeatureSet:
     feature_identity: str = ""
 
 
+#: What :func:`load_features` does with items whose audio is an earlier item's.
+DUPLICATES = ("drop", "error")
+
+
 def load_features(data: str | Collection, feature: str, feature_params: dict | None = None,
                   data_options: dict | None = None, n_jobs: int = 1,
                   cache: FeatureCache | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> FeatureSet:
+                  progress: Callable[[int, int], None] | None = None,
+                  duplicates: str = "drop") -> FeatureSet:
     """Load a data set and extract (or read from the cache) one feature for every item.
 
-    Unreadable items are skipped and listed in ``skipped`` with their reason.
+    Unreadable items are skipped and listed in ``skipped`` with their reason, after what the
+    collection itself skipped (e.g. dangling symlinks of a folder).
+
+    Items with the same audio content as an earlier item (the same content hash, hence also
+    two rows naming one file) are duplicates: left in, a duplicate could sit in a training
+    fold while its copy is a test query, and retrieve it at distance 0. By default each is
+    dropped, listed in ``skipped`` with the reason ``duplicate of <id of the first>``, and a
+    warning (logger ``mirsim.experiments.experiment``) says how many.
 
     Parameters
     ----------
     progress : callable, optional
         Called with ``(items done so far, total)``.
+    duplicates : {"drop", "error"}
+        Drop duplicates (default), or raise :class:`~mirsim.errors.DataError` if there is one.
+
+    Examples
+    --------
+    >>> import tempfile, os, soundfile as sf
+    >>> d = tempfile.mkdtemp()
+    >>> for name, f in (("a", 0.1), ("b", 0.3)):
+    ...     sf.write(os.path.join(d, name + ".wav"), np.sin(np.arange(8000) * f), 8000)
+    >>> _ = open(os.path.join(d, "m.csv"), "w").write("path,label\\na.wav,x\\nb.wav,y\\na.wav,x\\n")
+    >>> fs = load_features(os.path.join(d, "m.csv"), "mfcc", cache=FeatureCache(d))
+    >>> fs.X.shape, fs.skipped[0]["reason"]
+    ((2, 40), 'duplicate of a.wav')
     """
+    if duplicates not in DUPLICATES:
+        raise UnknownNameError("duplicates setting", duplicates, DUPLICATES)
     collection = data if isinstance(data, Collection) else load_collection(data, **(data_options or {}))
     extractor = make_extractor(feature, **(feature_params or {}))
     done = [0]
@@ -61,15 +89,43 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
 
     result = extract_features(collection.sources, extractor, cache=cache, n_jobs=n_jobs,
                               progress=step)
-    if len(result.ok) < 2:
+    unique, copies = _first_of_each_content(collection, result.ok)
+    if copies and duplicates == "error":
+        raise DataError(f"{collection.name}: {len(copies)} item(s) have the same audio as an "
+                        f"earlier item, e.g. {copies[0]['id']}: {copies[0]['reason']}")
+    kept = result.ok[unique]
+    if len(kept) < 2:
         raise DataError(f"{collection.name}: fewer than two usable items "
-                        f"({len(result.skipped)} skipped)")
-    items = collection.items.iloc[result.ok]
-    skipped = [{"id": str(collection.items.at[i, "id"]), "source": name, "reason": reason}
-               for i, name, reason in result.skipped]
-    return FeatureSet(collection, feature, result.features, items["label"].to_numpy(),
-                      items["group"].astype(str).to_numpy(), result.ok, skipped,
+                        f"({len(result.skipped) + len(copies)} skipped)")
+    items = collection.items.iloc[kept]
+    skipped = list(collection.skipped) + [
+        {"id": str(collection.items.at[i, "id"]), "source": name, "reason": reason}
+        for i, name, reason in result.skipped] + copies
+    if copies:
+        logging.getLogger(__name__).warning(
+            "%s: %d duplicate item(s) dropped (the same audio as an earlier item), e.g. %s: %s",
+            collection.name, len(copies), copies[0]["id"], copies[0]["reason"])
+    return FeatureSet(collection, feature, result.features[unique], items["label"].to_numpy(),
+                      items["group"].astype(str).to_numpy(), kept, skipped,
                       extractor.identity)
+
+
+def _first_of_each_content(collection: Collection, ok: np.ndarray
+                           ) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Positions in ``ok`` of the first item of each audio content (content hash: the key
+    that the feature cache already computed), and the later ones as skipped entries."""
+    first: dict[str, int] = {}
+    unique: list[int] = []
+    copies: list[dict[str, str]] = []
+    for position, i in enumerate(ok):
+        source = collection.sources[i]
+        if source.key in first:
+            copies.append({"id": str(collection.items.at[i, "id"]), "source": source.name,
+                           "reason": f"duplicate of {collection.items.at[first[source.key], 'id']}"})
+        else:
+            first[source.key] = int(i)
+            unique.append(position)
+    return np.asarray(unique, dtype=int), copies
 
 
 @dataclass

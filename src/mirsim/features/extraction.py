@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from mirsim.audio import AudioError
 from mirsim.config import cache_dir
 from mirsim.features.base import FeatureExtractor
+from mirsim.parallel import worker_processes
 
 
 class AudioSource(Protocol):
@@ -167,7 +168,7 @@ def extract_features(
     torch_threads = 1 if n_jobs > 1 else None
     tasks = (delayed(_extract_chunk)(extractor, [sources[i] for i in c], torch_threads)
              for c in chunks)
-    runner = Parallel(n_jobs=n_jobs, return_as="generator") if n_jobs != 1 else None
+    runner = worker_processes(n_jobs) if n_jobs != 1 else None
     results = runner(tasks) if runner else (_extract_chunk(extractor, [sources[i] for i in c], None)
                                             for c in chunks)
     for c, res in enumerate(results):  # exhaust the generator (joblib warns otherwise)

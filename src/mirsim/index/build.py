@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 import mirsim
+from mirsim.datasets.files import label_of
 from mirsim.errors import DataError
 from mirsim.features.extraction import ExtractionResult, FeatureCache, extract_features
 from mirsim.index import manifest as mf
@@ -47,7 +48,7 @@ from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_T
                                         METRICS, build_faiss_index, choose_index_type,
                                         require_faiss)
 from mirsim.index.pipeline import EmbeddingPipeline
-from mirsim.index.scan import LibraryFile, audio_duration, group_of, label_of, scan_library
+from mirsim.index.scan import LibraryFile, audio_duration, group_of, scan_library
 from mirsim.index.storage import (check_target, clean_stale, is_index_dir, publish, staging_dir,
                                   write_json_file)
 

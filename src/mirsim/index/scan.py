@@ -1,4 +1,5 @@
-"""Walking a library folder: audio files, their content hashes, labels and groups.
+"""Scanning a library folder: audio files (:func:`mirsim.datasets.files.walk_library`, the
+walk ``mirsim train --data FOLDER`` uses too), their content hashes, labels and groups.
 
 A file's content hash (SHA-256) identifies its features: a renamed or copied file reuses them,
 an edited one does not. Hashing reads the whole file, so a rebuild trusts the hash recorded by
@@ -16,8 +17,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from mirsim.audio import file_sha256, load_audio
-from mirsim.datasets.files import list_audio_files
+from mirsim.audio import file_sha256, load_audio, quiet_decoder
+from mirsim.datasets.files import walk_library
 from mirsim.index.errors import SoundIndexError
 
 #: Values of ``group_by``: what counts as "the same sound" for ``exclude_same_group``.
@@ -33,8 +34,8 @@ class LibraryFile:
     Examples
     --------
     >>> f = LibraryFile(Path("/lib/piano/c4.wav"), "piano/c4.wav", 10, 0, "ab" * 32)
-    >>> f.name, label_of(f.relpath, "lib"), group_of(f.relpath, "folder")
-    ('/lib/piano/c4.wav', 'piano', 'piano')
+    >>> f.name, group_of(f.relpath, "folder")
+    ('/lib/piano/c4.wav', 'piano')
     """
 
     path: Path
@@ -49,18 +50,6 @@ class LibraryFile:
 
     def load(self, sr: int, duration: float | None = None) -> np.ndarray:
         return load_audio(self.path, sr=sr, duration=duration)
-
-
-def label_of(relpath: str, root_name: str) -> str:
-    """The label of a file: the name of its folder (``root_name`` for files at the top).
-
-    Examples
-    --------
-    >>> label_of("strings/violin/a4.wav", "lib"), label_of("a4.wav", "lib")
-    ('violin', 'lib')
-    """
-    parts = PurePosixPath(relpath).parts
-    return parts[-2] if len(parts) > 1 else root_name
 
 
 def group_of(relpath: str, group_by: str = "folder") -> str:
@@ -79,8 +68,9 @@ def group_of(relpath: str, group_by: str = "folder") -> str:
 
 def scan_library(root: Path, previous: pd.DataFrame | None = None, rehash: bool = False,
                  progress: Progress | None = None) -> tuple[list[LibraryFile], list[dict]]:
-    """Audio files below ``root`` with their content hashes, and the files that could not be
-    read (``[{"path", "reason"}]``, paths relative to ``root``).
+    """Audio files below ``root`` with their content hashes, and what could not be used
+    (``[{"path", "reason"}]``, paths relative to ``root``): what the walk of the folder skipped
+    (:func:`mirsim.datasets.files.walk_library`), then the files that could not be read.
 
     Parameters
     ----------
@@ -103,10 +93,11 @@ def scan_library(root: Path, previous: pd.DataFrame | None = None, rehash: bool 
     >>> [(f.relpath, f.key[:8]) for f in files], skipped
     ([('kick/a.wav', 'a40ff3d5')], [])
     """
-    paths = list_audio_files(root)
+    walk = walk_library(root)
+    paths = walk.files
     known = _known_hashes(previous) if previous is not None and not rehash else {}
     files: list[LibraryFile] = []
-    skipped: list[dict] = []
+    skipped: list[dict] = list(walk.skipped)  # dangling links, loops... (see walk_library)
     if progress:
         progress("hash", 0, len(paths))
     for i, path in enumerate(paths):
@@ -133,7 +124,8 @@ def audio_duration(path: Path) -> float:
     import soundfile as sf
 
     try:
-        info = sf.info(os.fspath(path))
+        with quiet_decoder():
+            info = sf.info(os.fspath(path))
         return float(info.frames) / float(info.samplerate) if info.samplerate else float("nan")
     except Exception:  # a readable file whose header lacks a length
         return float("nan")

@@ -10,6 +10,7 @@ figures are :class:`matplotlib.figure.Figure` objects, never ``pyplot``).
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,18 +39,36 @@ def figure_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def label_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
-    """A colour per distinct label (sorted): ``tab20`` up to 20 labels, ``turbo`` above.
+def natural_key(name: object) -> tuple[list[str | int], str]:
+    """A sort key that orders names as people read them: digit runs by their value, the rest
+    ignoring case (the name itself breaks ties), so ``2`` comes before ``10``.
+
+    Written here rather than with the ``natsort`` package: one key function is not worth a
+    dependency.
 
     Examples
     --------
-    >>> c = label_colours(["b", "a", "b"])
+    >>> sorted(["10", "2", "1", "cluster 10", "Cluster 9"], key=natural_key)
+    ['1', '2', '10', 'Cluster 9', 'cluster 10']
+    """
+    text = str(name)
+    parts = re.split(r"(\d+)", text)  # text at even positions, digit runs at odd ones
+    return [int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)], text
+
+
+def label_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """A colour per distinct label (in natural order, :func:`natural_key`): ``tab20`` up to 20
+    labels, ``turbo`` above.
+
+    Examples
+    --------
+    >>> c = label_colours(["b", "10", "a", "2", "b"])
     >>> list(c), c["a"] != c["b"]
-    (['a', 'b'], True)
+    (['2', '10', 'a', 'b'], True)
     """
     from matplotlib import colormaps
 
-    names = sorted(set(labels))
+    names = sorted(set(labels), key=natural_key)
     if len(names) <= 20:
         cmap = colormaps["tab20"]
         return {name: cmap(i % 20) for i, name in enumerate(names)}
@@ -58,14 +77,16 @@ def label_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, float,
 
 
 def label_order(labels: np.ndarray, groups: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Positions that sort the items by label, then group, then id.
+    """Positions that sort the items by label, then group, then id, each in natural order
+    (:func:`natural_key`: label ``2`` before ``10``).
 
     Examples
     --------
-    >>> label_order(np.array(["b", "a", "a"]), np.array(["1", "2", "1"]), np.array(["x", "y", "z"]))
+    >>> label_order(np.array(["10", "2", "2"]), np.array(["1", "2", "1"]), np.array(["x", "y", "z"]))
     array([2, 1, 0])
     """
-    return np.lexsort((np.asarray(ids), np.asarray(groups), np.asarray(labels)))
+    keys = list(zip(*(map(natural_key, np.asarray(v).tolist()) for v in (labels, groups, ids))))
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
 
 
 def sample_items(n: int, max_items: int, keep: Sequence[int] = (), seed: int = 0) -> np.ndarray:

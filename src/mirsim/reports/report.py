@@ -142,7 +142,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
     except ReportError as exc:
         rows, problem = [], str(exc)
         notes.append(f"metrics left out: {exc}")
-    body = [f"<h1>mirsim report · {html.esc(run.path.name)}</h1>", _run_facts(run),
+    body = [f"<h1>mirsim report · {html.esc(run.path.name)}</h1>", _run_facts(run, rows),
             _metrics_section(run, rows, problem, images)]
     try:
         items = run_embeddings(run, data, data_options, n_jobs=n_jobs, progress=progress)
@@ -181,14 +181,15 @@ def _mirsim_version() -> str:
     return mirsim.__version__
 
 
-def _run_facts(run: RunDirectory) -> str:
+def _run_facts(run: RunDirectory, rows: list[MetricRow]) -> str:
     c = run.config
     model = c.get("model") or ", ".join(c.get("models") or []) or None
     feature = c.get("feature") or ", ".join(c.get("features") or []) or None
     return html.facts([("command", f"mirsim {run.command}"), ("data", c.get("data")),
                        ("feature", feature), ("model", model),
                        ("saved model", c.get("saved_model")), ("protocol", c.get("protocol")),
-                       ("folds", c.get("folds")), ("seed", c.get("seed")),
+                       ("folds", _folds(c.get("protocol"), c.get("folds"), rows)),
+                       ("seed", c.get("seed")),
                        ("run directory", run.path.name),
                        ("written by", f"mirsim {c['mirsim_version']}"
                         if c.get("mirsim_version") else None)])
@@ -215,12 +216,32 @@ def _metrics_section(run: RunDirectory, rows: list[MetricRow], problem: str,
     return html.section("Metrics", "metrics", parts)
 
 
+def _folds(protocol: str | None, asked: Any, rows: list[MetricRow]) -> str | None:
+    """The folds the run had, as its metrics recorded them (the configuration keeps the
+    ``--folds`` asked for, which ``loo`` ignores: it has one fold per item).
+
+    Examples
+    --------
+    >>> _folds("loo", 5, [MetricRow("m", "f", {}, folds=78, n_items=78)])
+    'leave-one-out, 78 folds'
+    >>> _folds("kfold", 5, []), _folds("loo", 5, [])
+    ('5', 'leave-one-out')
+    """
+    ran = next((row.folds for row in rows if row.folds is not None), None)
+    if protocol == "loo":
+        ran = ran or next((row.n_items for row in rows if row.n_items is not None), None)
+        return f"leave-one-out, {ran} folds" if ran else "leave-one-out"
+    ran = ran if ran is not None else asked
+    return None if ran is None else str(ran)
+
+
 def _embeddings_intro(items: RunEmbeddings, shown: np.ndarray, seed: int,
                       evaluated: int | None) -> str:
     parts = [html.paragraph(_held_out_text(items) if items.held_out else _final_model_text(items))]
     if items.n_skipped:
-        parts.append(html.paragraph(f"{items.n_skipped} item(s) of the data could not be read "
-                                    f"and are left out (listed in skipped.json).", "muted"))
+        parts.append(html.paragraph(f"{items.n_skipped} entries of the data are left out "
+                                    f"(unreadable files, duplicates, broken links; listed with "
+                                    f"their reasons in skipped.json).", "muted"))
     if items.n_missing:
         parts.append(html.note(f"{items.n_missing} of the held-out items are no longer in the "
                                f"data (no sound for them): the data changed since the run."))
