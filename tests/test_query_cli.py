@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from mirsim.index import SoundIndex
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
 app = standalone_app()  # the same `index` sub-app and `query` command that `mirsim` mounts
+app_module = standalone_app.__module__  # runnable with `python -m`
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +201,153 @@ def test_a_cli_build_killed_while_extracting_leaves_the_previous_index(library, 
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert len(list(cache.glob("features/*/*/*.npy"))) < 96  # killed mid-extraction
-    assert sorted(p.name for p in area.iterdir()) == ["lib", "lib.index"]
+    assert sorted(p.name for p in area.iterdir()) == [".lib.index.lock", "lib", "lib.index"]
     assert (idx / "manifest.csv").read_bytes() == manifest
     r = _run(["query", idx, lib / "dull" / "dull 0 ü.wav", "-k", 3, "--json"])
     assert r.exit_code == 0 and [h["label"] for h in _last_json(r)["results"]] == ["dull"] * 3
     assert _run(["index", "verify", idx, "--no-files"]).exit_code == 0
     r = _run(["index", "build", lib, "--out", idx, "--workers", 1, "--json"])
     assert r.exit_code == 0 and _last_json(r)["n_indexed"] == 24 + 96
+
+
+# -- one writer per index; a full disk ---------------------------------------------------------
+def _build_process(lib: Path, idx: Path, *extra: str, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as f:
+        return subprocess.Popen([sys.executable, "-m", app_module, "index", "build",
+                                 str(lib), "--out", str(idx), "--workers", "1", *extra],
+                                stdout=f, stderr=f, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_until(condition, proc: subprocess.Popen, log: Path, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"exited before {what}: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, f"never {what}: {log.read_text()[-2000:]}"
+        time.sleep(0.02)
+
+
+def test_two_builds_of_one_index_at_once(library, tmp_path):
+    """The second build fails at once naming the first one's pid; with --wait it waits, then
+    builds; the first one (stopped meanwhile with SIGSTOP, to hold the lock) succeeds."""
+    area = tmp_path / "area"
+    lib, idx = area / "lib", area / "lib.index"
+    shutil.copytree(library, lib)
+    assert _run(["index", "build", lib, "--out", idx, "--workers", 1]).exit_code == 0
+    for i in range(3):
+        sf.write(lib / "dull" / f"added {i}.wav", harmonic_tone(180 + i, 1, i), SR)
+    lock = area / ".lib.index.lock"
+    first = _build_process(lib, idx, log=tmp_path / "first.log")
+    _wait_until(lambda: lock.read_text().strip() == str(first.pid), first,
+                tmp_path / "first.log", "took the lock")
+    first.send_signal(signal.SIGSTOP)
+    try:
+        manifest = (idx / "manifest.csv").read_bytes()
+        t = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", app_module, "index", "build",
+                                 str(lib), "--out", str(idx), "--workers", "1"],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in second.stderr
+        assert f"another process (pid {first.pid}) is writing this index" in lines[0]
+        assert "--wait" in lines[0] and time.monotonic() - t < 60  # at once (imports aside)
+        assert (idx / "manifest.csv").read_bytes() == manifest  # untouched
+
+        waiting_log = tmp_path / "waiting.log"
+        waiting = _build_process(lib, idx, "--wait", "--json", log=waiting_log)
+        _wait_until(lambda: f"by pid {first.pid} to finish" in waiting_log.read_text(),
+                    waiting, waiting_log, "said it waits")
+        time.sleep(0.5)
+        assert waiting.poll() is None  # still waiting
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=300) == 0, (tmp_path / "first.log").read_text()
+    assert waiting.wait(timeout=300) == 0, waiting_log.read_text()
+    report = json.loads(waiting_log.read_text().strip().splitlines()[-1])
+    assert report["n_indexed"] == 27 and report["n_added"] == 0  # after the first one's build
+    assert sorted(p.name for p in area.iterdir()) == [".lib.index.lock", "lib", "lib.index"]
+    assert _run(["index", "verify", idx, "--no-files"]).exit_code == 0
+
+
+def test_a_killed_build_leaves_no_stale_lock(library, tmp_path):
+    lib, idx = tmp_path / "lib", tmp_path / "lib.index"
+    shutil.copytree(library, lib)
+    log = tmp_path / "killed.log"
+    killed = _build_process(lib, idx, log=log)
+    lock = tmp_path / ".lib.index.lock"
+    _wait_until(lambda: lock.is_file() and lock.read_text().strip() == str(killed.pid), killed,
+                log, "took the lock")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    r = _run(["index", "build", lib, "--out", idx, "--workers", 1, "--json"])
+    assert r.exit_code == 0, r.output
+    assert _last_json(r)["n_indexed"] == 24
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 1 MB tmpfs (needs root and a system that lets this process mount)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill ``disk`` with one file, page by page, until it is full."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == 28
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_during_a_build_is_one_line_and_keeps_the_previous_index(
+        library, tmp_path, small_disk, monkeypatch):
+    """Rebuild an index on a full 1 MB disk, freeing one page more after every failure: each
+    write of the build fails in turn, every time with one line, and the previous index stays
+    as it was until the build fits."""
+    monkeypatch.setenv("MIRSIM_CACHE_DIR", str(tmp_path / "cache"))  # off the small disk
+    lib, idx = tmp_path / "lib", small_disk / "lib.index"
+    shutil.copytree(library, lib)
+    assert _run(["index", "build", lib, "--out", idx, "--workers", 1]).exit_code == 0
+    before = {p.relative_to(idx): p.read_bytes() for p in sorted(idx.rglob("*")) if p.is_file()}
+    for i in range(40):  # enough new sounds for every file of the index to grow
+        sf.write(lib / "mellow" / f"more {i}.wav", harmonic_tone(300 + 3 * i, 4, i), SR)
+    filler = _fill(small_disk)
+    size, failures = filler.stat().st_size, []
+    while True:
+        r = _run(["index", "build", lib, "--out", idx, "--workers", 1, "--json"])
+        if r.exit_code == 0:
+            break
+        assert r.exit_code == 2 and r.exception is not None and "Traceback" not in r.output
+        line = r.stderr.strip()
+        assert len(line.splitlines()) == 1, line
+        assert f"{idx}: build failed: No space left on device (writing " in line
+        assert line.endswith(f"; the previous index at {idx} is intact"), line
+        after = {p.relative_to(idx): p.read_bytes() for p in sorted(idx.rglob("*"))
+                 if p.is_file()}
+        assert after == before
+        assert sorted(p.name for p in small_disk.iterdir()) == [".lib.index.lock", "filler",
+                                                                 "lib.index"]
+        failures.append(line)
+        assert size > 0, "the build never fitted"
+        size = max(0, size - 4096)
+        os.truncate(filler, size)
+    written = {re.search(r"\(writing ([^)/]+)", line).group(1) for line in failures}
+    assert written == {"index.json", "manifest.csv", "features.npy", "embeddings.npy",
+                       "faiss.index", "model", "build_report.json"}  # each write failed once
+    assert _last_json(r)["n_indexed"] == 24 + 40
+    assert _run(["index", "verify", idx, "--no-files"]).exit_code == 0
+    print(f"\n{len(failures)} failed builds, writing: {sorted(written)}")

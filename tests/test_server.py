@@ -5,8 +5,15 @@ may send and the ones it must not, the map cache, OpenAPI."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +24,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from mirsim.cli.index import standalone_app as query_app
-from mirsim.cli.serve import standalone_app
+from mirsim.cli.serve import LOCAL_NAMES, allowed_hosts, standalone_app
 from mirsim.index import SoundIndex
 from mirsim.server import create_app
+from mirsim.server.app import LOOPBACK_HOSTS
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
 LOCAL = "http://127.0.0.1"
@@ -185,11 +193,13 @@ def test_upload_of_a_new_sound_is_embedded_with_the_index_pipeline(client, index
 def test_bad_audio_upload_is_a_400_with_a_one_line_reason(client, tmp_path, content, reason):
     p = tmp_path / "notes.wav"
     p.write_bytes(content)
-    r = _upload(client, p)
+    r = _upload(client, p, name="<b>NAME-SENT</b>.wav")
     assert r.status_code == 400
     detail = r.json()["detail"]
-    assert detail.startswith("notes.wav: ") and reason in detail and "\n" not in detail
+    assert detail.startswith("not a usable sound file: ") and reason in detail
+    assert "\n" not in detail
     assert str(tmp_path) not in detail and "mirsim-upload" not in detail  # no server paths
+    assert "NAME-SENT" not in r.text  # nor what the request sent (the page names the file)
 
 
 def test_silent_upload_and_missing_file_field(client, tmp_path):
@@ -320,3 +330,228 @@ def test_serve_command_errors_are_one_line(tmp_path, index_dir):
     assert r.exit_code == 2 and "unknown map method 'umap'" in r.stderr
     r = runner.invoke(standalone_app(), [str(index_dir), "--max-upload-mb", "0"])
     assert r.exit_code == 2 and "--max-upload-mb" in r.stderr
+
+
+# -- hardening: other sites, odd requests, rebuilt indexes -------------------------------------
+def test_a_wildcard_bind_keeps_the_host_check(index_dir, feature_cache):
+    assert LOCAL_NAMES == LOOPBACK_HOSTS
+    hosts = allowed_hosts("0.0.0.0", ["Samples.LAN", "192.168.1.10"])
+    assert "*" not in hosts and {"localhost", "samples.lan", "192.168.1.10"} <= set(hosts)
+    app = create_app(index_dir, cache=feature_cache, allowed_hosts=hosts)
+    for name, status in (("samples.lan:8765", 200), ("192.168.1.10", 200), ("localhost", 200),
+                         ("evil.example", 400), ("samples.lan.evil.example", 400)):
+        r = TestClient(app, base_url=f"http://{name}").get("/api/info")
+        assert r.status_code == status, name
+        assert "evil" not in r.text
+    assert allowed_hosts("10.1.2.3")[-1] == "10.1.2.3"  # a given address: itself allowed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "80000"], "--port must be between 0 and 65535 (got 80000)"),
+    (["--port", "-1"], "--port must be between 0 and 65535 (got -1)"),
+    (["--allowed-host", "evil.example/x"], "--allowed-host 'evil.example/x': not a host name"),
+    (["--allowed-host", "*"], "--allowed-host '*': not a host name"),
+    (["--host", "192.0.2.1", "--port", "0"], "not an address of this machine"),
+])
+def test_bad_serve_options_are_one_line_errors(index_dir, args, message):
+    r = CliRunner().invoke(standalone_app(), [str(index_dir), *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "serving" not in r.output
+
+
+def test_a_port_in_use_is_a_one_line_error(index_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(standalone_app(), [str(index_dir), "--port", str(port)])
+    assert r.exit_code == 2
+    assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "serving" not in r.stderr
+
+
+def test_security_headers_on_every_answer(client):
+    for url in ("/", "/static/app.js", "/api/info", "/api/items/99999", "/nothing-here"):
+        r = client.get(url)
+        assert r.headers["x-content-type-options"] == "nosniff", url
+        assert r.headers["x-frame-options"] == "DENY", url
+        csp = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp, url
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, url
+    refused = TestClient(client.app, base_url="http://evil.example").get("/")
+    assert refused.status_code == 400 and refused.headers["x-frame-options"] == "DENY"
+    docs = client.get("/docs").headers["content-security-policy"]  # its own: an inline script
+    assert "'sha256-" in docs and "frame-ancestors 'none'" in docs
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Origin": "http://evil.example"}, 403),
+    ({"Origin": "null"}, 403),
+    ({"Origin": "http://127.0.0.1:9999"}, 403),  # same host, another port: another site
+    ({"Origin": "https://127.0.0.1"}, 403),
+    ({"Referer": "http://evil.example/page.html"}, 403),
+    ({"Origin": "http://evil.example", "Referer": "http://127.0.0.1/"}, 403),
+    ({"Origin": "http://127.0.0.1"}, 200),
+    ({"Referer": "http://127.0.0.1/?q=1"}, 200),
+    ({}, 200),  # no browser page sent it (curl, scripts)
+])
+def test_uploads_from_pages_of_other_sites_are_refused(client, library, headers, status):
+    with open(library / "dull" / "dull 1 ü#%.wav", "rb") as f:
+        r = client.post("/api/query", headers=headers, files={"file": ("a.wav", f)})
+    assert r.status_code == status, r.text
+    if status == 403:
+        assert "another site" in r.json()["detail"] and "evil" not in r.text
+
+
+def test_long_requests_are_refused_and_nothing_is_echoed(client):
+    marker = "ECHO" * 16_000  # a 64 KB query string (as long as the client library sends)
+    r = client.get("/api/search", params={"q": marker})
+    assert r.status_code == 414 and "ECHO" not in r.text and len(r.content) < 300
+    r = client.get("/api/items/" + "9" * 60_000)
+    assert r.status_code == 414 and "999999" not in r.text
+    r = client.get("/api/search", params={"q": "ECHO" * 130})  # over max_length, under the bound
+    assert r.status_code == 422 and "ECHO" not in r.text
+    assert r.json()["detail"][0]["msg"] == "String should have at most 500 characters"
+    for url in ("/api/items/0/neighbors?k=<script>ECHO", "/api/items/ECHO<b>",
+                "/api/search?q=a&limit=ECHO"):
+        r = client.get(url)
+        assert r.status_code == 422 and "ECHO" not in r.text and "script" not in r.text, url
+    r = client.post("/api/query", headers={"Content-Length": "99999999999999"}, content=b"x")
+    assert r.status_code == 413 and "99999999999999" not in r.text
+
+
+def test_item_ids_are_plain_integers(client, index):
+    assert client.get("/api/items/1").json()["id"] == 1
+    for bad in ("1.0", "1.5", "+1", "1_0", "%201", "1e0", "%D9%A3", "0x1", "true"):
+        for tail in ("", "/neighbors", "/audio"):
+            r = client.get(f"/api/items/{bad}{tail}")
+            assert r.status_code == 422, (bad, tail, r.status_code)
+            assert "whole number" in r.json()["detail"][0]["msg"]
+    assert client.get(f"/api/items/{len(index)}").status_code == 404  # an integer: not there
+
+
+def test_head_on_audio(client, index, library):
+    rel = "mellow/extra.flac"
+    r = client.head(f"/api/items/{_row(index, rel)}/audio")
+    assert r.status_code == 200 and r.content == b""
+    assert int(r.headers["content-length"]) == (library / rel).stat().st_size
+    assert r.headers["content-type"] == "audio/flac" and r.headers["accept-ranges"] == "bytes"
+    assert client.head(f"/api/items/{len(index)}/audio").status_code == 404
+
+
+def test_the_server_switches_to_an_index_rebuilt_in_place(library, tmp_path, feature_cache):
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    out = tmp_path / "lib.index"
+    SoundIndex.build(lib, out, feature="mfcc", n_jobs=1, cache=feature_cache)
+    client = TestClient(create_app(out, cache=feature_cache), base_url=LOCAL)
+    before = client.get("/api/info")
+    assert before.json()["n_items"] == 19
+    old_version = before.headers["x-mirsim-index"]
+    assert before.json()["index_version"] == old_version
+    assert client.get("/api/items/19").status_code == 404
+
+    new = lib / "dull" / "new low.wav"
+    sf.write(new, harmonic_tone(150.0, 1, 7), SR)
+    sf.write(lib / "bright" / "new high.wav", harmonic_tone(300.0, 30, 8), SR)
+    SoundIndex.build(lib, out, feature="mfcc", n_jobs=1, cache=feature_cache)  # same --out
+
+    after = client.get("/api/info")
+    assert after.json()["n_items"] == 21 and after.headers["x-mirsim-index"] != old_version
+    rebuilt = SoundIndex.load(out)
+    i = _row(rebuilt, "dull/new low.wav")
+    assert client.get(f"/api/items/{i}").json()["path"] == "dull/new low.wav"
+    assert client.get(f"/api/items/{i}/audio").content == new.read_bytes()
+    doc = client.get("/api/map").json()
+    assert doc["n"] == 21 and doc["paths"] == rebuilt.manifest["path"].tolist()
+    j = _upload(client, new, k=3).json()
+    assert j["in_index"] is True and j["item_ids"] == [i]
+    assert client.get("/api/search", params={"q": "new "}).json()["total"] == 2
+    # a page that loaded the old index is told to reload instead of being answered
+    stale = client.get(f"/api/items/{i}/neighbors", headers={"X-Mirsim-Index": old_version})
+    assert stale.status_code == 409 and "reload the page" in stale.json()["detail"]
+    current = after.headers["x-mirsim-index"]
+    assert client.get("/api/items/0", headers={"X-Mirsim-Index": current}).status_code == 200
+
+
+def test_an_unloadable_replacement_keeps_the_old_index_in_service(index_dir, tmp_path,
+                                                                   feature_cache):
+    copy = tmp_path / "copy.index"
+    shutil.copytree(index_dir, copy)
+    client = TestClient(create_app(copy, cache=feature_cache), base_url=LOCAL)
+    assert client.get("/api/info").json()["n_items"] == 19
+    (copy / "manifest.csv").write_text("not,a\nmanifest,at all\n")  # a broken hand edit
+    r = client.get("/api/info")
+    assert r.status_code == 200 and r.json()["n_items"] == 19
+    assert client.get("/api/items/3").status_code == 200
+
+
+def test_a_real_server_on_a_wildcard_address_and_port_0(index_dir, library, tmp_path):
+    """``mirsim serve --host 0.0.0.0 --port 0``: the port the system chose is printed, the Host
+    check stays on, uploads from other sites are refused, HEAD works, 100 KB targets are
+    refused by the HTTP server itself without an echo."""
+    import httpx2 as httpx
+
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", standalone_app.__module__, str(index_dir),
+                                 "--host", "0.0.0.0", "--port", "0", "--map", "pca",
+                                 "--allowed-host", "samples.lan"], stdout=err, stderr=err,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        port = _printed_port(proc, log)
+        assert port > 0 and "listening on 0.0.0.0" in log.read_text()
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url)
+        assert httpx.get(f"{url}/api/info", headers={"Host": "samples.lan"}).status_code == 200
+        assert httpx.get(f"{url}/api/info", headers={"Host": "evil.example"}).status_code == 400
+        r = httpx.head(f"{url}/api/items/0/audio")
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 1000
+        with open(library / "dull" / "dull 0 ü#%.wav", "rb") as f:
+            body = f.read()
+        for origin, status in (("http://evil.example", 403), (url, 200)):
+            r = httpx.post(f"{url}/api/query", headers={"Origin": origin},
+                           files={"file": ("a.wav", body)}, timeout=60)
+            assert r.status_code == status, r.text
+        answer = _raw_get(port, "/api/search?q=" + "ECHO" * 25_000)  # 100 KB
+        assert answer.startswith(b"HTTP/1.1 4") and b"ECHO" not in answer
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    assert "Traceback" not in log.read_text()
+
+
+def _printed_port(proc: subprocess.Popen, log: Path, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(r"serving \S+ at http://0\.0\.0\.0:(\d+)/", log.read_text())
+        if m:
+            return int(m.group(1))
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.1)
+    pytest.fail(f"no 'serving' line: {log.read_text()}")
+
+
+def _wait_for(url: str, timeout: float = 60) -> None:
+    import httpx2 as httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/api/info", timeout=5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} not up")
+
+
+def _raw_get(port: int, target: str) -> bytes:
+    """The answer to a GET sent as raw bytes (client libraries refuse such long URLs)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                  .encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

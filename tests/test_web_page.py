@@ -1,7 +1,9 @@
 """The web page of ``mirsim serve`` in a real headless Chromium, against a real uvicorn server
 started with ``python -m mirsim.cli.serve`` on 127.0.0.1 (a free port): click a point of the
 map, play it, list its neighbours; search by name; query by example (file input and drop);
-and the map of a 100,000-sound synthetic index (slow), with its timings.
+all of it under the server's Content-Security-Policy, which the browser enforces (no violation
+may be logged), frame protection; an index rebuilt under an open page; and the map of a
+100,000-sound synthetic index (slow), with its timings.
 
 Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``); the
 browser tests are skipped, saying so, where they are absent.
@@ -28,6 +30,7 @@ import pytest
 import soundfile as sf
 from scipy.spatial import cKDTree
 
+from http_server import serve as serve_directory
 from mirsim.index import SoundIndex
 from mirsim.server.synthetic import write_synthetic_index
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
@@ -111,6 +114,7 @@ def browser(tmp_path_factory):
                     "(apt-get install -y chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations land here
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1280,800",
@@ -135,7 +139,15 @@ def _wait(driver, script: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for {script}; page status: {status}")
 
 
+def _csp_violations(driver) -> list[str]:
+    """Console lines of the browser since the last call that report a blocked resource,
+    script or frame (Chromium logs Content-Security-Policy violations there)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if "Content Security Policy" in e["message"] or "Refused to" in e["message"]]
+
+
 def _open(driver, url: str, timeout: float = 60.0) -> None:
+    _csp_violations(driver)  # start with an empty log
     driver.get(url)
     _wait(driver, "window.mirsim && (window.mirsim.ready || window.mirsim.error)", timeout)
     assert driver.execute_script("return window.mirsim.error") is None
@@ -229,6 +241,7 @@ def test_click_a_point_plays_it_and_lists_its_neighbours(server, browser, tmp_pa
     _wait(browser, f"document.getElementById('player').src.endsWith('/api/items/{second}/audio')"
                    " && document.getElementById('player').readyState >= 1")
 
+    assert _csp_violations(browser) == []
     timings = browser.execute_script("return window.mirsim.timings")
     shot = tmp_path / "page.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
@@ -243,6 +256,7 @@ def test_api_docs_page_renders_offline(server, browser):
     paths = browser.execute_script(
         "return [...document.querySelectorAll('.opblock-summary-path')].map(e => e.innerText)")
     assert {"/api/info", "/api/query", "/api/items/{i}/neighbors"} <= {p.strip() for p in paths}
+    assert _csp_violations(browser) == []
 
 
 def test_search_box_and_query_by_example(server, browser, library, tmp_path):
@@ -288,6 +302,8 @@ def test_search_box_and_query_by_example(server, browser, library, tmp_path):
     browser.find_element(By.ID, "upload").send_keys(str(bad))
     _wait(browser, "document.getElementById('status-message').classList.contains('error')")
     assert "not a readable sound file" in browser.find_element(By.ID, "status-message").text
+    assert browser.find_element(By.ID, "status-message").text.startswith("notes.wav: ")
+    assert _csp_violations(browser) == []
 
 
 def test_wheel_zooms_around_the_cursor_drag_pans_and_legend_highlights(server, browser):
@@ -329,6 +345,74 @@ def test_wheel_zooms_around_the_cursor_drag_pans_and_legend_highlights(server, b
     assert "dim" in legend[0].get_attribute("class")
     legend[1].click()
     assert "active" not in legend[1].get_attribute("class")
+    assert _csp_violations(browser) == []
+
+
+def test_the_policy_is_enforced_and_the_page_cannot_be_framed(server, browser, tmp_path):
+    port = server.rsplit(":", 1)[1]
+    _open(browser, f"http://localhost:{port}/")  # an allowed name: the page works there too
+    browser.execute_script("const s = document.createElement('script');"
+                           "s.textContent = 'window.injected = 1'; document.body.append(s);")
+    assert browser.execute_script("return window.injected") is None  # inline script blocked
+    assert any("inline script" in m for m in _csp_violations(browser))
+    browser.execute_script("const f = document.createElement('iframe'); f.id = 'framed';"
+                           "f.src = '/'; document.body.append(f);")  # the page in itself
+    assert _framed_page(browser) is None
+    assert any("frame-ancestors" in m for m in _csp_violations(browser))
+
+    # a page of another site (a plain server on another port) frames the server, and a page
+    # of its own (the control: a frame without protection shows)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "plain.html").write_text("<div id='map'>not protected</div>")
+    with serve_directory(site) as (other, _):
+        for name, src, shown in (("evil.html", f"{server}/", None),
+                                 ("control.html", f"{other}/plain.html", "not protected")):
+            (site / name).write_text(f"<iframe id='framed' src='{src}'></iframe>")
+            browser.get(f"{other}/{name}")
+            assert _framed_page(browser) == shown, name
+        assert any("frame-ancestors" in m for m in _csp_violations(browser))
+
+
+def _framed_page(driver) -> str | None:
+    """The text of ``#map`` in the frame ``#framed`` once loaded (None: no page of ours)."""
+    _wait(driver, "document.getElementById('framed')")
+    time.sleep(1.0)  # time to load what it would show
+    driver.switch_to.frame("framed")
+    try:
+        return driver.execute_script("const m = document.getElementById('map');"
+                                     "return m && (m.textContent || m.tagName);")
+    finally:
+        driver.switch_to.default_content()
+
+
+def test_an_index_rebuilt_under_an_open_page(browser, library, tmp_path, feature_cache):
+    """The server picks the new index up; the page that shows the old map says to reload
+    instead of listing the neighbours of another sound; reloaded, it shows the new library."""
+    from typer.testing import CliRunner
+
+    from mirsim.cli.index import standalone_app
+
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    out = tmp_path / "lib.index"
+    SoundIndex.build(lib, out, feature="mfcc", n_jobs=1, cache=feature_cache)
+    with running_server(out, tmp_path / "server.log", "--map", "pca") as url:
+        _open(browser, url)
+        assert browser.execute_script("return window.mirsim.n") == 18
+        for i in range(3):
+            sf.write(lib / "dull" / f"added {i}.wav", harmonic_tone(150.0 + i, 1, i), SR)
+        r = CliRunner().invoke(standalone_app(), ["index", "build", str(lib), "--out", str(out),
+                                                  "--workers", "1"])
+        assert r.exit_code == 0, r.output
+        assert httpx.get(f"{url}/api/info").json()["n_items"] == 21  # the server switched
+        browser.execute_script("window.mirsim.select(0)")
+        _wait(browser, "document.getElementById('status-message').classList.contains('error')")
+        status = browser.find_element("id", "status-message").text
+        assert "index was rebuilt" in status and "reload the page" in status
+        _open(browser, url)
+        assert browser.execute_script("return window.mirsim.n") == 21
+        assert _csp_violations(browser) == []
 
 
 @pytest.mark.slow

@@ -75,9 +75,13 @@ def index_build(
     rehash: bool = typer.Option(False, help="Hash every file again, even when its size and "
                                             "modification time are unchanged."),
     seed: int = typer.Option(0, help="Seed of the approximate index's calibration."),
+    wait: bool = typer.Option(False, "--wait", help="If another build is writing the same "
+                                                    "--out, wait for it to finish (default: "
+                                                    "fail at once, naming its pid)."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: the build report."),
 ) -> None:
-    """Build or update the index of a sound library (written atomically)."""
+    """Build or update the index of a sound library (written atomically; one build of an
+    index at a time)."""
     from mirsim.index import build_index
 
     n_jobs = _check_workers(workers, scheduler)
@@ -91,8 +95,18 @@ def index_build(
         report = build_index(directory, out_dir, run_dir=run, feature=feature,
                              feature_params=fparams, approximate=approximate, group_by=group_by,
                              n_jobs=n_jobs, rehash=rehash, seed=seed, scheduler=scheduler,
-                             progress=_stage_updater(progress))
+                             progress=_stage_updater(progress), wait=wait,
+                             on_wait=_say_waiting(out_dir))
     _print_build_summary(report, as_json)
+
+
+def _say_waiting(out_dir: Path) -> Callable[[int | None], None]:
+    def say(pid: int | None) -> None:
+        who = f"pid {pid}" if pid is not None else "another process"
+        err.print(f"waiting for the build of {out_dir} by {who} to finish...",
+                  highlight=False, soft_wrap=True)
+
+    return say
 
 
 def _check_workers(workers: int | None, scheduler: str | None) -> int:

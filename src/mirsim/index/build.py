@@ -18,6 +18,11 @@ What a rebuild reuses from the previous index at the same place (same feature an
 Deleted files are dropped; files that cannot be used are listed with their reason in
 ``build_report.json`` and tried again by the next build.
 
+One build writes a given index at a time (:func:`mirsim.index.storage.index_lock`): a second
+build of the same ``out`` fails at once naming the first one's pid, or waits for it with
+``wait=True``. A build that cannot write (full disk, permissions) fails with one line saying so
+and leaves the previous index as it was.
+
 Feature extraction runs in this process (``n_jobs`` joblib processes) or, with ``scheduler``, on
 a Dask distributed cluster (:mod:`mirsim.index.distributed`): a local one of ``n_jobs`` worker
 processes, or an existing one. Workers also embed the sounds for per-item models; graph models
@@ -26,6 +31,7 @@ and the library-standardised pipeline embed on the client. Either way the index 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -46,14 +52,18 @@ from mirsim.index import manifest as mf
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
                                         METRICS, build_faiss_index, choose_index_type,
-                                        require_faiss)
+                                        require_faiss, write_faiss_index)
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.scan import LibraryFile, audio_duration, group_of, scan_library
-from mirsim.index.storage import (check_target, clean_stale, is_index_dir, publish, staging_dir,
-                                  write_json_file)
+from mirsim.index.storage import (check_target, clean_stale, index_lock, is_index_dir, publish,
+                                  staging_dir, write_json_file)
 
 #: ``progress(stage, done, total)``; stages: hash, cluster, features, embed, index, write.
 Progress = Callable[[str, int, int], None]
+#: Free space below which a failed write is put down to a full disk.
+_FULL_DISK_BYTES = 1 << 20
+#: Errors of a failed write that writers may name only in their message.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EACCES)
 
 
 @dataclass
@@ -72,7 +82,8 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
                 approximate_threshold: int = DEFAULT_APPROXIMATE_THRESHOLD,
                 group_by: str = "folder", n_jobs: int = 1, cache: FeatureCache | None = None,
                 rehash: bool = False, seed: int = 0, scheduler: Any = None,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None, wait: bool = False,
+                on_wait: Callable[[int | None], None] | None = None) -> dict[str, Any]:
     """Build the index of the audio files below ``root`` into the directory ``out``.
 
     Parameters
@@ -110,6 +121,10 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
         No cluster is started when every sound's features are already known.
     progress : callable, optional
         ``progress(stage, done, total)``; stage ``cluster`` while a cluster starts.
+    wait : bool
+        If another process is building ``out``, wait for it to finish (default: fail at once).
+    on_wait : callable, optional
+        ``on_wait(pid)``, called before waiting with the other build's pid (None if unknown).
 
     Returns
     -------
@@ -126,7 +141,9 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     Raises
     ------
     SoundIndexError, DataError
-        Bad folder, target, run directory or option; no usable audio file.
+        Bad folder, target, run directory or option; no usable audio file; another build
+        writing ``out``; a file that cannot be written (full disk...): the previous index is
+        then left as it was.
 
     Examples
     --------
@@ -140,11 +157,24 @@ def build_index(root: str | Path, out: str | Path, *, run_dir: str | Path | None
     (3, 0, 'flat')
     """
     t_start = time.perf_counter()
-    timings: dict[str, float] = {}
     root, out = _check_paths(root, out)
     group_of("x", group_by)  # validates group_by
     choose_index_type(0, approximate, approximate_threshold)  # validates approximate
     require_faiss()
+    with index_lock(out, wait, on_wait):
+        try:
+            return _build(root, out, run_dir, feature, feature_params, approximate,
+                          approximate_threshold, group_by, n_jobs, cache, rehash, seed,
+                          scheduler, progress, t_start)
+        except OSError as exc:  # a full disk, a folder that cannot be written...
+            raise _write_error(out, is_index_dir(out), exc) from None
+
+
+def _build(root: Path, out: Path, run_dir, feature, feature_params, approximate,
+           approximate_threshold, group_by, n_jobs, cache, rehash, seed, scheduler, progress,
+           t_start: float) -> dict[str, Any]:
+    """:func:`build_index` once its arguments are checked and the index is locked."""
+    timings: dict[str, float] = {}
     stale = clean_stale(out)
     check_target(out)
     pipeline = _make_pipeline(run_dir, feature, feature_params)
@@ -438,39 +468,85 @@ def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold
 def _write(out: Path, config, manifest, X, E, faiss_index, reuse_from: _Previous | None,
            pipeline: EmbeddingPipeline, report, timings, t_start, progress) -> None:
     """Write everything into a staging directory, then publish it atomically."""
-    faiss = require_faiss()
     t = time.perf_counter()
+
+    def write_report(path: Path) -> None:
+        timings["write"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+        report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        write_json_file(path, report)
+
+    def write_faiss(path: Path) -> None:
+        if reuse_from is not None:
+            _link_or_copy(reuse_from.directory / mf.FAISS_FILE, path)
+        else:
+            write_faiss_index(faiss_index, path)
+
+    steps = [(mf.CONFIG_FILE, lambda path: write_json_file(path, config)),
+             (mf.MANIFEST_FILE, lambda path: mf.write_manifest(manifest, path)),
+             (mf.FEATURES_FILE, lambda path: np.save(path, X)),
+             (mf.EMBEDDINGS_FILE, lambda path: np.save(path, E)),
+             (mf.FAISS_FILE, write_faiss),
+             (mf.MODEL_DIR, pipeline.model.save),
+             (mf.REPORT_FILE, write_report)]
     staging = staging_dir(out)
-    steps = ["config", "manifest", "features", "embeddings", "faiss", "model", "report"]
+    path = staging
     try:
-        for i, step in enumerate(steps):
+        for i, (name, write) in enumerate(steps):
             if progress:
                 progress("write", i, len(steps))
-            if step == "config":
-                write_json_file(staging / mf.CONFIG_FILE, config)
-            elif step == "manifest":
-                mf.write_manifest(manifest, staging / mf.MANIFEST_FILE)
-            elif step == "features":
-                np.save(staging / mf.FEATURES_FILE, X)
-            elif step == "embeddings":
-                np.save(staging / mf.EMBEDDINGS_FILE, E)
-            elif step == "faiss" and reuse_from is not None:
-                _link_or_copy(reuse_from.directory / mf.FAISS_FILE, staging / mf.FAISS_FILE)
-            elif step == "faiss":
-                faiss.write_index(faiss_index, os.fspath(staging / mf.FAISS_FILE))
-            elif step == "model":
-                pipeline.model.save(staging / mf.MODEL_DIR)
-            else:
-                timings["write"] = time.perf_counter() - t
-                timings["total"] = time.perf_counter() - t_start
-                report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-                write_json_file(staging / mf.REPORT_FILE, report)
+            path = staging / name
+            write(path)
         if progress:
             progress("write", len(steps), len(steps))
+        path = staging
         publish(staging, out)
+    except Exception as exc:
+        error = exc if getattr(exc, "errno", None) else _writer_error(exc, staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        if error is None:
+            raise
+        if error.filename is None:  # numpy and the others do not say which file failed
+            error = OSError(error.errno, error.strerror, str(path))
+        if error is exc:
+            raise
+        raise error from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _writer_error(exc: Exception, staging: Path) -> OSError | None:
+    """The OSError behind a failed write that does not carry its errno, or None if ``exc``
+    is no failed write. Writers report them each their own way: FAISS a RuntimeError naming the
+    system's message, safetensors a SafetensorError doing the same, numpy an OSError "N
+    requested and M written" and torch a RuntimeError "unexpected pos", so a full disk is also
+    recognised by its free space (measured before the partial files are removed)."""
+    text = str(exc)
+    for code in _WRITE_ERRNOS:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    if shutil.disk_usage(staging).free < _FULL_DISK_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
+
+
+def _write_error(out: Path, had_index: bool, exc: OSError) -> SoundIndexError:
+    """The one-line error of a build stopped by an OSError (full disk, permissions...)."""
+    where = f" ({_shown_path(out, exc.filename)})" if exc.filename else ""
+    kept = f"the previous index at {out} is intact" if had_index else "no index was written"
+    return SoundIndexError(f"{out}: build failed: {exc.strerror or exc}{where}; {kept}")
+
+
+def _shown_path(out: Path, filename: Any) -> str:
+    """A path as the user knows it: a file of the staging directory as "writing NAME" (it
+    would have become ``out/NAME``), the staging directory itself as "publishing"."""
+    path = Path(os.fsdecode(filename))
+    for staging in (path, *path.parents):
+        if staging.parent == out.parent and staging.name.startswith(f".{out.name}.tmp-"):
+            rel = path.relative_to(staging).as_posix()
+            return "publishing the new index" if rel == "." else f"writing {rel}"
+    return str(path)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

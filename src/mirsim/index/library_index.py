@@ -28,6 +28,7 @@ from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import configure, require_faiss, search, stored_vectors
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.scan import group_of
+from mirsim.index.storage import index_version
 
 #: Graph libraries up to this size are fully re-embedded by :meth:`SoundIndex.verify`.
 VERIFY_GRAPH_LIMIT = 20_000
@@ -110,8 +111,10 @@ class SoundIndex:
 
     def __init__(self, directory: Path, config: dict[str, Any], manifest: pd.DataFrame,
                  faiss_index, build_report: dict[str, Any] | None = None,
-                 root: Path | None = None):
+                 root: Path | None = None, version: str | None = None):
         self.directory = directory
+        #: Which build of ``directory`` this is (:func:`mirsim.index.storage.index_version`).
+        self.version = version
         self.config = config
         self.manifest = manifest
         self.faiss_index = faiss_index
@@ -142,6 +145,7 @@ class SoundIndex:
             raise SoundIndexError(f"{directory}: not a mirsim sound index ({mf.CONFIG_FILE} missing)")
         if missing:
             raise SoundIndexError(f"{directory}: incomplete index ({', '.join(missing)} missing)")
+        version = index_version(directory)  # before reading: a newer build is then noticed
         config = _read_json(directory / mf.CONFIG_FILE)
         if config.get("format") != mf.FORMAT:
             raise SoundIndexError(f"{directory}: not a mirsim sound index")
@@ -158,7 +162,7 @@ class SoundIndex:
         configure(index, config.get("index_params", {}))
         report_path = directory / mf.REPORT_FILE
         report = _read_json(report_path) if report_path.is_file() else {}
-        return cls(directory, config, manifest, index, report, root)
+        return cls(directory, config, manifest, index, report, root, version)
 
     # -- basic properties -------------------------------------------------------------------
     def __len__(self) -> int:

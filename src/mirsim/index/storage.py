@@ -11,25 +11,43 @@ A build writes the whole new index into a hidden staging directory next to the t
 
 A build killed before the swap leaves only its hidden staging directory, which the next build
 removes once the process that owned it is gone.
+
+One build writes a target at a time: :func:`index_lock` holds an exclusive ``flock`` on a
+hidden lock file next to it (``.NAME.lock``, holding the writer's pid). The kernel drops the lock
+when its holder ends, however it ends, so a killed build never leaves a stale lock; the file
+itself stays (removing it could let two writers lock two different files).
+
+A server notices that a build replaced the index it serves through :func:`index_version`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock; builds are not serialised there
+    fcntl = None  # type: ignore[assignment]
 
 from mirsim.index.errors import SoundIndexError
 
 #: File that marks a directory as a mirsim sound index.
 MARKER = "index.json"
+#: File whose identity is the index's version (:data:`mirsim.index.manifest.MANIFEST_FILE`,
+#: not imported here: that module needs pandas).
+VERSION_FILE = "manifest.csv"
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
 
 
@@ -120,6 +138,122 @@ def clean_stale(target: Path) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
         touched.append(path)
     return touched
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of the index directory ``target`` (beside it, hidden).
+
+    Examples
+    --------
+    >>> lock_path(Path("/data/lib.index"))
+    PosixPath('/data/.lib.index.lock')
+    """
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def index_lock(target: Path, wait: bool = False,
+               on_wait: Callable[[int | None], None] | None = None) -> Iterator[Path]:
+    """Hold the exclusive write lock of the index directory ``target`` (see the module).
+
+    Parameters
+    ----------
+    target : Path
+        The index directory (it need not exist; its parent is created).
+    wait : bool
+        Wait for the holder to finish instead of failing at once.
+    on_wait : callable, optional
+        With ``wait``: called once with the holder's pid (None if unknown) before waiting.
+
+    Raises
+    ------
+    SoundIndexError
+        Another process holds the lock (and ``wait`` is false), or the lock file cannot be
+        created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "lib.index"
+    >>> with index_lock(target):
+    ...     with index_lock(target):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    mirsim.index.errors.SoundIndexError: .../lib.index: another process (pid ...) is writing this index; wait for it to finish, or pass --wait
+    >>> with index_lock(target) as path:  # released when its holder is done
+    ...     path.name
+    '.lib.index.lock'
+    """
+    path = lock_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+    except OSError as exc:
+        raise SoundIndexError(f"{target}: cannot create its lock file {path.name} in "
+                              f"{target.parent} ({exc.strerror or exc})") from None
+    try:
+        _acquire(fd, target, wait, on_wait)
+        _write_pid(fd)
+        yield path
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+def _acquire(fd: int, target: Path, wait: bool,
+             on_wait: Callable[[int | None], None] | None) -> None:
+    if fcntl is None:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        holder = _holder_pid(fd)
+    if not wait:
+        who = f"pid {holder}" if holder is not None else "pid unknown"
+        raise SoundIndexError(f"{target}: another process ({who}) is writing this index; wait "
+                              f"for it to finish, or pass --wait")
+    if on_wait is not None:
+        on_wait(holder)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _holder_pid(fd: int) -> int | None:
+    """The pid the lock's holder wrote into the lock file (None before it wrote it, when the
+    file still names an earlier holder that has ended)."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() and _alive(int(text)) else None
+
+
+def _write_pid(fd: int) -> None:
+    """Record the holder's pid for the message of a refused writer (best effort: a full disk
+    must not stop a build that could still fail with a clearer message later)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+
+
+def index_version(directory: Path) -> str | None:
+    """A token that changes whenever a build publishes a new index at ``directory`` (None if
+    it holds no manifest): the identity of its manifest file, which every build writes anew
+    (device, inode, size, modification time).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> index_version(d) is None
+    True
+    >>> _ = (d / "manifest.csv").write_text("path\\n")
+    >>> v = index_version(d); v == index_version(d), len(v)
+    (True, 16)
+    """
+    try:
+        st = os.stat(directory / VERSION_FILE)
+    except OSError:
+        return None
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
 
 
 def _alive(pid: int) -> bool:

@@ -8,7 +8,9 @@ FastAPI application for one index directory.
 'tsne'
 
 Modules: :mod:`~mirsim.server.app` (routes), :mod:`~mirsim.server.state` (what a running
-server holds), :mod:`~mirsim.server.maps` (the 2-D map and its cache),
+server holds; switching to a rebuilt index), :mod:`~mirsim.server.security` (other sites'
+requests, security headers, request size), :mod:`~mirsim.server.maps` (the 2-D map and its
+cache),
 :mod:`~mirsim.server.files` (which files may be sent; uploads), :mod:`~mirsim.server.schemas`
 (JSON shapes), :mod:`~mirsim.server.synthetic` (an index without audio, for trying the page at
 scale). The page itself is ``static/index.html``, ``app.js`` and ``style.css``.

@@ -13,15 +13,25 @@ Endpoints (all documented in ``/docs`` and ``/openapi.json``):
 ``POST /api/query``                upload a sound file: its nearest indexed sounds
 =================================  ===========================================================
 
-A sound is always named by its manifest row ``i``; no endpoint takes a path. Uploads larger
-than the limit are refused with 413 (before their body is read when the request announces
-its length, which browsers do; a request that does not is refused with 411). Requests whose
-``Host`` is not an allowed name are refused with 400, so that a web page of another site
-cannot reach the server through DNS rebinding.
+A sound is always named by its manifest row ``i`` (digits only: ``1.0`` is refused); no
+endpoint takes a path. Uploads larger than the limit are refused with 413 (before their body is
+read when the request announces its length, which browsers do; a request that does not is
+refused with 411). Requests whose ``Host`` is not an allowed name are refused with 400, so that
+a web page of another site cannot reach the server through DNS rebinding; uploads sent by a
+page of another site (``Origin``), with 403; a path and query string over 8 KB, with 414 (see
+:mod:`mirsim.server.security`, which also sets the Content-Security-Policy and frame
+protection). Error bodies never repeat what the request sent.
+
+When a build replaces the index in place, the server switches to the new one at the next
+request (:class:`~mirsim.server.state.LiveLibrary`). Every API response names the index
+version it comes from in ``X-Mirsim-Index``; a request that sends back a version that is no
+longer served (as the page does) is refused with 409, so that a page showing the old map is
+told to reload instead of getting another sound under the same id.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,24 +40,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BeforeValidator
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import mirsim
 from mirsim.audio import AudioError
 from mirsim.features.extraction import FeatureCache
-from mirsim.index import SoundIndex
 from mirsim.server import schemas
 from mirsim.server.files import UploadTooLarge, content_type, saved_upload
 from mirsim.server.maps import MapSettings
-from mirsim.server.state import MAX_K, LibraryService, UnknownItem
+from mirsim.server.security import (RequestTargetLimit, SameOriginWrites, SecurityHeaders,
+                                    inline_script_csp, security_headers, validation_errors)
+from mirsim.server.state import MAX_K, LibraryService, LiveLibrary, UnknownItem
 
 #: Default upload limit (20 MB).
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1000 * 1000
 #: Host names the server answers by default (loopback only).
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+#: Response header naming the index version (see module); a request sending it back is
+#: refused with 409 once that version is no longer served.
+VERSION_HEADER = "X-Mirsim-Index"
+_ROW = re.compile(r"-?[0-9]{1,18}")
 #: Room for the multipart envelope around an uploaded file.
 _MULTIPART_SLACK = 64 * 1024
 STATIC_DIR = Path(__file__).with_name("static")
@@ -56,11 +73,26 @@ router = APIRouter()
 
 
 def _service(request: Request) -> LibraryService:
-    return request.app.state.service
+    """The service of the index now served (a rebuilt index is picked up here)."""
+    service = request.app.state.library.current()
+    request.state.index_version = service.version  # -> the X-Mirsim-Index response header
+    expected = request.headers.get(VERSION_HEADER)
+    if expected is not None and expected != service.version:
+        raise HTTPException(409, "the index was rebuilt since this page was loaded: reload the "
+                                 "page to see the new library")
+    return service
+
+
+def _plain_row(value: object) -> object:
+    """Refuse what lax integer parsing would accept for a row: ``1.0``, ``+1``, ``1_0``..."""
+    if isinstance(value, str) and not _ROW.fullmatch(value):
+        raise ValueError("an item id is a manifest row: a whole number written in digits")
+    return value
 
 
 Service = Annotated[LibraryService, Depends(_service)]
-ItemId = Annotated[int, PathParam(description="Manifest row of the sound (0-based).")]
+ItemId = Annotated[int, BeforeValidator(_plain_row),
+                   PathParam(description="Manifest row of the sound (0-based).")]
 _ERRORS = {404: {"model": schemas.ErrorResponse, "description": "No such item (or its file "
                                                                  "is missing)."}}
 
@@ -87,8 +119,8 @@ def create_app(index_dir: str | Path, *, root: str | Path | None = None,
         Compute (or read) the map in a background thread as soon as the server starts,
         instead of at the first ``GET /api/map``.
     allowed_hosts : sequence of str, optional
-        Host names the server answers (default: ``127.0.0.1`` and ``localhost``; ``"*"``
-        allows any).
+        Host names the server answers (default: ``127.0.0.1``, ``localhost`` and ``[::1]``;
+        ``"*"`` allows any, for tests and proxies that check it themselves).
 
     Returns
     -------
@@ -113,28 +145,39 @@ def create_app(index_dir: str | Path, *, root: str | Path | None = None,
     1
     >>> client.get("/api/items/40").status_code, client.get("/api/items/0/audio").status_code
     (404, 404)
+    >>> client.get("/api/items/1.0").status_code, client.get("/").headers["X-Frame-Options"]
+    (422, 'DENY')
     """
-    service = LibraryService(SoundIndex.load(index_dir, root), map_settings or MapSettings(),
-                             int(max_upload_bytes), cache)
+    def start_map(service: LibraryService) -> None:
+        threading.Thread(target=service.map_json, name="mirsim-map", daemon=True).start()
+
+    library = LiveLibrary.open(index_dir, root, map_settings or MapSettings(),
+                               int(max_upload_bytes), cache, start_map if warm_map else None)
+    service = library.current()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if warm_map:
-            threading.Thread(target=service.map_json, name="mirsim-map", daemon=True).start()
+            start_map(library.current())
         yield
 
     app = FastAPI(title="mirsim", version=mirsim.__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None,
                   description="Browse, play and search a sound library indexed by mirsim. "
                               "Sounds are named by their manifest row (`id`).")
-    app.state.service = service
+    app.state.library = library
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_offline_docs(app)
+    # the last added runs first: headers on every answer, then Host, size, Origin, upload
     app.add_middleware(UploadLimit, max_body=service.max_upload_bytes + _MULTIPART_SLACK,
                        paths=("/api/query",))
+    app.add_middleware(SameOriginWrites)
+    app.add_middleware(RequestTargetLimit)
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS))
+    app.add_middleware(IndexVersionHeader)
+    app.add_middleware(SecurityHeaders, headers=security_headers())
     _add_error_handlers(app)
     return app
 
@@ -151,11 +194,13 @@ def _add_offline_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json", title="mirsim API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon-32x32.png")
+        page.headers["Content-Security-Policy"] = inline_script_csp(bytes(page.body).decode())
+        return page
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -166,6 +211,32 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadTooLarge)
     async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=413)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
+
+class IndexVersionHeader:
+    """ASGI middleware naming, in ``X-Mirsim-Index``, the index version a request was
+    answered from (recorded by the ``Service`` dependency)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_version(message: Message) -> None:
+            version = scope.get("state", {}).get("index_version")
+            if message["type"] == "http.response.start" and version:
+                message.setdefault("headers", []).append(
+                    (VERSION_HEADER.lower().encode(), version.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
 
 
 class UploadLimit:
@@ -188,8 +259,8 @@ class UploadLimit:
             return JSONResponse({"detail": "upload refused: the request must state its length "
                                            "(Content-Length)"}, status_code=411)
         if int(length) > self.max_body:
-            return JSONResponse({"detail": f"upload too large: {int(length):,} bytes, the "
-                                           f"limit is {self.max_body - _MULTIPART_SLACK:,}"},
+            return JSONResponse({"detail": f"upload too large: the limit is "
+                                           f"{self.max_body - _MULTIPART_SLACK:,} bytes"},
                                 status_code=413)
         return None
 
@@ -237,9 +308,10 @@ def neighbors(i: ItemId, service: Service,
     return service.neighbors(i, k, exclude_same_group)
 
 
+@router.head("/api/items/{i}/audio", include_in_schema=False)
 @router.get("/api/items/{i}/audio", response_class=FileResponse,
             responses={**_ERRORS, 200: {"content": {"audio/*": {}},
-                                        "description": "The sound file."}})
+                                        "description": "The sound file (also HEAD)."}})
 def audio(i: ItemId, service: Service) -> FileResponse:
     """The file of sound ``i``, with the content type of its extension."""
     path = service.audio_file(i)
@@ -271,6 +343,6 @@ def query(service: Service,
     with saved_upload(file.file, name, service.max_upload_bytes) as path:
         try:
             return service.query_file(path, name, k, exclude_same_group)
-        except AudioError as exc:  # the reason may quote the temporary copy's path
-            reason = exc.reason.replace(str(path), name).replace(str(path.parent), "")
-            raise HTTPException(400, f"{name}: {reason}") from None
+        except AudioError as exc:  # neither the file's name nor its temporary copy's path
+            reason = exc.reason.replace(str(path), "").replace(str(path.parent), "")
+            raise HTTPException(400, f"not a usable sound file: {reason}") from None

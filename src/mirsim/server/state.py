@@ -1,12 +1,17 @@
 """What one running server holds: the loaded index and what it computes once (the map, the
-search table). Every :func:`mirsim.server.create_app` has its own :class:`LibraryService`."""
+search table). Every :func:`mirsim.server.create_app` has its own :class:`LiveLibrary`, which
+holds the :class:`LibraryService` of the index now in its directory: when a build replaces the
+index, the next request notices it (:func:`mirsim.index.storage.index_version`) and the server
+switches to the new index in one step; requests already running finish on the old one."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -14,12 +19,19 @@ from typing import Any
 import numpy as np
 
 from mirsim.features.extraction import FeatureCache
-from mirsim.index import SoundIndex
+from mirsim.index import SoundIndex, SoundIndexError
+from mirsim.index.storage import index_version
 from mirsim.server.files import library_file
 from mirsim.server.maps import MapSettings, cached_map
 
 #: Most neighbours one request may ask for.
 MAX_K = 200
+#: Attempts at loading an index that a build keeps replacing while it is read.
+_LOAD_ATTEMPTS = 3
+#: Seconds before an index that could not be loaded is tried again.
+_RETRY_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class UnknownItem(LookupError):
@@ -183,9 +195,113 @@ class LibraryService:
                 "paths": self.index.manifest["path"].astype(str).tolist()}
 
     # -- description ------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """Which build of the index this service holds (see :class:`LiveLibrary`)."""
+        return self.index.version or ""
+
     def info(self) -> dict[str, Any]:
         """``SoundIndex.info()`` plus the server's settings."""
-        return {**self.index.info(),
+        return {**self.index.info(), "index_version": self.version,
                 "server": {"map_method": self.map_settings.method,
                            "map_landmarks": self.map_settings.landmarks,
                            "max_upload_bytes": self.max_upload_bytes, "max_k": MAX_K}}
+
+
+@dataclass
+class LiveLibrary:
+    """The :class:`LibraryService` of whichever index is now in ``directory``.
+
+    :meth:`current` compares the directory's :func:`~mirsim.index.storage.index_version` with
+    the loaded one (one ``stat``) and, when a build has published a new index, loads it and
+    switches to it in one assignment; while one request loads it, the others go on with the
+    old index. An index that cannot be loaded (yet) leaves the old one in service.
+
+    Parameters
+    ----------
+    directory : Path
+    root : Path, optional
+        Where the library files now live, if they moved since the build.
+    map_settings : MapSettings
+    max_upload_bytes : int
+    cache : FeatureCache, optional
+    on_load : callable, optional
+        Called with every service loaded after the first (e.g. to start its map).
+
+    Examples
+    --------
+    >>> from mirsim.server.synthetic import write_synthetic_index
+    >>> import tempfile
+    >>> d = write_synthetic_index(Path(tempfile.mkdtemp()) / "s.index", 30, n_labels=2)
+    >>> live = LiveLibrary.open(d, None, MapSettings(method="pca"), 1000)
+    >>> first = live.current(); len(first)
+    30
+    >>> _ = write_synthetic_index(d, 40, n_labels=2)  # rebuilt in place
+    >>> second = live.current(); len(second), second.version != first.version
+    (40, True)
+    """
+
+    directory: Path
+    root: Path | None
+    map_settings: MapSettings
+    max_upload_bytes: int
+    cache: FeatureCache | None = None
+    on_load: Callable[[LibraryService], None] | None = None
+    _service: LibraryService | None = field(default=None, repr=False)
+    _loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _failed: tuple[str, float] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, directory: str | Path, root: str | Path | None, map_settings: MapSettings,
+             max_upload_bytes: int, cache: FeatureCache | None = None,
+             on_load: Callable[[LibraryService], None] | None = None) -> LiveLibrary:
+        """Load the index in ``directory`` (errors: :class:`SoundIndexError`)."""
+        live = cls(Path(directory), Path(root) if root is not None else None, map_settings,
+                   int(max_upload_bytes), cache, on_load)
+        live._service = live._load()
+        return live
+
+    def current(self) -> LibraryService:
+        """The service of the newest index that could be loaded."""
+        service = self._service
+        assert service is not None, "use LiveLibrary.open"
+        version = index_version(self.directory)
+        if version is None or version == service.version or self._failed_recently(version):
+            return service
+        if not self._loading.acquire(blocking=False):  # another request is loading it
+            return service
+        try:
+            if self._service is service:
+                self._switch(version)
+        finally:
+            self._loading.release()
+        return self._service
+
+    def _failed_recently(self, version: str) -> bool:
+        return (self._failed is not None and self._failed[0] == version
+                and time.monotonic() - self._failed[1] < _RETRY_SECONDS)
+
+    def _switch(self, version: str) -> None:
+        try:
+            new = self._load()
+        except (SoundIndexError, OSError) as exc:  # e.g. a half-written hand copy: keep the old
+            self._failed = (version, time.monotonic())
+            log.warning("mirsim: %s changed but cannot be loaded (%s); still serving the "
+                        "previous index", self.directory, exc)
+            return
+        self._service, self._failed = new, None
+        log.warning("mirsim: %s was rebuilt; now serving its %d sounds", self.directory,
+                    len(new))
+        if self.on_load is not None:
+            self.on_load(new)
+
+    def _load(self) -> LibraryService:
+        """Load the index with everything a service reads later (embeddings, model), so that
+        it never mixes files of two builds; again if a build replaced it meanwhile."""
+        for _ in range(_LOAD_ATTEMPTS):
+            index = SoundIndex.load(self.directory, self.root)
+            _ = index.embeddings  # opened now, from this build (both are read lazily)
+            _ = index.pipeline
+            if index_version(self.directory) == index.version:
+                break
+        return LibraryService(index, self.map_settings, self.max_upload_bytes, self.cache)

@@ -19,7 +19,7 @@ import pandas as pd
 
 import mirsim
 from mirsim.index import manifest as mf
-from mirsim.index.faiss_backend import build_faiss_index, require_faiss
+from mirsim.index.faiss_backend import build_faiss_index, require_faiss, write_faiss_index
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.storage import check_target, publish, staging_dir, write_json_file
 
@@ -67,7 +67,7 @@ def write_synthetic_index(out: str | Path, n_items: int, *, n_labels: int = 12,
         mf.write_manifest(_manifest(labels, pipeline), staging / mf.MANIFEST_FILE)
         np.save(staging / mf.FEATURES_FILE, X)
         np.save(staging / mf.EMBEDDINGS_FILE, E)
-        require_faiss().write_index(faiss_index, str(staging / mf.FAISS_FILE))
+        write_faiss_index(faiss_index, staging / mf.FAISS_FILE)
         pipeline.model.save(staging / mf.MODEL_DIR)
         publish(staging, out)
     except BaseException:

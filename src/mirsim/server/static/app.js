@@ -18,6 +18,7 @@
   const VECTOR_LIMIT = 4000;     // draw circles below this many points, pixels above
   const PICK_RADIUS = 9;         // CSS pixels
   const NEIGHBOURS = 10;
+  const VERSION_HEADER = "X-Mirsim-Index";
 
   const state = {
     n: 0, x: null, y: null, label: null, labels: [], paths: [], counts: [],
@@ -26,7 +27,7 @@
     width: 0, height: 0, dpr: 1, image: null,
     grid: null,
     selected: -1, marked: [], hover: -1, focusLabel: -1, playing: -1,
-    info: null, maxUpload: Infinity, objectUrl: null,
+    info: null, maxUpload: Infinity, objectUrl: null, indexVersion: null,
     drawPending: false, requestToken: 0,
   };
   const timings = { mapFetchMs: null, mapParseMs: null, firstDrawMs: null, lastDrawMs: null,
@@ -276,8 +277,14 @@
   }
 
   /* ---------------------------------------------------------------- API ------------------ */
-  async function api(path, options) {
-    const response = await fetch(path, options);
+  /* Every call sends back the index version of the first answer: once the index has been
+   * rebuilt, the server refuses (409) and says to reload, rather than answering for another
+   * sound under the same id. */
+  async function api(path, options = {}) {
+    const headers = new Headers(options.headers || {});
+    if (state.indexVersion) headers.set(VERSION_HEADER, state.indexVersion);
+    const response = await fetch(path, { ...options, headers });
+    if (!state.indexVersion) state.indexVersion = response.headers.get(VERSION_HEADER);
     let body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok) {
