@@ -225,12 +225,14 @@ class _StandardErrorCapture:
             written = self._read(start)
             self._users -= 1
             if self._users == 0 and self._saved >= 0:
-                everything = self._read(0)
+                # fd 2 back first, then read: a line another thread writes meanwhile lands
+                # either in the sink (read below) or on the real standard error, never lost
                 os.dup2(self._saved, 2)
                 os.close(self._saved)
                 self._saved = -1
-                os.ftruncate(self._sink.fileno(), 0)  # kept (unlinked) for the next decode;
-                os.lseek(self._sink.fileno(), 0, os.SEEK_SET)  # writes go at the offset
+                sink, self._sink = self._sink, None  # a fresh sink for the next decode
+                everything = os.pread(sink.fileno(), os.fstat(sink.fileno()).st_size, 0)
+                sink.close()
                 others = [line for line in everything.splitlines(keepends=True)
                           if not _is_decoder_line(line)]
                 _write_all(2, b"".join(others))
