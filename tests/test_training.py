@@ -13,7 +13,7 @@ from mirsim.evaluation.metrics import map_at_r, triplet_score
 from mirsim.experiments.specs import model_params
 from mirsim.models import make_model
 from mirsim.params import ParameterError
-from mirsim.registries import DISTANCES, LOSSES, MINERS, MODELS, SAMPLERS
+from mirsim.registries import DISTANCES, LOSSES, MINERS, SAMPLERS
 from mirsim.training import train_embedding
 
 
