@@ -68,22 +68,48 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
     return fs
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]]):
-    """A Rich table of ``train --json`` results: P@1, P@5, ii-P@5, MAP@R (mean ± std)."""
-    from rich.table import Table
+_METRIC_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
+                   ("MAP@R", "map_at_r"))
 
-    table = Table(title=title, title_justify="left")
-    table.add_column("model")
-    for col in ("P@1", "P@5", "ii-P@5", "MAP@R"):
-        table.add_column(col, justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("train s", justify="right")
+
+def _cells(j: dict) -> list[str]:
+    m = j["metrics"]
+    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in _METRIC_COLUMNS]
+            + [f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}"])
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict]]):
+    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, parameters, training
+    seconds) laid out for the terminal: one row per model when that fits its width, one row
+    per metric when that does, else one line per model and metric (never a cell cut short).
+    """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    heads = [h for h, _ in _METRIC_COLUMNS] + ["params", "train s"]
+    wide = Table(title=title, title_justify="left")
+    wide.add_column("model", no_wrap=True)
+    for h in heads:
+        wide.add_column(h, justify="right", no_wrap=True)
     for name, j in rows:
-        m = j["metrics"]
-        cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in
-                 ("p_at_1", "p_at_5", "ii_p_at_5", "map_at_r")]
-        table.add_row(name, *cells, f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}")
-    return table
+        wide.add_row(name, *_cells(j))
+    def fits(table) -> bool:  # its natural width, not the width it would be squeezed into
+        return out.measure(table, options=out.options.update_width(10_000)).maximum <= out.width
+
+    if fits(wide):
+        return wide
+    tall = Table(title=title, title_justify="left")
+    tall.add_column("", no_wrap=True)
+    for name, _ in rows:
+        tall.add_column(name, justify="right", no_wrap=True)
+    for i, h in enumerate(heads):
+        tall.add_row(h, *(_cells(j)[i] for _, j in rows))
+    if fits(tall):
+        return tall
+    lines = [Text(title)] + [Text(f"{name}: {h} {cell}") for name, j in rows
+                             for h, cell in zip(heads, _cells(j))]
+    return Group(*lines)
 
 
 def queries_note(j: dict) -> str | None:
