@@ -25,7 +25,7 @@ def demo(
     runs: Optional[Path] = opt.Runs,
 ) -> None:
     """Learn a similarity metric end to end and compare it with the Euclidean baseline."""
-    from mirsim.datasets.cyberlioz import find_cyberlioz
+    from mirsim.datasets.locations import find_cyberlioz
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.demo import run_demo
     from mirsim.models import model_class
