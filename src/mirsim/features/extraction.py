@@ -166,6 +166,8 @@ def extract_features(
     if n_jobs != 1 and chunks:
         from joblib import delayed  # worker processes only where there is work for them
 
+        from mirsim.parallel import worker_processes
+
         
         results = worker_processes(n_jobs)(
             delayed(_extract_chunk)(extractor, [sources[i] for i in c], 1) for c in chunks)
