@@ -287,3 +287,18 @@ def test_results_fit_a_narrow_terminal_without_cut_cells():
             common.out = saved
         text = console.export_text()
         assert "…" not in text and text.count("0.123 ± 0.046") == 8, (width, text)
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(library, tmp_path):
+    r = _mirsim(["train", "--data", str(library), "--model", "euclidean", "--runs", "/proc/x"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "/proc/x: cannot create the runs directory" in r.stderr
+    r = _mirsim(["reproduce", "table1", "--data", str(library), "--features", "mfcc",
+                 "--models", "euclidean", "--runs", "/proc/x"])
+    assert r.returncode == 2 and "cannot create the runs directory" in r.stderr
+    r = _run(["train", "--data", str(library), "--model", "euclidean", "--folds", "2",
+              "--workers", "1", "--runs", str(tmp_path), "--json"])
+    run_dir = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
+    r = _mirsim(["report", run_dir, "--out", "/proc/x.html"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: cannot write /proc/x") and "Traceback" not in r.stderr

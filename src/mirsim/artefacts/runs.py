@@ -32,6 +32,32 @@ class RunDirectoryError(MirsimError, ValueError):
     """A run directory that cannot be read (one line, naming the directory or file)."""
 
 
+def runs_root(root: str | Path | None = None) -> Path:
+    """The folder run directories go to (``root``, else ``MIRSIM_RUNS_DIR`` or ``./runs``),
+    created and checked writable, so that a command can refuse it before it does any work.
+
+    Examples
+    --------
+    >>> runs_root("/proc/no/such")
+    Traceback (most recent call last):
+    ...
+    mirsim.artefacts.runs.RunDirectoryError: /proc/no/such: cannot create the runs directory (No such file or directory)
+    """
+    import tempfile
+
+    from mirsim.config import runs_dir
+
+    root = Path(root) if root is not None else runs_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise RunDirectoryError(f"{root}: cannot create the runs directory "
+                                f"({exc.strerror or exc})") from None
+    return root
+
+
 def create_run_dir(name: str, root: str | Path | None = None) -> Path:
     """Create a fresh directory ``<root>/<timestamp>-<name>`` (``root``: ``MIRSIM_RUNS_DIR``
     or ``./runs``) and return it.
@@ -42,14 +68,7 @@ def create_run_dir(name: str, root: str | Path | None = None) -> Path:
     >>> create_run_dir("demo", tempfile.mkdtemp()).name.endswith("-demo")
     True
     """
-    from mirsim.config import runs_dir
-
-    root = Path(root) if root is not None else runs_dir()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirectoryError(f"{root}: cannot create the runs directory "
-                                f"({exc.strerror or exc})") from None
+    root = runs_root(root)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):

@@ -16,7 +16,8 @@ out = Console()
 
 
 def fail_cleanly(fn: Callable) -> Callable:
-    """Report mirsim's own errors (bad input, unknown names...) in one line, exit status 2."""
+    """Report mirsim's own errors (bad input, unknown names...) and failures of the file
+    system (a folder that cannot be written, a full disk) in one line, exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -25,8 +26,34 @@ def fail_cleanly(fn: Callable) -> Callable:
         except MirsimError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # the file system said no: where, and why
+            err.print(f"[red]error:[/red] {os_error_message(exc)}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def os_error_message(exc: OSError) -> str:
+    """``"<file>: <reason>"`` of a failed file operation, the temporary name of an atomic
+    write replaced by the file it was for.
+
+    Examples
+    --------
+    >>> os_error_message(FileNotFoundError(2, "No such file or directory", "/proc/.x.html.ab.tmp"))
+    'cannot write /proc/x.html: No such file or directory'
+    >>> os_error_message(PermissionError(13, "Permission denied", "/etc/shadow"))
+    '/etc/shadow: Permission denied'
+    """
+    import re
+    from pathlib import Path
+
+    name = str(exc.filename) if exc.filename is not None else ""
+    reason = exc.strerror or str(exc)
+    temporary = re.fullmatch(r"\.(?P<name>.+)\.[^.]+\.tmp", Path(name).name) if name else None
+    if temporary:
+        return f"cannot write {Path(name).parent / temporary['name']}: {reason}"
+    return f"{name}: {reason}" if name else reason
 
 
 def progress_bar() -> Progress:

@@ -30,6 +30,9 @@ def demo(
     from mirsim.experiments.demo import run_demo
     from mirsim.models import model_class
 
+    from mirsim.artefacts.runs import runs_root
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
     if data == "auto":
         if find_cyberlioz() is not None:
             data = "cyberlioz-extended"

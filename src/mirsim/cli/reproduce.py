@@ -59,6 +59,9 @@ def reproduce_table1(
                                            table1_markdown)
     from mirsim.models import table1_models
 
+    from mirsim.artefacts.runs import runs_root
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
     for m in metric_list:

@@ -45,6 +45,9 @@ def train(
     from mirsim.features import extractor_class, make_extractor
     from mirsim.models import make_model
 
+    from mirsim.artefacts.runs import runs_root
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     make_protocol(protocol, folds, seed)
     params = model_params(model, param, loss=loss, miner=miner, distance=distance,
