@@ -16,10 +16,12 @@ from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_wi
 
 @fail_cleanly
 def train(
-    data: str = typer.Option("cyberlioz-extended", help="Data set name, folder or CSV manifest."),
+    data: str = typer.Option("cyberlioz", help="Data set name, folder or CSV manifest "
+                                               "(default: the 78 real Cyberlioz sounds)."),
     feature: str = typer.Option("mfcc", help="Input feature."),
     model: str = typer.Option("an-gnn", help="Metric model."),
-    protocol: str = typer.Option("kfold", help="kfold, group-kfold or loo."),
+    protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds: the default), "
+                                                     "kfold (the AN-GNN paper's) or loo."),
     folds: int = typer.Option(5, help="Number of folds (ignored by loo)."),
     seed: int = typer.Option(0, help="Seed of the split and of the model."),
     param: Optional[list[str]] = opt.Param,
