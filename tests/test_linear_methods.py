@@ -97,14 +97,6 @@ def test_subsample_is_stratified_and_seeded():
 
 # -- the command and its report --------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def isolated_env(_session_cache_dir):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
-        mp.setenv("MIRSIM_RUNS_DIR", str(_session_cache_dir / "runs"))
-        yield
-
-
-@pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, isolated_env) -> Path:
     """One ``--quick`` run on three timbres x 8 tones (24 items, 3 folds of 8)."""
     library = write_timbre_library(tmp_path_factory.mktemp("lm-lib"), 8)

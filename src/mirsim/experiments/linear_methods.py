@@ -148,9 +148,7 @@ def linear_map(model: Any) -> np.ndarray | None:
     ((1, 3), None)
     """
     L = getattr(model, "L_", None)
-    if L is None:
-        return None
-    return np.asarray(L.detach().cpu().numpy() if hasattr(L, "detach") else L, dtype=np.float32)
+    return None if L is None else np.asarray(L, dtype=np.float32)
 
 
 def _fold(model: Any, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray,

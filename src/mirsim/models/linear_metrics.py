@@ -42,8 +42,12 @@ def _check_finite(X: Any, name: str) -> None:
 
 @estimator
 class LinearMapModel(MetricModel):
-    """A metric model whose embedding is ``x -> L x`` on standardised features, ``L`` learned
-    by a scikit-learn estimator (subclasses implement ``_learn_map``)."""
+    """A metric model whose embedding is ``x -> L x`` on standardised features, compared by
+    Euclidean distance: ``L_`` (a float32 tensor) is its state, saved as ``<name>.L``.
+
+    Subclasses learn ``L`` in ``_learn_map`` (LDA, NCA: a scikit-learn estimator) or
+    override ``_fit_standardised`` (LMNN).
+    """
 
     supervision = ("labels",)
     default_distance = "euclidean"
