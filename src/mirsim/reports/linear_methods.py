@@ -30,6 +30,10 @@ from mirsim.reports.plots import MAX_NAMED_LABELS, figure_png, map_figure, metri
 
 #: The kinds of plot, each written as ``<page name>-<kind>[-<method>].png``.
 PLOT_KINDS = ("metrics", "confusion", "umap", "projection")
+#: The page's sections after the run's facts, in order: anchor -> title.
+SECTIONS = {"accuracy": "Accuracy", "classification": "Classification reports",
+            "confusion": "Confusion matrices", "umap": "UMAP maps",
+            "projections": "Projection matrices"}
 
 
 def build_linear_methods_page(run: RunDirectory, out: Path) -> tuple[list[Path], list[str]]:
@@ -103,6 +107,15 @@ def _version() -> str:
 
 
 # -- sections --------------------------------------------------------------------------------
+def _section(anchor: str, parts: Sequence[str]) -> str:
+    return html.section(SECTIONS[anchor], anchor, parts)
+
+
+def _absent(anchor: str, why: str) -> str:
+    """The section, holding only a note saying why it is empty."""
+    return _section(anchor, [html.note(why)])
+
+
 def _facts(run: RunDirectory) -> str:
     c = run.config
     return html.facts([("command", f"mirsim {run.command}"), ("data", c.get("data")),
@@ -119,35 +132,35 @@ def _facts(run: RunDirectory) -> str:
 def _accuracy_section(run: RunDirectory, rows: list[MetricRow], names: dict[str, str],
                       images: dict[str, bytes]) -> str:
     if not rows:
-        return html.section("Accuracy", "accuracy", [html.note(
-            "No accuracy table: the run's metrics.json is missing or not understood.")])
+        return _absent("accuracy", "No accuracy table: the run's metrics.json is missing or "
+                                   "not understood.")
     protocol = run.config.get("protocol", "")
     search = ("among the other items of the test fold" if protocol == "kfold"
               else "among every other item")
     rows = [MetricRow(names.get(r.model, r.model), r.feature, r.metrics, r.n_parameters,
                       r.train_seconds, r.folds, r.n_items) for r in rows]
-    images["metrics"] = figure_png(metrics_figure(rows, run.config.get("feature", "")))
-    return html.section("Accuracy", "accuracy", [
+    return _section("accuracy", [
         html.paragraph(f"Cross-validation ({protocol}), mean ± standard deviation over the "
                        f"test folds. accuracy: 1-nearest-neighbour classification of each "
                        f"test item among the training items, by Euclidean distance between "
                        f"embeddings of the model fitted on the training items. P@1 and MAP@R: "
                        f"retrieval of each test item {search}, the query itself excluded."),
         html.metrics_table(rows),
-        html.figure(images["metrics"], "bar chart of the metrics",
-                    "Each metric's mean over folds; error bars: ± one standard deviation.")])
+        _figure(images, "metrics", metrics_figure(rows, run.config.get("feature", "")),
+                "bar chart of the metrics",
+                "Each metric's mean over folds; error bars: ± one standard deviation.")])
 
 
 def _classification_section(classification: dict[str, Any], names: dict[str, str]) -> str:
     if not classification:
-        return html.section("Classification reports", "classification", [html.note(
-            "No classification reports: classification.json is missing or unreadable.")])
+        return _absent("classification", "No classification reports: classification.json "
+                                         "is missing or unreadable.")
     parts = [html.paragraph("scikit-learn's classification report of the 1-NN predictions of "
                             "the held-out items, pooled over the folds.")]
     for method, entry in classification.items():
         parts.append(f"<h3>{html.esc(names.get(method, method))}</h3>")
         parts.append(report_table(entry.get("report") or {}, entry.get("labels") or []))
-    return html.section("Classification reports", "classification", parts)
+    return _section("classification", parts)
 
 
 def report_table(report: dict[str, Any], labels: Sequence[str]) -> str:
@@ -179,11 +192,17 @@ def report_table(report: dict[str, Any], labels: Sequence[str]) -> str:
     return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>"
 
 
+def _figure(images: dict[str, bytes], key: str, fig: Figure, alt: str, caption: str) -> str:
+    """Keep the figure's PNG as ``images[key]`` and return it embedded with its caption."""
+    images[key] = figure_png(fig)
+    return html.figure(images[key], alt, caption)
+
+
 def _confusion_section(classification: dict[str, Any], names: dict[str, str],
                        images: dict[str, bytes]) -> str:
     if not classification:
-        return html.section("Confusion matrices", "confusion", [html.note(
-            "No confusion matrices: classification.json is missing or unreadable.")])
+        return _absent("confusion", "No confusion matrices: classification.json is missing "
+                                    "or unreadable.")
     parts = [html.paragraph("Rows: true labels; columns: predicted labels (1-NN, held-out "
                             "items pooled over the folds). Each row is normalised to sum to "
                             "one (its recall per predicted label); the numbers are counts.")]
@@ -194,51 +213,46 @@ def _confusion_section(classification: dict[str, Any], names: dict[str, str],
             parts.append(html.note(f"{method}: no confusion matrix in classification.json."))
             continue
         name = names.get(method, method)
-        images[f"confusion-{method}"] = figure_png(confusion_figure(matrix, labels, name))
-        parts.append(html.figure(images[f"confusion-{method}"], f"confusion matrix of {name}",
-                                 f"{name}: confusion matrix of the held-out predictions."))
-    return html.section("Confusion matrices", "confusion", parts)
+        parts.append(_figure(images, f"confusion-{method}",
+                             confusion_figure(matrix, labels, name), f"confusion matrix of {name}",
+                             f"{name}: confusion matrix of the held-out predictions."))
+    return _section("confusion", parts)
 
 
 def _maps_section(run: RunDirectory, maps: dict[str, np.ndarray], names: dict[str, str],
                   images: dict[str, bytes]) -> str:
     methods = [m for m in _methods(run, names) if f"{m}.xy" in maps]
     if not methods or "labels" not in maps:
-        return html.section("UMAP maps", "umap", [html.note(
-            "No UMAP maps: maps.npz is missing, unreadable or holds no map (a held-out fold "
-            "of fewer than 4 items has none).")])
+        return _absent("umap", "No UMAP maps: maps.npz is missing, unreadable or holds no "
+                               "map (a held-out fold of fewer than 4 items has none).")
     labels = maps["labels"].astype(str)
-    seed = run.config.get("seed", 0)
-    parts = [html.paragraph(
-        f"2-D UMAP maps (umap-learn, seed {seed}) of the {len(labels)} test items of the last "
-        f"fold, embedded by each method's model of that fold (trained without them), coloured "
-        f"by label. Near on a map means near in that metric; distances between far-apart "
-        f"clusters mean little in UMAP.")]
-    for method in methods:
-        name = names.get(method, method)
-        images[f"umap-{method}"] = figure_png(map_figure(maps[f"{method}.xy"], labels,
-                                                         title=f"{name} · UMAP"))
-        parts.append(html.figure(images[f"umap-{method}"], f"UMAP map of {name}",
-                                 f"{name}: held-out embeddings of the last fold."))
-    return html.section("UMAP maps", "umap", parts)
+    intro = html.paragraph(
+        f"2-D UMAP maps (umap-learn, seed {run.config.get('seed', 0)}) of the {len(labels)} "
+        f"test items of the last fold, embedded by each method's model of that fold (trained "
+        f"without them), coloured by label. Near on a map means near in that metric; "
+        f"distances between far-apart clusters mean little in UMAP.")
+    return _section("umap", [intro] + [
+        _figure(images, f"umap-{m}", map_figure(maps[f"{m}.xy"], labels,
+                                                 title=f"{names.get(m, m)} · UMAP"),
+                f"UMAP map of {names.get(m, m)}",
+                f"{names.get(m, m)}: held-out embeddings of the last fold.")
+        for m in methods])
 
 
 def _projection_section(projections: dict[str, np.ndarray], names: dict[str, str],
                         images: dict[str, bytes]) -> str:
     if not projections:
-        return html.section("Projection matrices", "projections", [html.note(
-            "No projection matrices: projections.npz is missing, unreadable or empty.")])
-    parts = [html.paragraph("The linear map L of each learned metric (the model of the last "
-                            "fold): the embedding of an item is L x, x its standardised "
-                            "features. Rows: output dimensions; columns: input features. "
-                            "Large weights on a feature mean it matters to the metric.")]
-    for method, matrix in projections.items():
-        name = names.get(method, method)
-        images[f"projection-{method}"] = figure_png(projection_figure(matrix, name))
-        parts.append(html.figure(images[f"projection-{method}"],
-                                 f"heatmap of the projection matrix of {name}",
-                                 f"{name}: L, {matrix.shape[0]} × {matrix.shape[1]}."))
-    return html.section("Projection matrices", "projections", parts)
+        return _absent("projections", "No projection matrices: projections.npz is missing, "
+                                      "unreadable or empty.")
+    intro = html.paragraph("The linear map L of each learned metric (the model of the last "
+                           "fold): the embedding of an item is L x, x its standardised "
+                           "features. Rows: output dimensions; columns: input features. "
+                           "Large weights on a feature mean it matters to the metric.")
+    return _section("projections", [intro] + [
+        _figure(images, f"projection-{m}", projection_figure(L, names.get(m, m)),
+                f"heatmap of the projection matrix of {names.get(m, m)}",
+                f"{names.get(m, m)}: L, {L.shape[0]} × {L.shape[1]}.")
+        for m, L in projections.items()])
 
 
 # -- figures ---------------------------------------------------------------------------------
