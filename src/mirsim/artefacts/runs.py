@@ -2,7 +2,7 @@
 embeddings; creating one (:func:`create_run_dir`) and reading one (:func:`read_run`), the one
 reader that the CLI, reports and the index use.
 
-Three kinds of run directory are understood (``command`` in ``config.json``):
+Four kinds of run directory are understood (``command`` in ``config.json``):
 
 ``train``             ``config.json``, ``metrics.json`` (one result), ``model/`` unless trained
                       with ``--no-save-model``, ``test_embeddings.npz`` (the last fold's
@@ -11,6 +11,9 @@ Three kinds of run directory are understood (``command`` in ``config.json``):
                       learned model with the best MAP@R, named by ``saved_model``),
                       ``test_embeddings.npz`` (of that model's cross-validation);
 ``reproduce table1``  ``config.json``, ``table1.json``, ``table1.md``; no model.
+``reproduce linear-methods``  ``config.json``, ``metrics.json`` (one result per method),
+                      ``classification.json``, ``maps.npz``, ``projections.npz``, ``summary.md``;
+                      no model (:mod:`mirsim.experiments.linear_methods`).
 
 Runs made before mirsim kept held-out embeddings lack ``test_embeddings.npz``
 (:mod:`mirsim.experiments.heldout`).
@@ -118,7 +121,8 @@ class RunDirectory:
 
     @property
     def command(self) -> str:
-        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``)."""
+        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``,
+        ``reproduce linear-methods``)."""
         return str(self.config.get("command", "unknown"))
 
     @property
@@ -154,6 +158,9 @@ class RunDirectory:
         """
         if self.command == "reproduce table1":
             return "a `reproduce table1` run trains one model per table cell and keeps none"
+        if self.command == "reproduce linear-methods":
+            return ("a `reproduce linear-methods` run trains one model per method and fold and "
+                    "keeps none")
         if self.command == "train":
             return "this run saved no model (it was trained with --no-save-model)"
         return f"this run ({self.command}) has no saved model (model/ missing)"

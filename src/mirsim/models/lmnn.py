@@ -21,7 +21,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from mirsim.models.base import MetricModel
+from mirsim.models.linear_metrics import LinearMapModel
 from mirsim.params import Interval, Nullable, estimator, param
 from mirsim.registries import MODELS
 from mirsim.training import seeded, single_threaded, without_torch_reregistration_warning
@@ -203,7 +203,7 @@ def n_epochs(epochs: int | None, n_anchors: int, batch_size: int, auto_steps: in
 
 @MODELS.register
 @estimator
-class LMNNModel(MetricModel):
+class LMNNModel(LinearMapModel):
     """Large Margin Nearest Neighbour metric learning (Weinberger & Saul 2009).
 
     Learns ``x -> L x`` so that every item's ``n_neighbors`` target neighbours (nearest
@@ -364,18 +364,3 @@ class LMNNModel(MetricModel):
                 total += float(loss.detach()) * len(batch)
             history.append(total / len(trip))
         return L.detach().clone(), history
-
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        return (X @ self.L_.numpy().T).astype(np.float32)
-
-    @property
-    def n_parameters(self) -> int:
-        """Entries of ``L``."""
-        self._require_fitted()
-        return int(self.L_.numel())
-
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"lmnn.L": self.L_}
-
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.L_ = tensors["lmnn.L"].to(torch.float32).clone()
