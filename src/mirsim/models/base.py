@@ -52,6 +52,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _check_finite(X: Any) -> None:
+    """One line for NaN or infinite features (scikit-learn's own message is a paragraph);
+    anything that is not a plain numeric array is left to scikit-learn's validation."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # sparse: scikit-learn refuses it
+        return
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if values.size and not np.all(np.isfinite(values)):
+        raise ValueError("features contain NaN or infinity")
+
+
 class NotFittedError(MirsimError, SklearnNotFittedError):
     """A model used before ``fit``."""
 
@@ -108,6 +121,7 @@ class MetricModel(TransformerMixin, BaseEstimator):
             delattr(self, attr)  # a failed fit must not leave a half-fitted model behind
         self._check_own_params()
         dtypes = (np.float64, np.float32)
+        _check_finite(X)
         if mode == "labels":
             X, y = validate_data(self, X, y, dtype=dtypes, ensure_min_samples=2)
         else:
@@ -138,6 +152,7 @@ class MetricModel(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings of ``X`` (rows), float32, as the model's distance compares them."""
         self._require_fitted()
+        _check_finite(X)
         X = np.asarray(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)),
                        dtype=np.float32)
         return self._finish(self._embed(self._standardise(X)))
