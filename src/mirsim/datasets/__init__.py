@@ -10,16 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mirsim.datasets.collection import Collection
+from mirsim._lazy import lazy_exports
 from mirsim.errors import DataError, UnknownNameError
 from mirsim.registries import DATASETS
+
+__getattr__, __dir__ = lazy_exports(__name__, {"Collection": ".collection"})
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_collection` besides a folder or CSV path."""
     return DATASETS.names()
 
 
-def load_collection(name: str, **options: Any) -> Collection:
+def load_collection(name: str, **options: Any):
     """Load a named data set, a folder (one sub-folder per label) or a CSV manifest.
 
     Parameters
