@@ -49,8 +49,10 @@ def data_options(sol_root) -> dict:
 
 
 def load_features_with_progress(data: str, feature: str, feature_params: dict, workers: int,
-                                options: dict):
-    """Load a data set's features with a progress bar; report skipped items in one line."""
+                                options: dict, model: str | None = None,
+                                model_params: dict | None = None):
+    """Load a data set's features (and the views ``model`` learns from, if any) with a progress
+    bar; report skipped items in one line."""
     from mirsim.experiments import load_features
 
     with progress_bar() as progress:
@@ -60,7 +62,7 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
             progress.update(task, completed=done, total=total)
 
         fs = load_features(data, feature, feature_params, options, n_jobs=workers,
-                           progress=update)
+                           progress=update, model=model, model_params=model_params)
     if fs.skipped:
         err.print(f"[yellow]skipped {len(fs.skipped)} item(s)[/yellow] (listed in the run's "
                   f"skipped.json); first: {fs.skipped[0]['source']}: {fs.skipped[0]['reason']}",
@@ -68,21 +70,30 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
     return fs
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]]):
-    """A Rich table of ``train --json`` results: P@1, P@5, ii-P@5, MAP@R (mean ± std)."""
+#: Columns of :func:`metrics_table`: heading and metric of ``train --json``.
+LABEL_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
+                 ("MAP@R", "map_at_r"))
+#: The columns of an experiment without labels (a view's own sound retrieved).
+OWN_SOUND_COLUMNS = (("own top-1", "own_top_1"), ("own top-5", "own_top_5"),
+                     ("own MAP", "own_map"))
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS):
+    """A Rich table of ``train --json`` results: P@1, P@5, ii-P@5, MAP@R (mean ± std), or
+    other ``columns``; a row without ``n_parameters`` (a reference) leaves the last two empty."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     table.add_column("model")
-    for col in ("P@1", "P@5", "ii-P@5", "MAP@R"):
-        table.add_column(col, justify="right")
+    for heading, _ in columns:
+        table.add_column(heading, justify="right")
     table.add_column("params", justify="right")
     table.add_column("train s", justify="right")
     for name, j in rows:
         m = j["metrics"]
-        cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in
-                 ("p_at_1", "p_at_5", "ii_p_at_5", "map_at_r")]
-        table.add_row(name, *cells, f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}")
+        cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in columns]
+        table.add_row(name, *cells, f"{j['n_parameters']:,}" if "n_parameters" in j else "",
+                      f"{j['train_seconds']:.1f}" if "train_seconds" in j else "")
     return table
 
 
