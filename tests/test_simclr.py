@@ -144,7 +144,7 @@ def test_the_quadratic_ntxent_equals_pytorch_metric_learnings(labels):
     expected, got = NTXentLoss(temperature=0.1)(a, labels), ours(b, labels)
     expected.backward()
     got.backward()
-    assert float(got) == pytest.approx(float(expected), abs=1e-5)
+    assert got.item() == pytest.approx(expected.item(), abs=1e-5)
     torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-4)
 
 

@@ -75,9 +75,14 @@ def test_augmentation_leaves_the_callers_random_generators_alone():
     assert (random.random(), np.random.random()) == expected
 
 
-@pytest.mark.parametrize("feature", ["mfcc", "scat1d"])
+@pytest.mark.parametrize("feature", ["mfcc", "musicnn-msd"])  # pads to 1 s / crops to 3 s
 def test_views_of_short_and_long_sounds_go_through_the_extractors_prepare(feature):
-    extractor = make_extractor(feature)
+    from mirsim.errors import MirsimError
+
+    try:
+        extractor = make_extractor(feature)
+    except MirsimError as exc:  # musicnn's checkpoints not installed
+        pytest.skip(str(exc))
     n = round(extractor.duration * extractor.sample_rate)
 
     class Tone:
@@ -87,12 +92,15 @@ def test_views_of_short_and_long_sounds_go_through_the_extractors_prepare(featur
             self.seconds = seconds
 
         def load(self, sr, duration=None):
-            return harmonic_tone(220, 4, 0)[: int(min(self.seconds, duration or 9) * sr)]
+            t = np.arange(int(min(self.seconds, duration or 9) * sr)) / sr
+            return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
 
-    for seconds in (0.1, 1.0):  # shorter than the analysed second, and as long as the tone
+    for seconds in (0.1, 5.0):  # shorter than what the extractor analyses, and longer
         view = AugmentedSource(Tone(seconds), ViewAugmentation(max_offset=0.5, p_augment=1.0),
                                0, 0).load(extractor.sample_rate, extractor.duration)
-        assert len(view) >= int(seconds * extractor.sample_rate) // 2  # the crop keeps half
+        read = int(min(seconds, extractor.duration + 0.5) * extractor.sample_rate)
+        assert read // 2 <= len(view) <= read  # the crop keeps at least half of what was read
         assert np.all(np.isfinite(view)) and view.dtype == np.float32
-        assert extractor.prepare(view, extractor.sample_rate).shape == (n,)
+        prepared = extractor.prepare(view, extractor.sample_rate)
+        assert len(prepared) == n if feature == "mfcc" else len(prepared) <= n
         assert np.all(np.isfinite(extractor(view, extractor.sample_rate)))

@@ -64,8 +64,8 @@ class AugmentationParams:
 class ViewAugmentation(AugmentationParams):
     """How an augmented view of a sound is made (see the module's description).
 
-    The defaults keep a view recognisably the same sound (one semitone, 6 dB, noise at 25 dB
-    SNR or less, 3 dB of EQ, a quarter of a second of crop): SimCLR learns what is invariant
+    The defaults keep a view recognisably the same sound (one semitone, 6 dB, noise at least
+    25 dB below the signal, 3 dB of EQ, a quarter of a second of crop): SimCLR learns what is invariant
     to its augmentations, and stronger ones would teach invariance to the very differences of
     timbre that the metric should keep.
 
@@ -236,14 +236,14 @@ def extract_views(
 
     Examples
     --------
-    >>> import tempfile, os, soundfile as sf
+    >>> import tempfile, soundfile as sf
+    >>> from pathlib import Path
     >>> from mirsim.audio import FileSource
     >>> from mirsim.features import make_extractor
-    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "a.wav")
-    >>> sf.write(p, np.sin(np.arange(22050) / 3.0) * 0.3, 22050)
-    >>> open(os.path.join(d, "bad.wav"), "wb").close()
-    >>> r = extract_views([FileSource(p), FileSource(os.path.join(d, "bad.wav"))],
-    ...                   make_extractor("mfcc"), ViewAugmentation(), 2, cache=FeatureCache(d))
+    >>> tone, empty = Path(tempfile.mkdtemp()) / "tone.wav", Path(tempfile.mkdtemp()) / "e.wav"
+    >>> sf.write(tone, 0.3 * np.sin(np.arange(22050) / 3.0), 22050); empty.touch()
+    >>> r = extract_views([FileSource(tone), FileSource(empty)], make_extractor("mfcc"),
+    ...                   ViewAugmentation(), 2, cache=FeatureCache(tone.parent))
     >>> r.features.shape, r.ok.tolist(), r.skipped[0][2]
     ((1, 2, 40), [0], 'empty file (0 bytes)')
     """
