@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -29,7 +28,7 @@ def machine() -> dict:
 
 
 def write_result(name: str, data: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
-    return path
+    """Write ``results/<name>.json`` (atomically), with the machine it was measured on."""
+    from mirsim.artefacts.files import write_json
+
+    return write_json(RESULTS / f"{name}.json", {"machine": machine(), **data})

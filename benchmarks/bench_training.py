@@ -16,14 +16,14 @@ import time
 from _common import write_result
 
 from mirsim.experiments import load_features, run_experiment
-from mirsim.models import TABLE1_MODELS
+from mirsim.models import table1_models
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="cyberlioz-extended")
     parser.add_argument("--feature", default="mfcc")
-    parser.add_argument("--models", default=",".join(TABLE1_MODELS) + ",an-gnn:width=512")
+    parser.add_argument("--models", default=",".join(table1_models()) + ",an-gnn:width=512")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)

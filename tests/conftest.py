@@ -30,3 +30,16 @@ def cyberlioz_dir() -> Path:
 def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> FeatureCache:
     """A feature cache in a temporary directory, shared by the session's tests."""
     return FeatureCache(tmp_path_factory.mktemp("features"))
+
+
+@pytest.fixture(scope="module")
+def isolated_env(_session_cache_dir):
+    """The test session's cache for module-scoped fixtures too (they start before the
+    per-test isolation of the root conftest); torch on one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
+        mp.setenv("MIRSIM_RUNS_DIR", str(_session_cache_dir / "runs"))
+        yield

@@ -104,8 +104,7 @@ def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, euclidean, knn-gnn, "
-                                  "linear, lmnn, mlp, simclr)"),
+    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, euclidean, "),
     (["train", "--feature", "mel"], "unknown feature 'mel' (valid: "),
     (["train", "--data", "nowhere"], "unknown data set 'nowhere' (valid: "),
     (["train", "--protocol", "holdout", "--data", "{lib}"], "unknown protocol 'holdout'"),
@@ -230,3 +229,76 @@ def test_train_lists_dangling_links_and_duplicates_in_skipped_json(tmp_path):
         "mellow/loop": "symlink loop (leads back to the library folder, which contains it)",
         "dull/dull 0.wav": "duplicate of bright/a copy.wav",  # the first in walk order is kept
     }
+
+
+# -- usage errors and narrow terminals -----------------------------------------------------
+def _mirsim(args, columns=80):
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "mirsim.cli", *args], capture_output=True,
+                          text=True, env=env)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--workers", "0"], "Invalid value for '--workers'"),
+    (["train", "--jobs", "0"], "Invalid value for '--jobs'"),
+    (["train", "--folds", "x"], "Invalid value for '--folds'"),
+    (["train", "--no-such-option"], "No such option: --no-such-option"),
+    (["serve"], "Missing argument 'index'"),
+])
+def test_usage_errors_are_one_line(args, message):
+    r = _mirsim(args)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["train", "--folds", "1"], ["train", "--folds", "0"],
+                                  ["train", "-p", "epochs=-1"], ["train", "-p", "lr=nan"],
+                                  ["train", "--model", "an-gnn", "-p", "k=0"],
+                                  ["train", "--feature-param", "n_mfcc=-5"]])
+def test_out_of_range_values_are_refused_before_any_work(args):
+    r = _mirsim([*args, "--data", "no-such-data"])
+    assert r.returncode == 2 and r.stderr.startswith("error: ")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "no-such-data" not in r.stderr  # refused before the data was looked at
+
+
+def test_help_in_a_narrow_terminal_cuts_no_word():
+    r = _mirsim(["train", "--help"], columns=50)
+    assert r.returncode == 0
+    assert "…" not in r.stdout and max(len(line) for line in r.stdout.splitlines()) <= 50
+    assert "--protocol" in r.stdout and "--feature-param" in r.stdout
+
+
+def test_results_fit_a_narrow_terminal_without_cut_cells():
+    from rich.console import Console
+
+    from mirsim.cli import common
+
+    j = {"metrics": {k: {"mean": 0.1234, "std": 0.0456} for k in
+                     ("p_at_1", "p_at_5", "ii_p_at_5", "map_at_r")},
+         "n_parameters": 123456, "train_seconds": 12.3}
+    for width in (40, 60, 140):
+        console = Console(width=width, record=True, file=open(os.devnull, "w"))
+        common.out, saved = console, common.out
+        try:
+            console.print(common.metrics_table("a · title", [("an-gnn", j), ("mlp", j)]))
+        finally:
+            common.out = saved
+        text = console.export_text()
+        assert "…" not in text and text.count("0.123 ± 0.046") == 8, (width, text)
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(library, tmp_path):
+    r = _mirsim(["train", "--data", str(library), "--model", "euclidean", "--runs", "/proc/x"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "/proc/x: cannot create the runs directory" in r.stderr
+    r = _mirsim(["reproduce", "table1", "--data", str(library), "--features", "mfcc",
+                 "--models", "euclidean", "--runs", "/proc/x"])
+    assert r.returncode == 2 and "cannot create the runs directory" in r.stderr
+    r = _run(["train", "--data", str(library), "--model", "euclidean", "--folds", "2",
+              "--workers", "1", "--runs", str(tmp_path), "--json"])
+    run_dir = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
+    r = _mirsim(["report", run_dir, "--out", "/proc/x.html"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: cannot write /proc/x") and "Traceback" not in r.stderr

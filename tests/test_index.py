@@ -86,8 +86,8 @@ def test_build_writes_index_manifest_report_and_config(mfcc_index, library):
     config = json.loads((d / "index.json").read_text())
     assert (config["feature"], config["model"], config["model_id"]) == ("mfcc", "euclidean",
                                                                          "euclidean-library")
-    assert (config["embedding_dim"], config["index_type"], config["metric"]) == (40, "flat",
-                                                                                 "euclidean")
+    assert (config["embedding_dim"], config["index_type"], config["metric"],
+            config["distance"]) == (40, "flat", "l2", "euclidean")
     assert config["root"] == str(library.resolve())
     report = json.loads((d / "build_report.json").read_text())
     assert report["skipped"] == [{"path": "bright/broken.wav", "reason": "empty file (0 bytes)"}]
@@ -164,7 +164,7 @@ def test_info(mfcc_index):
     info = mfcc_index.info()
     assert info["n_items"] == 24 and info["labels"] == {"bright": 8, "dull": 8, "mellow": 8}
     assert info["n_skipped_at_build"] == 1 and info["size_bytes"] > 0
-    assert info["metric"] == "euclidean (not squared)" and info["built_at"]
+    assert info["distance"] == "euclidean" and info["built_at"]
 
 
 # -- incremental rebuilds ----------------------------------------------------------------------
@@ -258,8 +258,9 @@ def test_graph_index_embeds_library_transductively_and_queries_inductively(libra
     x = make_extractor("mfcc")(sf.read(new, dtype="float32")[0], SR)
     e = model.transform(x[None])[0]
     E = np.asarray(index.embeddings)
-    assert np.allclose([n.distance for n in r.results],
-                       np.sort(np.linalg.norm(E - e, axis=1))[:3], rtol=1e-4)
+    assert index.distance == "cosine" == model.distance_  # Proxy-Anchor trains on cosine
+    assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
+    assert np.allclose([n.distance for n in r.results], np.sort(1.0 - E @ e)[:3], atol=1e-5)
     assert index.verify().ok
     # adding one sound: one extraction, but the whole library graph is re-embedded
     sf.write(lib / "mellow" / "mellow new.wav", tone(244.0, 4, seed=77), SR)
@@ -322,7 +323,7 @@ def test_inductive_query_embedding_matches_transductive_run():
     with torch.no_grad():
         for e_ind, q in zip(inductive, queries):
             x_q = torch.from_numpy(((X[q:q + 1] - model.mean_) / model.scale_).astype(np.float32))
-            full = net(torch.cat([ref, x_q])).numpy()
+            full = model._finish(net(torch.cat([ref, x_q])).numpy())  # as transform gives
             e_tr = full[-1]
             gaps.append(np.linalg.norm(e_ind - e_tr) / np.linalg.norm(e_tr))
             top_tr = np.argsort(np.linalg.norm(full[:-1] - e_tr, axis=1))[:5]

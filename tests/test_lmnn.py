@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from mirsim.evaluation.metrics import p_at_k
+from mirsim.models import make_model
 from mirsim.models.base import NotFittedError
 from mirsim.models.baselines import EuclideanModel
 from mirsim.models.lmnn import (
@@ -192,3 +193,20 @@ def test_auto_epochs():
     assert n_epochs(None, 10, 4) == 167  # 3 steps an epoch
     assert n_epochs(3, 6000, 256) == 3
     assert len(LMNNModel(batch_size=64).fit(*noisy_classes(30, seed=6)).loss_history_) == 250
+
+
+def test_lmnn_learns_from_judged_triplets_alone():
+    from mirsim.evaluation.metrics import triplet_score
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 20)
+    X = rng.standard_normal((80, 6)) * 3.0
+    X[:, 0] = y * 2.0 + 0.2 * rng.standard_normal(80)  # the labels live in one feature
+    anchors = rng.integers(0, 80, 500)
+    pos = np.array([rng.choice(np.flatnonzero((y == y[a]) & (np.arange(80) != a))) for a in anchors])
+    neg = np.array([rng.choice(np.flatnonzero(y != y[a])) for a in anchors])
+    triplets = np.stack([anchors, pos, neg], axis=1)
+    model = make_model("lmnn", epochs=30).fit(X, triplets=triplets[:400])
+    emb = model.transform(X)
+    assert model.loss_history_[-1] < model.loss_history_[0]
+    assert triplet_score(emb, triplets[400:]) > triplet_score(X, triplets[400:]) + 0.15

@@ -149,12 +149,21 @@ def test_reader_errors_on_missing_files(tmp_path):
 
 # --- the port against the original (TensorFlow) ---------------------------------------------
 
-def test_input_patches_are_the_originals_bit_for_bit(reference):
+def test_input_patches_are_the_originals_to_the_last_float16_step(reference):
+    """Bit for bit on the machine that made the fixture (an Intel Xeon). The original rounds
+    the mel power to float16, and the power's last float32 bits depend on the CPU's FFT and
+    BLAS code paths, so on another CPU a value right at a float16 rounding boundary may land
+    one float16 step away: measured on an AMD EPYC, 0.011-0.033 % of the elements, each
+    exactly one step (at most 2.4e-4, 5e-4 relative)."""
     for clip in CLIPS:
         ours = audio_patches(_audio(reference, clip), 16000)
         theirs = reference[f"patches__{clip}"].astype(np.float32)
         assert ours.shape == theirs.shape and ours.shape[1:] == (PATCH_FRAMES, 96)
-        assert np.array_equal(ours, theirs), clip
+        differ = ours != theirs
+        assert differ.mean() <= 1e-3, clip
+        steps = np.abs(ours[differ].astype(np.float16).view(np.int16).astype(np.int32)
+                       - theirs[differ].astype(np.float16).view(np.int16).astype(np.int32))
+        assert steps.max(initial=0) <= 1, clip
 
 
 @needs_checkpoints

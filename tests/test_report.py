@@ -28,19 +28,6 @@ def _run(args: list[str]):
 
 
 @pytest.fixture(scope="module")
-def isolated_env(_session_cache_dir):
-    """The test session's cache for module-scoped fixtures too (they start before the
-    per-test isolation of the root conftest)."""
-    import torch
-
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
-        mp.setenv("MIRSIM_RUNS_DIR", str(_session_cache_dir / "runs"))
-        yield
-
-
-@pytest.fixture(scope="module")
 def library(tmp_path_factory, isolated_env) -> Path:
     """Three timbres (labels) x 8 pitches: 24 one-second tones."""
     return write_timbre_library(tmp_path_factory.mktemp("report-lib"), 8, NAME)

@@ -147,12 +147,12 @@ class Nullable(Constraint):
         return f"none or {self.inner.describe()}"
 
 
-class Sequence(Constraint):
+class ListOf(Constraint):
     """A tuple or list whose items all satisfy ``item`` (lengths from ``min_len``).
 
     Examples
     --------
-    >>> Sequence(Interval(int, 1, None)).accepts((256, 512)), Sequence(Interval(int, 1, None)).accepts((0,))
+    >>> ListOf(Interval(int, 1, None)).accepts((256, 512)), ListOf(Interval(int, 1, None)).accepts((0,))
     (True, False)
     """
 

@@ -2,7 +2,7 @@
 embeddings; creating one (:func:`create_run_dir`) and reading one (:func:`read_run`), the one
 reader that the CLI, reports and the index use.
 
-Three kinds of run directory are understood (``command`` in ``config.json``):
+Four kinds of run directory are understood (``command`` in ``config.json``):
 
 ``train``             ``config.json``, ``metrics.json`` (one result), ``model/`` unless trained
                       with ``--no-save-model``, ``test_embeddings.npz`` (the last fold's
@@ -11,6 +11,9 @@ Three kinds of run directory are understood (``command`` in ``config.json``):
                       learned model with the best MAP@R, named by ``saved_model``),
                       ``test_embeddings.npz`` (of that model's cross-validation);
 ``reproduce table1``  ``config.json``, ``table1.json``, ``table1.md``; no model.
+``reproduce linear-methods``  ``config.json``, ``metrics.json`` (one result per method),
+                      ``classification.json``, ``maps.npz``, ``projections.npz``, ``summary.md``;
+                      no model (:mod:`mirsim.experiments.linear_methods`).
 
 Runs made before mirsim kept held-out embeddings lack ``test_embeddings.npz``
 (:mod:`mirsim.experiments.heldout`).
@@ -32,6 +35,32 @@ class RunDirectoryError(MirsimError, ValueError):
     """A run directory that cannot be read (one line, naming the directory or file)."""
 
 
+def runs_root(root: str | Path | None = None) -> Path:
+    """The folder run directories go to (``root``, else ``MIRSIM_RUNS_DIR`` or ``./runs``),
+    created and checked writable, so that a command can refuse it before it does any work.
+
+    Examples
+    --------
+    >>> runs_root("/proc/no/such")
+    Traceback (most recent call last):
+    ...
+    mirsim.artefacts.runs.RunDirectoryError: /proc/no/such: cannot create the runs directory (No such file or directory)
+    """
+    import tempfile
+
+    from mirsim.config import runs_dir
+
+    root = Path(root) if root is not None else runs_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise RunDirectoryError(f"{root}: cannot create the runs directory "
+                                f"({exc.strerror or exc})") from None
+    return root
+
+
 def create_run_dir(name: str, root: str | Path | None = None) -> Path:
     """Create a fresh directory ``<root>/<timestamp>-<name>`` (``root``: ``MIRSIM_RUNS_DIR``
     or ``./runs``) and return it.
@@ -42,14 +71,7 @@ def create_run_dir(name: str, root: str | Path | None = None) -> Path:
     >>> create_run_dir("demo", tempfile.mkdtemp()).name.endswith("-demo")
     True
     """
-    from mirsim.config import runs_dir
-
-    root = Path(root) if root is not None else runs_dir()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirectoryError(f"{root}: cannot create the runs directory "
-                                f"({exc.strerror or exc})") from None
+    root = runs_root(root)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
@@ -99,7 +121,8 @@ class RunDirectory:
 
     @property
     def command(self) -> str:
-        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``)."""
+        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``,
+        ``reproduce linear-methods``)."""
         return str(self.config.get("command", "unknown"))
 
     @property
@@ -135,6 +158,9 @@ class RunDirectory:
         """
         if self.command == "reproduce table1":
             return "a `reproduce table1` run trains one model per table cell and keeps none"
+        if self.command == "reproduce linear-methods":
+            return ("a `reproduce linear-methods` run trains one model per method and fold and "
+                    "keeps none")
         if self.command == "train":
             return "this run saved no model (it was trained with --no-save-model)"
         return f"this run ({self.command}) has no saved model (model/ missing)"

@@ -2,7 +2,7 @@
 
 import sys
 
-from mirsim.cli import app
+from mirsim.cli.commands import app
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

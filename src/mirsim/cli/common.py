@@ -16,7 +16,8 @@ out = Console()
 
 
 def fail_cleanly(fn: Callable) -> Callable:
-    """Report mirsim's own errors (bad input, unknown names...) in one line, exit status 2."""
+    """Report mirsim's own errors (bad input, unknown names...) and failures of the file
+    system (a folder that cannot be written, a full disk) in one line, exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -25,8 +26,34 @@ def fail_cleanly(fn: Callable) -> Callable:
         except MirsimError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # the file system said no: where, and why
+            err.print(f"[red]error:[/red] {os_error_message(exc)}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def os_error_message(exc: OSError) -> str:
+    """``"<file>: <reason>"`` of a failed file operation, the temporary name of an atomic
+    write replaced by the file it was for.
+
+    Examples
+    --------
+    >>> os_error_message(FileNotFoundError(2, "No such file or directory", "/proc/.x.html.ab.tmp"))
+    'cannot write /proc/x.html: No such file or directory'
+    >>> os_error_message(PermissionError(13, "Permission denied", "/etc/shadow"))
+    '/etc/shadow: Permission denied'
+    """
+    import re
+    from pathlib import Path
+
+    name = str(exc.filename) if exc.filename is not None else ""
+    reason = exc.strerror or str(exc)
+    temporary = re.fullmatch(r"\.(?P<name>.+)\.[^.]+\.tmp", Path(name).name) if name else None
+    if temporary:
+        return f"cannot write {Path(name).parent / temporary['name']}: {reason}"
+    return f"{name}: {reason}" if name else reason
 
 
 def progress_bar() -> Progress:
@@ -78,23 +105,46 @@ OWN_SOUND_COLUMNS = (("own top-1", "own_top_1"), ("own top-5", "own_top_5"),
                      ("own MAP", "own_map"))
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS):
-    """A Rich table of ``train --json`` results: P@1, P@5, ii-P@5, MAP@R (mean ± std), or
-    other ``columns``; a row without ``n_parameters`` (a reference) leaves the last two empty."""
-    from rich.table import Table
+def _cells(j: dict, columns) -> list[str]:
+    m = j["metrics"]
+    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in columns]
+            + [f"{j['n_parameters']:,}" if "n_parameters" in j else "",
+               f"{j['train_seconds']:.1f}" if "train_seconds" in j else ""])
 
-    table = Table(title=title, title_justify="left")
-    table.add_column("model")
-    for heading, _ in columns:
-        table.add_column(heading, justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("train s", justify="right")
+
+def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS):
+    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, or other ``columns``;
+    parameters, training seconds: empty for a row without them, a reference) laid out for the
+    terminal: one row per model when that fits its width, one row per metric when that does,
+    else one line per model and metric (never a cell cut short).
+    """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    heads = [h for h, _ in columns] + ["params", "train s"]
+    wide = Table(title=title, title_justify="left")
+    wide.add_column("model", no_wrap=True)
+    for h in heads:
+        wide.add_column(h, justify="right", no_wrap=True)
     for name, j in rows:
-        m = j["metrics"]
-        cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in columns]
-        table.add_row(name, *cells, f"{j['n_parameters']:,}" if "n_parameters" in j else "",
-                      f"{j['train_seconds']:.1f}" if "train_seconds" in j else "")
-    return table
+        wide.add_row(name, *_cells(j, columns))
+    def fits(table) -> bool:  # its natural width, not the width it would be squeezed into
+        return out.measure(table, options=out.options.update_width(10_000)).maximum <= out.width
+
+    if fits(wide):
+        return wide
+    tall = Table(title=title, title_justify="left")
+    tall.add_column("", no_wrap=True)
+    for name, _ in rows:
+        tall.add_column(name, justify="right", no_wrap=True)
+    for i, h in enumerate(heads):
+        tall.add_row(h, *(_cells(j, columns)[i] for _, j in rows))
+    if fits(tall):
+        return tall
+    lines = [Text(title)] + [Text(f"{name}: {h} {cell}") for name, j in rows
+                             for h, cell in zip(heads, _cells(j, columns))]
+    return Group(*lines)
 
 
 def queries_note(j: dict) -> str | None:

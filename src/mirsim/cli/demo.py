@@ -25,11 +25,14 @@ def demo(
     runs: Optional[Path] = opt.Runs,
 ) -> None:
     """Learn a similarity metric end to end and compare it with the Euclidean baseline."""
-    from mirsim.datasets.cyberlioz import find_cyberlioz
+    from mirsim.datasets.locations import find_cyberlioz
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.demo import run_demo
     from mirsim.models import model_class
 
+    from mirsim.artefacts.runs import runs_root
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
     if data == "auto":
         if find_cyberlioz() is not None:
             data = "cyberlioz-extended"

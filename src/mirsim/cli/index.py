@@ -161,7 +161,7 @@ def index_info(
         return
     for key in ("index", "root", "n_items", "n_labels", "n_groups", "total_duration_seconds",
                 "feature", "feature_identity", "model", "model_id", "run_dir", "embedding_dim",
-                "metric", "index_type", "size_bytes", "built_at", "mirsim_version",
+                "distance", "index_type", "size_bytes", "built_at", "mirsim_version",
                 "n_skipped_at_build"):
         out.print(f"{key:24} {info[key]}", highlight=False, soft_wrap=True)
     table = Table(title="labels", title_justify="left")

@@ -18,7 +18,7 @@ def _defaults(params: dict) -> str:
 def info(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """List data sets, features, models, protocols, losses, miners, distances and samplers
     (with their parameters and defaults), and where the Cyberlioz data is."""
-    from mirsim.datasets.cyberlioz import find_cyberlioz
+    from mirsim.datasets.locations import find_cyberlioz
     from mirsim.registries import (DATASETS, DISTANCES, FEATURES, LOSSES, MINERS, MODELS,
                                    PROTOCOLS, SAMPLERS)
 

@@ -18,7 +18,8 @@ from mirsim.cli.common import err, fail_cleanly, out, progress_bar
 @fail_cleanly
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of `mirsim train`, `mirsim "
-                                                 "demo` or `mirsim reproduce table1`.")],
+                                                 "demo`, `mirsim reproduce table1` or "
+                                                 "`mirsim reproduce linear-methods`.")],
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="HTML file to write (default: RUN_DIR/report.html); the PNGs are "
                       "written beside it.")] = None,

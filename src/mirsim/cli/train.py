@@ -17,10 +17,12 @@ from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, err, fail_cleanl
 
 @fail_cleanly
 def train(
-    data: str = typer.Option("cyberlioz-extended", help="Data set name, folder or CSV manifest."),
+    data: str = typer.Option("cyberlioz", help="Data set name, folder or CSV manifest "
+                                               "(default: the 78 real Cyberlioz sounds)."),
     feature: str = typer.Option("mfcc", help="Input feature."),
     model: str = typer.Option("an-gnn", help="Metric model."),
-    protocol: str = typer.Option("kfold", help="kfold, group-kfold or loo."),
+    protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds: the default), "
+                                                     "kfold (the AN-GNN paper's) or loo."),
     folds: int = typer.Option(5, help="Number of folds (ignored by loo)."),
     seed: int = typer.Option(0, help="Seed of the split and of the model."),
     param: Optional[list[str]] = opt.Param,
@@ -49,6 +51,9 @@ def train(
     from mirsim.features import extractor_class, make_extractor
     from mirsim.models import make_model
 
+    from mirsim.artefacts.runs import runs_root
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     make_protocol(protocol, folds, seed)
     params = model_params(model, param, loss=loss, miner=miner, distance=distance,

@@ -17,7 +17,6 @@ deterministic and happens on demand; the resulting features are cached like any 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import librosa
@@ -25,41 +24,20 @@ import numpy as np
 import pandas as pd
 
 from mirsim.audio import FileSource
-from mirsim.config import data_cache_dir
 from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
+from mirsim.datasets.locations import CYBERLIOZ_FILES, find_cyberlioz, is_complete
 from mirsim.errors import DataError
 from mirsim.params import Anything, estimator, param
 from mirsim.registries import DATASETS
 
-REQUIRED_FILES = ("seed_filelist.csv", "clusters.csv", "extended_filelist.csv")
+REQUIRED_FILES = CYBERLIOZ_FILES
 
 #: Nominal level of each dynamic marking, in dB relative to *forte*; a simulated sample is scaled
 #: by the difference between its marking and its seed's. (A convention of ours: roughly 6 dB a
 #: step, the spacing usually quoted for orchestral dynamics.)
 DYNAMIC_LEVELS_DB = {"ppp": -24.0, "pp": -18.0, "p": -12.0, "mp": -9.0, "mf": -6.0,
                      "f": 0.0, "ff": 6.0, "fff": 12.0}
-
-
-def is_complete(root: str | Path) -> bool:
-    """True if ``root`` holds the Cyberlioz seed set (tables and the 78 sounds)."""
-    root = Path(root)
-    if not all((root / f).is_file() for f in REQUIRED_FILES):
-        return False
-    try:
-        names = pd.read_csv(root / "seed_filelist.csv")["fname"]
-    except Exception:
-        return False
-    return all((root / "audio" / f"{n}.mp3").is_file() for n in names)
-
-
-def find_cyberlioz() -> Path | None:
-    """Directory of the seed set: ``$MIRSIM_CYBERLIOZ_DIR``, then the user cache; or ``None``."""
-    candidates = []
-    if os.environ.get("MIRSIM_CYBERLIOZ_DIR"):
-        candidates.append(Path(os.environ["MIRSIM_CYBERLIOZ_DIR"]).expanduser())
-    candidates.append(data_cache_dir("cyberlioz"))
-    return next((c for c in candidates if is_complete(c)), None)
 
 
 def _require_root(root: str | Path | None) -> Path:

@@ -46,7 +46,7 @@ from mirsim.config import data_cache_dir
 from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
 from mirsim.errors import DataError, MirsimError
-from mirsim.params import Anything, Interval, estimator, param
+from mirsim.params import Anything, Interval, ListOf, estimator, param
 from mirsim.registries import DATASETS
 
 #: Bump when rendering changes its output for the same parameters.
@@ -429,10 +429,19 @@ class SynthDataset(Dataset):
     name = "synth"
     root: str | None = param(None, Anything(), "where the rendered files go")
     seed: int = param(0, Interval(int, 0, None), "chooses the keys played")
+    families: tuple | None = param(None, Anything(), "articulation families (default: all)")
     programs_per_family: int = param(4, Interval(int, 1, None), "programs of each family")
     n_pitches: int = param(6, Interval(int, 1, None), "notes per program and velocity")
+    velocities: tuple = param((40, 80, 120), ListOf(Interval(int, 1, 127), min_len=1),
+                              "MIDI velocities")
+    sample_rate: int = param(22050, Interval(int, 8000, None), "rate of the files (Hz)")
+    note_duration: float = param(1.0, Interval(float, 0, None, closed="neither"),
+                                 "seconds each note is held")
+    release: float = param(0.5, Interval(float, 0, None), "seconds recorded after release")
 
     def load(self) -> Collection:
-        return load_synth(self.root, self.seed, programs_per_family=self.programs_per_family,
-                          n_pitches=self.n_pitches)
-
+        return load_synth(self.root, self.seed, families=self.families,
+                          programs_per_family=self.programs_per_family,
+                          n_pitches=self.n_pitches, velocities=tuple(self.velocities),
+                          sample_rate=self.sample_rate, note_duration=self.note_duration,
+                          release=self.release)

@@ -11,13 +11,16 @@ import librosa
 import numpy as np
 
 from mirsim.audio import fit_length
+from mirsim.params import check_params
 
 
 class FeatureExtractor(ABC):
     """Turns a waveform into a fixed-size feature vector.
 
-    Subclasses set ``name``, take their parameters as keyword arguments of ``__init__`` (stored
-    as attributes of the same name, as in scikit-learn) and implement :meth:`extract`, which
+    Subclasses set ``name``, declare their parameters (``@estimator`` dataclasses with
+    ``param(default, constraint, help)``, :mod:`mirsim.params`: stored as attributes of the same
+    name, as in scikit-learn, and checked when the extractor is made) and implement
+    :meth:`extract`, which
     receives a waveform already resampled to ``sample_rate`` and cropped/padded to
     ``duration`` seconds. :meth:`extract_batch` may be overridden for vectorised extractors.
 
@@ -28,6 +31,9 @@ class FeatureExtractor(ABC):
     #: seconds of audio the extractor looks at (``None`` = the whole sound)
     duration: float | None = 1.0
     sample_rate: int = 22050
+
+    def __post_init__(self) -> None:
+        check_params(self, f"feature '{self.name}'")
 
     def get_params(self) -> dict[str, Any]:
         """Parameters that define the extractor's output (part of the cache key)."""

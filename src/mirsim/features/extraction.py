@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from joblib import delayed
 
 from mirsim.audio import AudioError
 from mirsim.config import cache_dir
 from mirsim.features.base import FeatureExtractor
-from mirsim.parallel import worker_processes
 
 
 class AudioSource(Protocol):
@@ -165,12 +163,16 @@ def extract_features(
     if progress and len(sources) - len(todo):
         progress(len(sources) - len(todo))
     chunks = [todo[s:s + chunk_size] for s in range(0, len(todo), chunk_size)]
-    torch_threads = 1 if n_jobs > 1 else None
-    tasks = (delayed(_extract_chunk)(extractor, [sources[i] for i in c], torch_threads)
-             for c in chunks)
-    runner = worker_processes(n_jobs) if n_jobs != 1 else None
-    results = runner(tasks) if runner else (_extract_chunk(extractor, [sources[i] for i in c], None)
-                                            for c in chunks)
+    if n_jobs != 1 and chunks:
+        from joblib import delayed  # worker processes only where there is work for them
+
+        from mirsim.parallel import worker_processes
+
+        
+        results = worker_processes(n_jobs)(
+            delayed(_extract_chunk)(extractor, [sources[i] for i in c], 1) for c in chunks)
+    else:
+        results = (_extract_chunk(extractor, [sources[i] for i in c], None) for c in chunks)
     for c, res in enumerate(results):  # exhaust the generator (joblib warns otherwise)
         chunk = chunks[c]
         for i, (value, reason) in zip(chunk, res):

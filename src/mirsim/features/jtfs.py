@@ -77,6 +77,7 @@ import numpy as np
 import torch
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.params import Interval, Nullable, estimator, param
 from mirsim.registries import FEATURES
 
 __all__ = ["JTFSFeature", "JointTimeFrequencyScattering", "jtfs_output_size"]
@@ -340,6 +341,7 @@ def jtfs_output_size(n_samples: int, **params) -> int:
 
 
 @FEATURES.register
+@estimator
 class JTFSFeature(FeatureExtractor):
     """Joint time–frequency scattering, averaged over time, log-compressed (``jtfs``).
 
@@ -371,10 +373,16 @@ class JTFSFeature(FeatureExtractor):
 
     name = "jtfs"
 
-    def __init__(self, J: int = 14, Q: int = 12, J_fr: int = 4, Q_fr: int = 1, F: int = 24,
-                 sample_rate: int = 22050, duration: float | None = 1.0, log_eps: float = 1e-6):
-        self.J, self.Q, self.J_fr, self.Q_fr, self.F = J, Q, J_fr, Q_fr, F
-        self.sample_rate, self.duration, self.log_eps = sample_rate, duration, log_eps
+    J: int = param(14, Interval(int, 1, 20), "log2 of the averaging scale T (samples)")
+    Q: int = param(12, Interval(int, 1, 64), "first-order wavelets per octave")
+    J_fr: int = param(4, Interval(int, 1, 10), "log2 of the largest frequential scale (rows)")
+    Q_fr: int = param(1, Interval(int, 1, 8), "frequential wavelets per octave")
+    F: int = param(24, Interval(int, 1, None), "averaging scale over log-frequency (rows)")
+    sample_rate: int = param(22050, Interval(int, 1000, None), "analysis rate (Hz)")
+    duration: float | None = param(1.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
+    log_eps: float = param(1e-6, Interval(float, 0, None, closed="neither"),
+                           "offset of the log compression")
 
     def operator(self, n_samples: int | None = None) -> JointTimeFrequencyScattering:
         """The JTFS operator for ``n_samples`` (default: ``duration`` seconds), built once per

@@ -6,10 +6,12 @@ import librosa
 import numpy as np
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.params import Interval, Nullable, ParameterError, estimator, param
 from mirsim.registries import FEATURES
 
 
 @FEATURES.register
+@estimator
 class MFCC(FeatureExtractor):
     """Time-averaged MFCCs of a log-power mel spectrogram (librosa).
 
@@ -31,11 +33,19 @@ class MFCC(FeatureExtractor):
 
     name = "mfcc"
 
-    def __init__(self, n_mfcc: int = 40, n_mels: int = 128, sample_rate: int = 22050,
-                 duration: float | None = 1.0, n_fft: int = 2048, hop_length: int = 512):
-        self.n_mfcc, self.n_mels = n_mfcc, n_mels
-        self.sample_rate, self.duration = sample_rate, duration
-        self.n_fft, self.hop_length = n_fft, hop_length
+    n_mfcc: int = param(40, Interval(int, 1, None), "coefficients")
+    n_mels: int = param(128, Interval(int, 1, None), "mel bands")
+    sample_rate: int = param(22050, Interval(int, 1000, None), "analysis rate (Hz)")
+    duration: float | None = param(1.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
+    n_fft: int = param(2048, Interval(int, 16, None), "FFT size")
+    hop_length: int = param(512, Interval(int, 1, None), "hop in samples")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_mfcc > self.n_mels:
+            raise ParameterError(f"feature 'mfcc': n_mfcc ({self.n_mfcc}) cannot exceed "
+                                 f"n_mels ({self.n_mels})")
 
     def extract(self, y: np.ndarray) -> np.ndarray:
         mel = librosa.feature.melspectrogram(y=y, sr=self.sample_rate, n_fft=self.n_fft,

@@ -34,6 +34,7 @@ from mirsim.config import cache_dir
 from mirsim.datasets.download import DownloadError, fetch_file
 from mirsim.errors import MirsimError
 from mirsim.features.base import FeatureExtractor
+from mirsim.params import Anything, Interval, Nullable, Options, estimator, param
 from mirsim.registries import FEATURES
 
 __all__ = ["OpenL3Feature", "OpenL3Unavailable", "fetch_torchopenl3_weights"]
@@ -200,6 +201,7 @@ def _keras_model(input_repr: str, content_type: str, embedding_size: int):
 
 
 @FEATURES.register
+@estimator
 class OpenL3Feature(FeatureExtractor):
     """Time-averaged OpenL3 embedding (``openl3``), from ``torchopenl3`` or ``openl3``.
 
@@ -243,17 +245,25 @@ class OpenL3Feature(FeatureExtractor):
 
     name = "openl3"
 
-    def __init__(self, input_repr: str = "mel256", content_type: str = "music",
-                 embedding_size: int = 512, hop_size: float = 0.1, center: bool = True,
-                 backend: str = "auto", weights: str | None = None,
-                 weights_url: str | None = None, sample_rate: int = 48000,
-                 duration: float | None = 1.0):
-        self.input_repr, self.content_type = input_repr, content_type
-        self.embedding_size, self.hop_size, self.center = embedding_size, hop_size, center
-        self.backend = _resolve_backend(backend)
-        self.weights = None if weights is None else str(weights)
-        self.weights_url = weights_url
-        self.sample_rate, self.duration = sample_rate, duration
+    input_repr: str = param("mel256", Options(("mel256", "mel128", "linear")),
+                            "input representation")
+    content_type: str = param("music", Options(("music", "env")), "training data")
+    embedding_size: int = param(512, Options((512, 6144)), "embedding dimension")
+    hop_size: float = param(0.1, Interval(float, 0, None, closed="neither"),
+                            "seconds between frames")
+    center: bool = param(True, Options((True, False)), "centre the first frame")
+    backend: str = param("auto", Options(("auto", "torchopenl3", "openl3")), "package")
+    weights: str | None = param(None, Anything(), "a local state-dict file (torchopenl3)")
+    weights_url: str | None = param(None, Anything(), "a mirror of the weight files")
+    sample_rate: int = param(48000, Interval(int, 1000, None), "analysis rate (Hz)")
+    duration: float | None = param(1.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # resolved now, so that the cache key says which package produced the numbers
+        self.backend = _resolve_backend(self.backend)
+        self.weights = None if self.weights is None else str(self.weights)
 
     def get_params(self) -> dict[str, Any]:
         """Parameters of the output: a mirror of the same verified weights changes nothing."""

@@ -7,10 +7,12 @@ import hashlib
 import numpy as np
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.params import Interval, Nullable, estimator, param
 from mirsim.registries import FEATURES
 
 
 @FEATURES.register
+@estimator
 class RandomFeature(FeatureExtractor):
     """A Gaussian vector drawn from a generator seeded by the waveform's bytes.
 
@@ -27,10 +29,11 @@ class RandomFeature(FeatureExtractor):
 
     name = "random"
 
-    def __init__(self, dim: int = 128, seed: int = 0, sample_rate: int = 22050,
-                 duration: float | None = 1.0):
-        self.dim, self.seed = dim, seed
-        self.sample_rate, self.duration = sample_rate, duration
+    dim: int = param(128, Interval(int, 1, None), "vector size")
+    seed: int = param(0, Interval(int, 0, None), "seed")
+    sample_rate: int = param(22050, Interval(int, 1000, None), "analysis rate (Hz)")
+    duration: float | None = param(1.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
 
     def extract(self, y: np.ndarray) -> np.ndarray:
         digest = hashlib.sha256(np.ascontiguousarray(y).tobytes()).digest()

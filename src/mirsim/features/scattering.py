@@ -6,10 +6,12 @@ import numpy as np
 import torch
 
 from mirsim.features.base import FeatureExtractor
+from mirsim.params import Interval, Nullable, estimator, param
 from mirsim.registries import FEATURES
 
 
 @FEATURES.register
+@estimator
 class Scattering1DFeature(FeatureExtractor):
     """First- and second-order time scattering coefficients, averaged over time, log-compressed.
 
@@ -32,10 +34,16 @@ class Scattering1DFeature(FeatureExtractor):
 
     name = "scat1d"
 
-    def __init__(self, J: int = 12, Q: int = 12, sample_rate: int = 22050,
-                 duration: float | None = 1.0, log_eps: float = 1e-6):
-        self.J, self.Q = J, Q
-        self.sample_rate, self.duration, self.log_eps = sample_rate, duration, log_eps
+    J: int = param(12, Interval(int, 1, 20), "log2 of the averaging scale (samples)")
+    Q: int = param(12, Interval(int, 1, 64), "first-order wavelets per octave")
+    sample_rate: int = param(22050, Interval(int, 1000, None), "analysis rate (Hz)")
+    duration: float | None = param(1.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
+    log_eps: float = param(1e-6, Interval(float, 0, None, closed="neither"),
+                           "offset of the log compression")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._transform = None
 
     def _scattering(self, n_samples: int):

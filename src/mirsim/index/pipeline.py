@@ -24,6 +24,7 @@ import numpy as np
 from mirsim.artefacts.runs import RunDirectoryError, read_run
 from mirsim.features import make_extractor
 from mirsim.index.errors import SoundIndexError
+from mirsim.index.standardiser import Standardiser
 from mirsim.models import load_model, make_model
 
 #: ``model_id`` of the library-standardised pipeline (no trained model).
@@ -100,9 +101,12 @@ class EmbeddingPipeline:
             raise SoundIndexError(f"{index_dir}: built with features '{config['feature_identity']}'"
                                   f" but this mirsim computes '{extractor.identity}'; rebuild "
                                   f"the index")
+        model_dir = index_dir / "model"
+        # the library-standardised pipeline's model needs NumPy alone (fast start-up)
+        model = (Standardiser.load(model_dir) if config["model"] == "euclidean"
+                 else load_model(model_dir))
         return cls(config["feature"], dict(config["feature_params"]), extractor,
-                   config["model"], config["model_id"], config.get("run_dir"),
-                   load_model(index_dir / "model"))
+                   config["model"], config["model_id"], config.get("run_dir"), model)
 
     # -- properties -------------------------------------------------------------------------
     @property

@@ -10,7 +10,7 @@ import numpy as np  # noqa: F401  (used by the examples)
 from torch import nn
 
 from mirsim.models.base import MetricModel, TorchMetricModel
-from mirsim.params import Interval, Sequence, estimator, param
+from mirsim.params import Interval, ListOf, estimator, param
 from mirsim.registries import MODELS
 
 
@@ -86,7 +86,7 @@ class MLPModel(TorchMetricModel):
     display_name = "MLP"
     table1_row = 4
 
-    hidden: tuple = param((256, 512), Sequence(Interval(int, 1, None)), "hidden layer widths")
+    hidden: tuple = param((256, 512), ListOf(Interval(int, 1, None)), "hidden layer widths")
     dropout: float = param(0.5, Interval(float, 0, 1, closed="left"), "dropout rate")
 
     def _build_network(self, n_features: int) -> nn.Module:

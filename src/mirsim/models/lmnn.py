@@ -21,7 +21,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from mirsim.models.base import MetricModel
+from mirsim.models.linear_metrics import LinearMapModel
 from mirsim.params import Interval, Nullable, estimator, param
 from mirsim.registries import MODELS
 from mirsim.training import seeded, single_threaded, without_torch_reregistration_warning
@@ -203,7 +203,7 @@ def n_epochs(epochs: int | None, n_anchors: int, batch_size: int, auto_steps: in
 
 @MODELS.register
 @estimator
-class LMNNModel(MetricModel):
+class LMNNModel(LinearMapModel):
     """Large Margin Nearest Neighbour metric learning (Weinberger & Saul 2009).
 
     Learns ``x -> L x`` so that every item's ``n_neighbors`` target neighbours (nearest
@@ -270,6 +270,7 @@ class LMNNModel(MetricModel):
     name = "lmnn"
     display_name = "LMNN"
     table1_row = 3
+    supervision = ("labels", "triplets")
 
     n_neighbors: int = param(3, Interval(int, 1, None), "target neighbours per item")
     push_weight: float = param(0.5, Interval(float, 0, 1), "mu: weight of the impostor term")
@@ -283,7 +284,12 @@ class LMNNModel(MetricModel):
                                        "items drawn per step as possible impostors")
     seed: int = param(0, Interval(int, 0, None), "seed of the anchor order and impostor draws")
 
-    def _fit_standardised(self, X: np.ndarray, y: np.ndarray, groups, **supervision) -> None:
+    def _fit_standardised(self, X: np.ndarray, y: np.ndarray, groups, *, triplets=None,
+                          triplet_weights=None, **supervision) -> None:
+        if triplets is not None:
+            with seeded(self.seed), single_threaded():
+                self.L_, self.loss_history_ = self._train_triplets(X, triplets, triplet_weights)
+            return
         targets = target_neighbors(X, y, self.n_neighbors)
         anchors = np.flatnonzero(targets[:, 0] >= 0)
         if len(anchors) == 0:
@@ -324,17 +330,37 @@ class LMNNModel(MetricModel):
             history.append(total / pairs)
         return L.detach().clone(), history
 
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        return (X @ self.L_.numpy().T).astype(np.float32)
-
-    @property
-    def n_parameters(self) -> int:
-        """Entries of ``L``."""
-        self._require_fitted()
-        return int(self.L_.numel())
-
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"lmnn.L": self.L_}
-
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.L_ = tensors["lmnn.L"].to(torch.float32).clone()
+    def _train_triplets(self, X: np.ndarray, triplets: np.ndarray,
+                        weights: np.ndarray | None) -> tuple[torch.Tensor, list[float]]:
+        """LMNN's objective over judged triplets ``(a, p, n)`` instead of target neighbours and
+        impostors: ``(1 - mu) sum w d(a, p) + mu sum w [1 + d(a, p) - d(a, n)]_+``, weights
+        normalised to a mean of 1 (Adam, the learning rate annealed along a cosine)."""
+        Xt = torch.from_numpy(np.ascontiguousarray(X))
+        trip = torch.from_numpy(np.asarray(triplets, dtype=np.int64))
+        w = torch.ones(len(trip)) if weights is None else torch.as_tensor(weights,
+                                                                          dtype=torch.float32)
+        w = w / w.mean()
+        generator = torch.Generator().manual_seed(self.seed)
+        L = _initial_map(X, self.n_components).requires_grad_(True)
+        with without_torch_reregistration_warning():
+            optimizer = torch.optim.Adam([L], lr=self.lr)
+        epochs = n_epochs(self.epochs, len(trip), self.batch_size)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=epochs * math.ceil(len(trip) / self.batch_size))
+        history: list[float] = []
+        for _ in range(epochs):
+            total = 0.0
+            for batch in torch.split(torch.randperm(len(trip), generator=generator),
+                                     self.batch_size):
+                a, p, n = (Xt[trip[batch, i]] @ L.T for i in range(3))
+                d_ap, d_an = ((a - p) ** 2).sum(1), ((a - n) ** 2).sum(1)
+                hinge = torch.clamp(1.0 + d_ap - d_an, min=0.0)
+                loss = (w[batch] * ((1.0 - self.push_weight) * d_ap
+                                    + self.push_weight * hinge)).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += float(loss.detach()) * len(batch)
+            history.append(total / len(trip))
+        return L.detach().clone(), history

@@ -21,7 +21,7 @@ from torch import nn
 from mirsim.features.views import AugmentationParams, ViewAugmentation
 from mirsim.models.base import TorchMetricModel, _component
 from mirsim.models.baselines import mlp_network
-from mirsim.params import Interval, Sequence, estimator, param
+from mirsim.params import Interval, ListOf, estimator, param
 from mirsim.registries import LOSSES, MODELS
 
 
@@ -56,7 +56,7 @@ class SimCLRModel(TorchMetricModel, AugmentationParams):
 
     embedding_dim: int = param(128, Interval(int, 1, None), "width of the embedding")
     loss: Any = param("ntxent", _component(LOSSES), "training loss (self-supervised: ntxent)")
-    hidden: tuple = param((256,), Sequence(Interval(int, 1, None)), "hidden layer widths")
+    hidden: tuple = param((256,), ListOf(Interval(int, 1, None)), "hidden layer widths")
     dropout: float = param(0.1, Interval(float, 0, 1, closed="left"), "dropout rate")
     projection_dim: int = param(64, Interval(int, 1, None),
                                 "output width of the projection head (training only)")

@@ -8,6 +8,9 @@ The page holds, in order:
 4. the matrix of Euclidean distances between them, ordered by label;
 5. for a few queries, their 5 nearest neighbours, each playable.
 
+A ``reproduce linear-methods`` run gets a page of its own (:mod:`mirsim.reports.linear_methods`:
+accuracy table, classification reports, confusion matrices, UMAP maps, projection matrices).
+
 Sections 3-5 draw the run's *held-out* embeddings when it kept them (``test_embeddings.npz``:
 the test items of the last fold, embedded by the model trained without them; neighbours are
 searched among them), and need the run's data only for the sounds. Otherwise (``loo`` runs,
@@ -51,6 +54,7 @@ from mirsim.reports.plots import (
     sample_items,
 )
 from mirsim.artefacts.runs import RunDirectory, read_run
+from mirsim.experiments.linear_methods import COMMAND as LINEAR_METHODS
 
 #: Neighbours listed per query.
 NEIGHBOURS = 5
@@ -86,7 +90,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
     Parameters
     ----------
     run_dir : str or Path
-        A directory written by ``mirsim train``, ``mirsim demo`` or ``mirsim reproduce table1``.
+        A directory written by ``mirsim train``, ``mirsim demo``, ``mirsim reproduce table1``
+        or ``mirsim reproduce linear-methods``.
     out : str or Path, optional
         The page to write; default ``run_dir/report.html``. The PNGs go beside it.
     n_queries : int
@@ -133,6 +138,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
     out = Path(out) if out is not None else run.path / "report.html"
     if out.is_dir():
         raise ReportError(f"{out}: is a directory (give the path of the HTML file to write)")
+    if run.command == LINEAR_METHODS:  # the tutorial's demo has its own page
+        from mirsim.reports.linear_methods import build_linear_methods_page
+
+        return ReportResult(out, *build_linear_methods_page(run, out))
     images: dict[str, bytes] = {}
     notes: list[str] = list(run.problems)
     seed = int(run.config.get("seed") or 0)

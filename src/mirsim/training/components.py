@@ -66,5 +66,22 @@ def resolve(registry: Registry, value: Any) -> Any:
 
 
 def component_config(value: Any) -> Any:
-    """``value`` as JSON: a component becomes its :meth:`Component.to_config`."""
-    return value.to_config() if isinstance(value, Component) else value
+    """``value`` as JSON: a component (or a model given as a parameter) becomes
+    ``{"name", "params"}``; lists and dicts are converted item by item.
+
+    Examples
+    --------
+    >>> from mirsim.registries import MINERS
+    >>> component_config({"miner": [MINERS.make("hard"), "semihard"]})
+    {'miner': [{'name': 'hard', 'params': {'margin': 0.2}}, 'semihard']}
+    """
+    if isinstance(value, Component):
+        return value.to_config()
+    if isinstance(value, BaseEstimator) and isinstance(getattr(value, "name", None), str):
+        return {"name": value.name, "params": {k: component_config(v) for k, v in
+                                               value.get_params(deep=False).items()}}
+    if isinstance(value, dict):
+        return {k: component_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [component_config(v) for v in value]
+    return value

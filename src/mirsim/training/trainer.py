@@ -175,7 +175,7 @@ def train_embedding(
             total, count = 0.0, 0
             for value, size in steps:
                 if not torch.isfinite(value):
-                    raise _diverged(epoch, float(value), optimizer)
+                    raise _diverged(epoch, float(value.detach()), optimizer)
                 optimizer.zero_grad()
                 value.backward()
                 optimizer.step()

@@ -17,11 +17,12 @@ import librosa
 import numpy as np
 import torch
 
-from mirsim.errors import MirsimError, UnknownNameError
+from mirsim.errors import MirsimError
 from mirsim.features.base import FeatureExtractor
 from mirsim.features.musicnn.pipeline import SAMPLE_RATE, audio_patches
 from mirsim.features.musicnn.tags import tags_of
 from mirsim.features.musicnn.weights import find_checkpoint, load_network
+from mirsim.params import Interval, Nullable, Options, estimator, param
 from mirsim.registries import FEATURES
 
 LAYERS = ("penultimate", "pooled", "tags")
@@ -83,6 +84,7 @@ def top_tags(y: np.ndarray, sr: int, model: str = "MSD_musicnn", k: int = 10,
     return [(names[i], float(scores[i])) for i in order]
 
 
+@estimator
 class MusicnnFeature(FeatureExtractor):
     """Embeddings of a pretrained musicnn network (ported from the ``musicnn`` package).
 
@@ -118,18 +120,16 @@ class MusicnnFeature(FeatureExtractor):
     dataset: ClassVar[str]
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, layer: str = "penultimate", architecture: str = "musicnn",
-                 duration: float | None = 3.0):
-        if layer not in LAYERS:
-            raise UnknownNameError(f"{self.name} layer", layer, LAYERS)
-        if architecture not in ARCHITECTURES:
-            raise UnknownNameError(f"{self.name} architecture", architecture, ARCHITECTURES)
-        if layer == "pooled" and architecture == "vgg":
+    layer: str = param("penultimate", Options(LAYERS), "output layer")
+    architecture: str = param("musicnn", Options(ARCHITECTURES), "network")
+    duration: float | None = param(3.0, Nullable(Interval(float, 0, None, closed="neither")),
+                                   "seconds analysed from the start (none: all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer == "pooled" and self.architecture == "vgg":
             raise MirsimError(f"{self.name}: layer 'pooled' exists only for architecture "
                               "'musicnn' (VGG has no mid-end features)")
-        if duration is not None and duration <= 0:
-            raise MirsimError(f"{self.name}: duration must be positive or None (got {duration})")
-        self.layer, self.architecture, self.duration = layer, architecture, duration
         find_checkpoint(self.model)  # fail now, in one line, if the weights are not installed
 
     @property
@@ -169,6 +169,7 @@ class MusicnnFeature(FeatureExtractor):
 
 
 @FEATURES.register
+@estimator
 class MusicnnMSD(MusicnnFeature):
     """musicnn trained on the Million Song Dataset (Last.fm tags); see :class:`MusicnnFeature`."""
 
@@ -177,6 +178,7 @@ class MusicnnMSD(MusicnnFeature):
 
 
 @FEATURES.register
+@estimator
 class MusicnnMTT(MusicnnFeature):
     """musicnn trained on MagnaTagATune; see :class:`MusicnnFeature`."""
 

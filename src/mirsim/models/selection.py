@@ -1,0 +1,127 @@
+"""Model selection inside the training data: hyper-parameters chosen by an inner
+cross-validation, never by the test fold.
+
+:class:`InnerCVSearch` is a meta-model, as scikit-learn's ``GridSearchCV``: ``fit`` runs an
+inner protocol (by default ``group-kfold``, so that items of one group, the copies of one
+sound, are never split) over the training items it is given, scores every candidate setting
+by the mean of a retrieval metric over the inner folds, and refits the best one on all those
+items; ``transform`` is the refitted model's. Used as the model of an outer protocol, it keeps
+the test fold out of every choice.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mirsim.models import make_model
+>>> rng = np.random.default_rng(0); y = np.repeat(np.arange(3), 12)
+>>> X = rng.standard_normal((36, 4)) + 2.0 * y[:, None]
+>>> search = make_model("inner-cv", estimator=make_model("lmnn", epochs=5),
+...                     param_grid={"n_neighbors": [1, 3]}, inner_folds=3)
+>>> search.fit(X, y, groups=np.arange(36)).best_params_["n_neighbors"] in (1, 3)
+True
+>>> search.transform(X).shape
+(36, 4)
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirsim.errors import MirsimError
+from mirsim.models.base import MetricModel
+from mirsim.params import Interval, Options, Satisfies, estimator, param
+from mirsim.registries import MODELS
+
+#: Metrics an inner cross-validation can maximise.
+SCORES = ("map_at_r", "p_at_1", "p_at_5")
+
+
+def candidates(param_grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str, Any]]:
+    """Every setting of a grid (a dict of lists, or a list of such dicts), in order.
+
+    Examples
+    --------
+    >>> candidates({"a": [1, 2], "b": ["x"]})
+    [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+    >>> candidates([{"a": [1]}, {"b": [3, 4]}])
+    [{'a': 1}, {'b': 3}, {'b': 4}]
+    """
+    grids = [param_grid] if isinstance(param_grid, dict) else list(param_grid)
+    out = []
+    for grid in grids:
+        keys = list(grid)
+        out += [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    return out
+
+
+@MODELS.register
+@estimator
+class InnerCVSearch(MetricModel):
+    """A model whose hyper-parameters are chosen by cross-validation on its training items."""
+
+    name = "inner-cv"
+    display_name = "Inner-CV search"
+    supervision = ("labels",)
+
+    estimator: Any = param(None, Satisfies(lambda v: isinstance(v, MetricModel),
+                                           "a mirsim model"), "the model to tune")
+    param_grid: Any = param(None, Satisfies(lambda v: isinstance(v, (dict, list)) and bool(v),
+                                            "a non-empty grid"), "settings to try")
+    inner_folds: int = param(4, Interval(int, 2, None), "folds of the inner protocol")
+    inner_protocol: str = param("group-kfold", Options(("group-kfold", "kfold")),
+                                "how the training items are split")
+    scoring: str = param("map_at_r", Options(SCORES), "the metric maximised")
+    seed: int = param(0, Interval(int, 0, None), "seed of the inner split")
+    n_jobs: int = param(1, Interval(int, 1, None), "inner folds trained at once")
+
+    def fit(self, X, y=None, groups=None, **supervision) -> InnerCVSearch:
+        """Score every setting by inner cross-validation, then refit the best on all of X."""
+        from sklearn.base import clone
+
+        from mirsim.evaluation.protocols import evaluate_protocol
+
+        self._check_own_params()
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        if supervision.get("triplets") is not None or supervision.get("views") is not None:
+            raise MirsimError("inner-cv search scores settings with labels: it needs y")
+        X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+        groups = np.arange(len(X)) if groups is None else np.asarray(groups)
+        scores = []
+        for setting in candidates(self.param_grid):
+            model = clone(self.estimator).set_params(**setting)
+            result = evaluate_protocol(lambda m=model: clone(m), X, y, groups,
+                                       self.inner_protocol, self.inner_folds, self.seed,
+                                       n_jobs=self.n_jobs)
+            scores.append({"params": setting,
+                           "score": result.summary()[self.scoring]["mean"]})
+        best = max(range(len(scores)), key=lambda i: np.nan_to_num(scores[i]["score"], nan=-1))
+        self.cv_results_ = scores
+        self.best_params_ = scores[best]["params"]
+        self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(
+            X, y, groups)
+        self.n_features_in_ = self.best_estimator_.n_features_in_
+        self.classes_ = self.best_estimator_.classes_
+        self.distance_ = self.best_estimator_.distance_
+        self.mean_ = self.best_estimator_.mean_  # fitted from here on
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        self._require_fitted()
+        return self.best_estimator_.transform(X)
+
+    def _resolve_distance(self) -> str:
+        return self.estimator._resolve_distance()
+
+    @property
+    def n_parameters(self) -> int:
+        self._require_fitted()
+        return self.best_estimator_.n_parameters
+
+    def save(self, directory: str | Path) -> Path:
+        """Save the refitted best model (a plain model: ``load_model`` gives it back)."""
+        self._require_fitted()
+        return self.best_estimator_.save(directory)
