@@ -72,6 +72,19 @@ def test_folder_labels_come_from_subfolders(folder):
     assert load_collection(str(folder)).items.equals(c.items)
 
 
+def test_a_flat_folder_is_an_unlabelled_collection(tmp_path):
+    root = tmp_path / "flat"
+    for name in ("a.wav", "b.flac"):
+        tone(root / name)
+    c = load_folder(root)
+    assert not c.labelled and c.items["label"].isna().all()
+    assert c.items["group"].tolist() == ["a.wav", "b.flac"]
+    assert c.summary() == "flat: 2 items, no labels, 2 groups"
+    assert not c.subset([1]).labelled
+    tone(root / "kick" / "c.wav")  # one sub-folder: labelled, as before
+    assert load_folder(root).labelled
+
+
 def test_listing_skips_hidden_and_non_audio(folder):
     names = [p.relative_to(folder).as_posix() for p in list_audio_files(folder)]
     assert names == ["guitar/c.WAV", "piano/a.wav", "piano/soft/b.flac", "top.wav"]

@@ -76,8 +76,10 @@ def data_options(sol_root) -> dict:
 
 
 def load_features_with_progress(data: str, feature: str, feature_params: dict, workers: int,
-                                options: dict):
-    """Load a data set's features with a progress bar; report skipped items in one line."""
+                                options: dict, model: str | None = None,
+                                model_params: dict | None = None):
+    """Load a data set's features (and the views ``model`` learns from, if any) with a progress
+    bar; report skipped items in one line."""
     from mirsim.experiments import load_features
 
     with progress_bar() as progress:
@@ -87,7 +89,7 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
             progress.update(task, completed=done, total=total)
 
         fs = load_features(data, feature, feature_params, options, n_jobs=workers,
-                           progress=update)
+                           progress=update, model=model, model_params=model_params)
     if fs.skipped:
         err.print(f"[yellow]skipped {len(fs.skipped)} item(s)[/yellow] (listed in the run's "
                   f"skipped.json); first: {fs.skipped[0]['source']}: {fs.skipped[0]['reason']}",
@@ -95,32 +97,38 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
     return fs
 
 
-_METRIC_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
-                   ("MAP@R", "map_at_r"))
+#: Columns of :func:`metrics_table`: heading and metric of ``train --json``.
+LABEL_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
+                 ("MAP@R", "map_at_r"))
+#: The columns of an experiment without labels (a view's own sound retrieved).
+OWN_SOUND_COLUMNS = (("own top-1", "own_top_1"), ("own top-5", "own_top_5"),
+                     ("own MAP", "own_map"))
 
 
-def _cells(j: dict) -> list[str]:
+def _cells(j: dict, columns) -> list[str]:
     m = j["metrics"]
-    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in _METRIC_COLUMNS]
-            + [f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}"])
+    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in columns]
+            + [f"{j['n_parameters']:,}" if "n_parameters" in j else "",
+               f"{j['train_seconds']:.1f}" if "train_seconds" in j else ""])
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]]):
-    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, parameters, training
-    seconds) laid out for the terminal: one row per model when that fits its width, one row
-    per metric when that does, else one line per model and metric (never a cell cut short).
+def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS):
+    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, or other ``columns``;
+    parameters, training seconds: empty for a row without them, a reference) laid out for the
+    terminal: one row per model when that fits its width, one row per metric when that does,
+    else one line per model and metric (never a cell cut short).
     """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    heads = [h for h, _ in _METRIC_COLUMNS] + ["params", "train s"]
+    heads = [h for h, _ in columns] + ["params", "train s"]
     wide = Table(title=title, title_justify="left")
     wide.add_column("model", no_wrap=True)
     for h in heads:
         wide.add_column(h, justify="right", no_wrap=True)
     for name, j in rows:
-        wide.add_row(name, *_cells(j))
+        wide.add_row(name, *_cells(j, columns))
     def fits(table) -> bool:  # its natural width, not the width it would be squeezed into
         return out.measure(table, options=out.options.update_width(10_000)).maximum <= out.width
 
@@ -131,11 +139,11 @@ def metrics_table(title: str, rows: list[tuple[str, dict]]):
     for name, _ in rows:
         tall.add_column(name, justify="right", no_wrap=True)
     for i, h in enumerate(heads):
-        tall.add_row(h, *(_cells(j)[i] for _, j in rows))
+        tall.add_row(h, *(_cells(j, columns)[i] for _, j in rows))
     if fits(tall):
         return tall
     lines = [Text(title)] + [Text(f"{name}: {h} {cell}") for name, j in rows
-                             for h, cell in zip(heads, _cells(j))]
+                             for h, cell in zip(heads, _cells(j, columns))]
     return Group(*lines)
 
 

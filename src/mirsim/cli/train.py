@@ -10,8 +10,9 @@ import typer
 
 import mirsim
 from mirsim.cli import options as opt
-from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_with_progress,
-                               metrics_table, out, progress_bar, queries_note, set_threads)
+from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, err, fail_cleanly,
+                               load_features_with_progress, metrics_table, out, progress_bar,
+                               queries_note, set_threads)
 
 
 @fail_cleanly
@@ -39,7 +40,10 @@ def train(
     runs: Optional[Path] = opt.Runs,
     as_json: bool = opt.Json,
 ) -> None:
-    """Run one experiment: cross-validated retrieval metrics of one model on one feature."""
+    """Run one experiment: cross-validated retrieval metrics of one model on one feature.
+
+    A folder without sub-folders has no labels: only a self-supervised model (simclr) trains
+    on it, and what is measured is whether a view of a held-out sound finds its own sound."""
     from mirsim.artefacts.runs import create_run_dir
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.experiment import fit_final_model, run_experiment, save_run
@@ -57,25 +61,32 @@ def train(
     make_model(model, **params)  # every parameter checked before any work
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     make_extractor(feature, **fparams)
-    fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root))
+    fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root),
+                                     model, {"seed": seed, **params})
     with progress_bar() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
         result = run_experiment(fs, model, protocol, folds, seed, params,
                                 on_fold=lambda i, n: progress.update(task, completed=i, total=n),
                                 n_jobs=jobs)
     final = fit_final_model(fs, model, seed, params) if save_model else None
-    run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{protocol}", runs)
+    run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{result.protocol}", runs)
     config = {"command": "train", "data": data, "feature": feature, "feature_params": fparams,
               "feature_identity": fs.feature_identity, "model": model,
-              "model_params": params_config(result.model_params), "protocol": protocol,
+              "model_params": params_config(result.model_params), "protocol": result.protocol,
               "folds": result.folds, "seed": seed, "distance": result.distance,
               "mirsim_version": mirsim.__version__}
     save_run(run_dir, config, fs, [result], final)
     j = result.to_json()
     if not as_json:
         out.print(fs.collection.description)
-        out.print(metrics_table(f"{fs.collection.name} · {feature} · {protocol} · "
-                                f"{result.distance}", [(model, j)]))
+        title = f"{fs.collection.name} · {feature} · {result.protocol} · {result.distance}"
+        if fs.labelled:
+            out.print(metrics_table(title, [(model, j)]))
+        else:
+            reference = j["reference"]
+            out.print(metrics_table(title, [(model, j), (f"{reference['model']} (reference)",
+                                                         reference)], OWN_SOUND_COLUMNS))
+            out.print(j["note"], highlight=False)
         note = queries_note(j)
         if note:
             out.print(note, highlight=False)

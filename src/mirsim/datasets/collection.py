@@ -33,6 +33,10 @@ class Collection:
     skipped : list of dict
         Entries of the data that are not items, and why (``{"id", "source", "reason"}``, as
         in a run's ``skipped.json``): e.g. dangling symlinks of a folder.
+    labelled : bool
+        Whether the items have labels. An unlabelled collection (a flat folder of sounds) has
+        ``None`` as every label: only self-supervised models learn from it, and nothing is
+        evaluated against its labels.
 
     Examples
     --------
@@ -48,6 +52,7 @@ class Collection:
     description: str = ""
     triplets: pd.DataFrame | None = field(default=None, repr=False)
     skipped: list[dict[str, str]] = field(default_factory=list, repr=False)
+    labelled: bool = True
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.items.columns]
@@ -73,9 +78,10 @@ class Collection:
         """The collection restricted to the given positions (order kept)."""
         index = np.asarray(index, dtype=int)
         return Collection(self.name, self.items.iloc[index].reset_index(drop=True),
-                          [self.sources[i] for i in index], self.description)
+                          [self.sources[i] for i in index], self.description,
+                          labelled=self.labelled)
 
     def summary(self) -> str:
-        """One line: name, size, number of labels and groups."""
-        return (f"{self.name}: {len(self)} items, {self.items['label'].nunique()} labels, "
-                f"{self.items['group'].nunique()} groups")
+        """One line: name, size, number of labels (or "no labels") and groups."""
+        labels = f"{self.items['label'].nunique()} labels" if self.labelled else "no labels"
+        return f"{self.name}: {len(self)} items, {labels}, {self.items['group'].nunique()} groups"

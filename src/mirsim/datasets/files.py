@@ -175,7 +175,9 @@ def load_folder(root: str | Path) -> Collection:
     """A collection from a folder whose sub-folders are labels (:func:`label_of`).
 
     Each file is its own group. What the walk could not use (:func:`walk_library`) is in the
-    collection's ``skipped``.
+    collection's ``skipped``. A flat folder (every sound directly in it, no sub-folder) has no
+    labels: the collection is unlabelled (``labelled`` False, every label ``None``), for
+    self-supervised models.
 
     Raises
     ------
@@ -193,16 +195,18 @@ def load_folder(root: str | Path) -> Collection:
         raise DataError(f"{root}: no audio files found (looked for "
                         f"{', '.join(AUDIO_EXTENSIONS)}){skipped}")
     rel = [p.relative_to(root).as_posix() for p in files]
+    labelled = any(len(PurePosixPath(r).parts) > 1 for r in rel)
     items = pd.DataFrame({
         "id": rel,
-        "label": [label_of(r, root.name) for r in rel],
+        "label": [label_of(r, root.name) if labelled else None for r in rel],
         "group": rel,
         "path": [str(p) for p in files],
     })
     skipped = [{"id": s["path"], "source": str(root / s["path"]), "reason": s["reason"]}
                for s in walk.skipped]
-    return Collection(root.name, items, [FileSource(p) for p in files], f"folder {root}",
-                      skipped=skipped)
+    description = f"folder {root}" if labelled else f"folder {root} (no sub-folders: no labels)"
+    return Collection(root.name, items, [FileSource(p) for p in files], description,
+                      skipped=skipped, labelled=labelled)
 
 
 def load_manifest(csv_path: str | Path) -> Collection:

@@ -207,18 +207,22 @@ class ProtocolResult:
 
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
-              torch_threads: int | None, keep: bool = False
+              torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
-    """Fit on ``train``, embed, and measure retrieval for one fold (with the model's own
-    distance); with ``keep``, also return the test part's embeddings (rows in the order of
-    ``test``), else ``None``."""
+    """Fit on ``train`` (on the training items' views instead of their labels, if ``views``
+    is given), embed, and measure retrieval for one fold (with the model's own distance); with
+    ``keep``, also return the test part's embeddings (rows in the order of ``test``), else
+    ``None``."""
     if torch_threads is not None:
         import torch
 
         torch.set_num_threads(torch_threads)
     model = make_model()
     t0 = time.perf_counter()
-    model.fit(X[train], labels[train], groups[train])
+    if views is None:
+        model.fit(X[train], labels[train], groups[train])
+    else:  # self-supervised: the training items' views only, and no label
+        model.fit(X[train], groups=groups[train], views=views[train])
     fit_seconds = time.perf_counter() - t0
     distance = getattr(model, "distance_", "euclidean")
     if inside_test_fold:
@@ -244,6 +248,7 @@ def evaluate_protocol(
     k: int = 5,
     on_fold: Callable[[int, int], None] | None = None,
     n_jobs: int = 1,
+    views: np.ndarray | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -266,6 +271,10 @@ def evaluate_protocol(
         Folds trained at once, in worker processes of one torch thread each (small networks
         train faster on one thread per core than on several threads for one fold). The
         numbers do not depend on it.
+    views : array of shape (n, v, d), optional
+        Augmented views of every item, for self-supervised models: each fold's model is fitted
+        on the views of its training items (never on a test item's) and no label; the labels
+        serve only to measure retrieval.
 
     Returns
     -------
@@ -291,13 +300,13 @@ def evaluate_protocol(
     inside = proto.queries_inside_test_fold
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, inside, k, None, i == last)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
-            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out = [], [], 0, None
     for i, (metrics, seconds, n_params, kept) in enumerate(results):

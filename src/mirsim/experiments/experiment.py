@@ -1,4 +1,12 @@
-"""One experiment: data -> features -> metric model -> protocol -> metrics."""
+"""One experiment: data -> features -> metric model -> protocol -> metrics.
+
+Self-supervised models (a model class with ``needs_views``, e.g. ``simclr``) learn from
+augmented views of the sounds instead of labels: :func:`load_features` extracts the views the
+model asks for, and every fit sees the views of its training items only. With labels, the
+protocols measure the metric on labels it never saw. An unlabelled collection (a flat folder)
+can only train such a model; its experiment is a held-out check that needs no labels
+(:func:`run_experiment`: does a view of a held-out sound find its own sound?).
+"""
 
 from __future__ import annotations
 
@@ -13,15 +21,20 @@ import numpy as np
 from pathlib import Path
 
 from mirsim.datasets import Collection, load_collection
-from mirsim.errors import DataError, UnknownNameError
+from mirsim.errors import DataError, MirsimError, UnknownNameError
 from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol
 from mirsim.experiments.specs import params_config
 from mirsim.features import make_extractor
 from mirsim.features.extraction import FeatureCache, extract_features
-from mirsim.models import make_model
+from mirsim.models import make_model, model_class
 
 #: Metrics reported by ``mirsim train --json`` (mean and std over folds).
 REPORTED_METRICS = ("p_at_1", "p_at_5", "ii_p_at_5", "map_at_r")
+#: What an unlabelled experiment reports instead (mean and std over views; see
+#: :mod:`mirsim.evaluation.own_sound`).
+OWN_SOUND_METRICS = ("own_top_1", "own_top_5", "own_map")
+#: Share of an unlabelled collection's items held out for its check.
+HELD_OUT_SHARE = 0.2
 
 
 @dataclass
@@ -36,6 +49,51 @@ class FeatureSet:
     kept: np.ndarray
     skipped: list[dict[str, str]] = field(default_factory=list)
     feature_identity: str = ""
+    #: ``(n, v, d)`` features of augmented views of the items (for self-supervised models)
+    views: np.ndarray | None = None
+    #: what the views were made with (:func:`view_settings`), ``None`` without views
+    view_settings: dict[str, Any] | None = None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the items have labels (``False``: an unlabelled collection)."""
+        return self.collection.labelled
+
+
+def view_settings(model: Any) -> dict[str, Any] | None:
+    """What the views a model learns from depend on (augmentation parameters, number of views,
+    seed), or ``None`` for a model that needs no views.
+
+    Examples
+    --------
+    >>> view_settings(make_model("simclr", n_views=3))["n_views"], view_settings(make_model("mlp"))
+    (3, None)
+    """
+    if not type(model).needs_views:
+        return None
+    return {"augmentation": model.view_augmentation().augmentation_params(),
+            "n_views": int(model.n_views), "seed": int(model.seed)}
+
+
+def check_supervision(collection: Collection, model: str) -> None:
+    """Refuse, in one line, a model that needs labels on an unlabelled collection.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = Collection("lib", pd.DataFrame({"id": ["a"], "label": [None], "group": ["a"]}),
+    ...                [None], labelled=False)
+    >>> check_supervision(c, "simclr")
+    >>> check_supervision(c, "mlp")
+    Traceback (most recent call last):
+    ...
+    mirsim.errors.DataError: lib has no labels (a folder without sub-folders): model 'mlp' needs labels to learn and to be evaluated; use a self-supervised model (--model simclr), or put the sounds in one sub-folder per label
+    """
+    if not collection.labelled and not model_class(model).needs_views:
+        raise DataError(f"{collection.name} has no labels (a folder without sub-folders): "
+                        f"model '{model}' needs labels to learn and to be evaluated; use a "
+                        f"self-supervised model (--model simclr), or put the sounds in one "
+                        f"sub-folder per label")
 
 
 #: What :func:`load_features` does with items whose audio is an earlier item's.
@@ -46,8 +104,10 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
                   data_options: dict | None = None, n_jobs: int = 1,
                   cache: FeatureCache | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  duplicates: str = "drop") -> FeatureSet:
-    """Load a data set and extract (or read from the cache) one feature for every item.
+                  duplicates: str = "drop", model: str | None = None,
+                  model_params: dict[str, Any] | None = None) -> FeatureSet:
+    """Load a data set and extract (or read from the cache) one feature for every item, and
+    the features of augmented views of every item if ``model`` learns from them.
 
     Unreadable items are skipped and listed in ``skipped`` with their reason, after what the
     collection itself skipped (e.g. dangling symlinks of a folder).
@@ -64,6 +124,12 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
         Called with ``(items done so far, total)``.
     duplicates : {"drop", "error"}
         Drop duplicates (default), or raise :class:`~mirsim.errors.DataError` if there is one.
+    model, model_params : optional
+        The model the features are for. A model that needs labels is refused on an
+        unlabelled collection before any feature is extracted; for a self-supervised model
+        (``needs_views``), the views its parameters ask for are extracted too (``views``,
+        cached like the features): an item whose views cannot be made is skipped with the
+        reason.
 
     Examples
     --------
@@ -79,13 +145,15 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
     if duplicates not in DUPLICATES:
         raise UnknownNameError("duplicates setting", duplicates, DUPLICATES)
     collection = data if isinstance(data, Collection) else load_collection(data, **(data_options or {}))
+    if model is not None:
+        check_supervision(collection, model)
     extractor = make_extractor(feature, **(feature_params or {}))
-    done = [0]
+    done, total = [0], [len(collection)]
 
     def step(n: int) -> None:
         done[0] += n
         if progress:
-            progress(done[0], len(collection))
+            progress(done[0], total[0])
 
     result = extract_features(collection.sources, extractor, cache=cache, n_jobs=n_jobs,
                               progress=step)
@@ -94,20 +162,44 @@ def load_features(data: str | Collection, feature: str, feature_params: dict | N
         raise DataError(f"{collection.name}: {len(copies)} item(s) have the same audio as an "
                         f"earlier item, e.g. {copies[0]['id']}: {copies[0]['reason']}")
     kept = result.ok[unique]
+    X = result.features[unique]
+    settings = view_settings(make_model(model, **(model_params or {}))) if model else None
+    views, view_skipped = None, []
+    if settings is not None:
+        total[0] += settings["n_views"] * len(kept)
+        views, usable, view_skipped = _views_of(collection, kept, extractor, settings, cache,
+                                                n_jobs, step)
+        kept, X = kept[usable], X[usable]
     if len(kept) < 2:
         raise DataError(f"{collection.name}: fewer than two usable items "
                         f"({len(result.skipped) + len(copies)} skipped)")
     items = collection.items.iloc[kept]
     skipped = list(collection.skipped) + [
         {"id": str(collection.items.at[i, "id"]), "source": name, "reason": reason}
-        for i, name, reason in result.skipped] + copies
+        for i, name, reason in result.skipped] + copies + view_skipped
     if copies:
         logging.getLogger(__name__).warning(
             "%s: %d duplicate item(s) dropped (the same audio as an earlier item), e.g. %s: %s",
             collection.name, len(copies), copies[0]["id"], copies[0]["reason"])
-    return FeatureSet(collection, feature, result.features[unique], items["label"].to_numpy(),
+    return FeatureSet(collection, feature, X, items["label"].to_numpy(),
                       items["group"].astype(str).to_numpy(), kept, skipped,
-                      extractor.identity)
+                      extractor.identity, views, settings)
+
+
+def _views_of(collection: Collection, kept: np.ndarray, extractor: Any,
+              settings: dict[str, Any], cache: FeatureCache | None, n_jobs: int,
+              progress: Callable[[int], None]
+              ) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """Views of the items ``kept``; which of them have all their views (positions in
+    ``kept``); the others as skipped entries."""
+    from mirsim.features.views import ViewAugmentation, extract_views
+
+    result = extract_views([collection.sources[i] for i in kept], extractor,
+                           ViewAugmentation(**settings["augmentation"]), settings["n_views"],
+                           settings["seed"], cache=cache, n_jobs=n_jobs, progress=progress)
+    skipped = [{"id": str(collection.items.at[kept[j], "id"]), "source": name,
+                "reason": f"augmented view: {reason}"} for j, name, reason in result.skipped]
+    return result.features, result.ok, skipped
 
 
 def _first_of_each_content(collection: Collection, ok: np.ndarray
@@ -132,7 +224,12 @@ def _first_of_each_content(collection: Collection, ok: np.ndarray
 class ExperimentResult:
     """What ``mirsim train`` reports. ``protocol_result.held_out`` holds the last fold's
     held-out embeddings, which a run directory keeps as ``test_embeddings.npz``
-    (:mod:`mirsim.experiments.heldout`)."""
+    (:mod:`mirsim.experiments.heldout`).
+
+    An unlabelled experiment (``labelled`` False, protocol ``held-out-views``) reports
+    :data:`OWN_SOUND_METRICS` over ``n_held_out`` held-out items (one "fold" per view), and in
+    ``reference`` the same check of the Euclidean distance between standardised features.
+    """
 
     data: str
     feature: str
@@ -146,16 +243,23 @@ class ExperimentResult:
     description: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
     distance: str = ""
+    labelled: bool = True
+    n_held_out: int = 0
+    reference: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: data, feature, model, protocol, folds, n_items,
         train_seconds, metrics {name: {mean, std}} and extras."""
         summary = self.protocol_result.summary()
+        names = REPORTED_METRICS if self.labelled else OWN_SOUND_METRICS
+        extra: dict[str, Any] = {} if self.labelled else {
+            "labelled": False, "n_held_out": self.n_held_out, "reference": self.reference,
+            "note": _unlabelled_note(self.n_held_out, self.folds)}
         return {
             "data": self.data, "feature": self.feature, "model": self.model,
             "protocol": self.protocol, "folds": self.folds, "n_items": self.n_items,
             "train_seconds": round(self.protocol_result.train_seconds, 3),
-            "metrics": {m: summary[m] for m in REPORTED_METRICS},
+            "metrics": {m: summary[m] for m in names}, **extra,
             "queries": {"counted": summary.get("n_queries", {}).get("total"),
                         "without_relevant": summary.get("n_without_relevant", {}).get("total")},
             "distance": self.distance,
@@ -187,9 +291,13 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     """
     params = {"seed": seed, **(model_params or {})}
     probe = make_model(model, **params)  # fail early, with the list of valid parameters
+    check_supervision(features.collection, model)
+    views = _views_for(features, probe)
+    if not features.labelled:
+        return _held_out_views_experiment(features, model, seed, params, probe, views)
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
-                                        seed, on_fold=on_fold, n_jobs=n_jobs)
+                                        seed, on_fold=on_fold, n_jobs=n_jobs, views=views)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,
@@ -197,11 +305,76 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                             probe._resolve_distance())
 
 
+def _views_for(features: FeatureSet, model: Any) -> np.ndarray | None:
+    """The views ``model`` learns from (``None`` if it needs none); a one-line error if the
+    features were loaded without them, or with other settings."""
+    wanted = view_settings(model)
+    if wanted is None:
+        return None
+    if features.views is None or features.view_settings != wanted:
+        what = "without views" if features.views is None else "with other view settings"
+        raise MirsimError(f"model '{model.name}' learns from augmented views, but the features "
+                          f"were loaded {what}: load them with load_features(..., "
+                          f"model='{model.name}', model_params=...)")
+    return features.views
+
+
+def _held_out_views_experiment(features: FeatureSet, model: str, seed: int,
+                               params: dict[str, Any], probe: Any, views: np.ndarray
+                               ) -> ExperimentResult:
+    """The check of a self-supervised model on unlabelled items: fitted on the views of 80 %
+    of the items, does a view of a held-out item find its own (clean) item among the
+    held-out items? One "fold" per view; the Euclidean distance as reference."""
+    import time
+
+    from mirsim.evaluation.own_sound import own_sound_metrics
+
+    n = len(features.X)
+    n_test = max(2, int(round(HELD_OUT_SHARE * n)))
+    if n - n_test < 2:
+        raise DataError(f"{features.collection.name}: {n} usable items are too few for a "
+                        f"held-out check without labels (at least 4 are needed)")
+    order = np.random.default_rng(seed).permutation(n)
+    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+
+    def check(m: Any) -> tuple[list[dict[str, float]], float]:
+        t0 = time.perf_counter()
+        m.fit(features.X[train], groups=features.groups[train], views=views[train])
+        seconds = time.perf_counter() - t0
+        sounds = m.transform(features.X[test])
+        return [own_sound_metrics(sounds, m.transform(views[test, j]), m.distance_)
+                for j in range(views.shape[1])], seconds
+
+    per_view, seconds = check(probe)
+    reference, _ = check(make_model("euclidean"))
+    summary = ProtocolResult("held-out-views", reference).summary()
+    result = ProtocolResult("held-out-views", per_view, [seconds], probe.n_parameters)
+    return ExperimentResult(
+        features.collection.name, features.feature, model, "held-out-views", len(per_view),
+        seed, result, n, params, features.collection.description, features.skipped,
+        probe.distance_, labelled=False, n_held_out=n_test,
+        reference={"model": "euclidean",
+                   "metrics": {k: summary[k] for k in OWN_SOUND_METRICS}})
+
+
+def _unlabelled_note(n_held_out: int, n_views: int) -> str:
+    """What an unlabelled experiment measured, in one line."""
+    return (f"no labels: fitted on the views of the other items, each of {n_views} augmented "
+            f"view(s) of {n_held_out} held-out sounds is a query for its own sound among the "
+            f"{n_held_out} (chance top-1 {1 / n_held_out:.3f})")
+
+
 def fit_final_model(features: FeatureSet, model: str, seed: int = 0,
                     model_params: dict[str, Any] | None = None):
-    """The model fitted on every usable item (what a run directory keeps)."""
+    """The model fitted on every usable item (what a run directory keeps): on their views and
+    no label for a self-supervised model."""
     params = {"seed": seed, **(model_params or {})}
-    return make_model(model, **params).fit(features.X, features.labels, features.groups)
+    check_supervision(features.collection, model)
+    fitted = make_model(model, **params)
+    views = _views_for(features, fitted)
+    if views is not None:
+        return fitted.fit(features.X, groups=features.groups, views=views)
+    return fitted.fit(features.X, features.labels, features.groups)
 
 
 def save_run(run_dir: str | Path, config: dict[str, Any], features: FeatureSet,

@@ -337,6 +337,11 @@ class TorchMetricModel(MetricModel):
     def _build_network(self, n_features: int) -> torch.nn.Module:
         raise NotImplementedError
 
+    def _build_head(self) -> torch.nn.Module | None:
+        """A projection head trained between the network and the loss, then dropped (SimCLR's);
+        ``None`` (the default): the loss sees the embeddings themselves."""
+        return None
+
     def _loss_spec(self):
         return resolve(LOSSES, self.loss)
 
@@ -370,11 +375,13 @@ class TorchMetricModel(MetricModel):
         n_classes = int(np.max(y)) + 1 if y is not None else 1
         with seeded(self.seed):
             network = self._build_network(X.shape[1])
+            head = self._build_head()
         with seeded(self.seed):
             loss = loss_spec.build(n_classes=n_classes, embedding_dim=self.embedding_dim,
                                    distance=geometry)
         miner = miner_spec.build(distance=geometry) if miner_spec is not None else None
-        params = list(network.parameters()) + list(loss.parameters())
+        params = [*network.parameters(), *loss.parameters(),
+                  *(head.parameters() if head is not None else ())]
         with without_torch_reregistration_warning():
             optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
                                           fused=True)
@@ -384,7 +391,7 @@ class TorchMetricModel(MetricModel):
             network, X, y, loss=loss, distance=geometry, optimizer=optimizer,
             scheduler=scheduler, miner=miner, sampler=sampler, epochs=self.epochs,
             batch_size=self.batch_size, seed=self.seed, triplets=triplets,
-            triplet_weights=triplet_weights, views=views)
+            triplet_weights=triplet_weights, views=views, head=head)
         self.network_ = network
 
     def _embed(self, X: np.ndarray) -> np.ndarray:

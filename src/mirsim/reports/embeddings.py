@@ -34,6 +34,9 @@ from mirsim.errors import DataError
 from mirsim.reports.errors import ReportError
 from mirsim.artefacts.runs import RunDirectory
 
+#: The label shown for every item of an unlabelled collection (a folder without sub-folders).
+NO_LABEL = "(no label)"
+
 
 @dataclass
 class RunEmbeddings:
@@ -242,8 +245,9 @@ def embed_run_items(run: RunDirectory, data: str | None = None,
                              n_jobs=n_jobs, progress=progress)
     embeddings = np.asarray(pipeline.embed_library(features.X, features.labels), np.float32)
     items = features.collection.items.iloc[features.kept]
-    return RunEmbeddings(embeddings, items["id"].astype(str).to_numpy(),
-                         items["label"].astype(str).to_numpy(),
+    labels = (items["label"].astype(str).to_numpy() if features.labelled
+              else np.full(len(items), NO_LABEL))  # an unlabelled folder: one for all
+    return RunEmbeddings(embeddings, items["id"].astype(str).to_numpy(), labels,
                          items["group"].astype(str).to_numpy(),
                          [features.collection.sources[i] for i in features.kept],
                          pipeline.model_name, features.collection.name,

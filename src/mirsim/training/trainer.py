@@ -14,6 +14,9 @@ trainer), and one of three kinds of supervision:
   item of a batch contributes two different views (the clean features count as one), which
   are each other's only positive (``loss(embeddings, labels=item ids)``: NT-Xent, SimCLR).
 
+A ``head`` (SimCLR's projection head) is trained with the network: the loss sees
+``head(network(x))``, while the embedding stays ``network(x)``, the layer before the head.
+
 The AN-GNN paper's settings are what the models pass by default: Proxy-Anchor (alpha 32,
 margin 0.1), AdamW (lr 0.05, weight decay 1e-5) over the network *and* the proxies, StepLR
 (step 10 epochs, gamma 0.8), 50 epochs, batches of 512.
@@ -80,6 +83,7 @@ def train_embedding(
     triplets: np.ndarray | None = None,
     triplet_weights: np.ndarray | None = None,
     views: np.ndarray | None = None,
+    head: nn.Module | None = None,
     on_epoch: Callable[[int, float], bool | None] | None = None,
 ) -> list[float]:
     """Train ``network`` so that the geometry ``distance`` of its outputs follows the supervision.
@@ -112,6 +116,9 @@ def train_embedding(
     triplet_weights : ndarray of shape (m,), optional
     views : ndarray of shape (n, v, d_in), optional
         Augmented views of every item, instead of ``y`` (self-supervised).
+    head : torch.nn.Module, optional
+        Projection head between the network and the loss, used in training only; its
+        parameters must be in ``optimizer``.
     on_epoch : callable, optional
         Called with ``(epoch, mean loss)`` after each epoch; returning ``True`` stops training.
 
@@ -151,18 +158,19 @@ def train_embedding(
     yt = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
+    trained = network if head is None else nn.Sequential(network, head)
     with seeded(seed), single_threaded(), denormals_flushed():
-        network.train()
+        trained.train()
         loss.train()
         for epoch in range(epochs):
             if yt is not None:
-                steps = _label_steps(network, Xt, yt, loss, miner, sampler, batch_size,
+                steps = _label_steps(trained, Xt, yt, loss, miner, sampler, batch_size,
                                      seed + epoch, generator)
             elif triplets is not None:
-                steps = _triplet_steps(network, Xt, np.asarray(triplets), triplet_weights,
+                steps = _triplet_steps(trained, Xt, np.asarray(triplets), triplet_weights,
                                        loss, batch_size, generator)
             else:
-                steps = _view_steps(network, Xt, np.asarray(views, dtype=np.float32), loss,
+                steps = _view_steps(trained, Xt, np.asarray(views, dtype=np.float32), loss,
                                     batch_size, generator)
             total, count = 0.0, 0
             for value, size in steps:
@@ -178,7 +186,7 @@ def train_embedding(
             history.append(total / max(count, 1))
             if on_epoch and on_epoch(epoch, history[-1]):
                 break
-    network.eval()
+    trained.eval()
     return history
 
 
