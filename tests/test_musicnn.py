@@ -253,7 +253,7 @@ def test_identity_names_model_and_layer():
 
 @needs_checkpoints
 def test_bad_parameters_are_one_line_errors():
-    with pytest.raises(UnknownNameError, match="valid: penultimate, pooled, tags"):
+    with pytest.raises(MirsimError, match="layer must be one of: penultimate, pooled, tags"):
         make_extractor("musicnn-msd", layer="last")
     with pytest.raises(MirsimError, match="only for architecture 'musicnn'"):
         make_extractor("musicnn-mtt", layer="pooled", architecture="vgg")

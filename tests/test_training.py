@@ -256,3 +256,42 @@ def test_scikit_learn_check_estimator(name):
     failed = {r["check_name"]: str(r["exception"]) for r in results
               if r["status"] == "failed"}
     assert not failed, failed
+
+
+# -- the same numbers on every CPU ----------------------------------------------------------
+_FIT = ("import numpy as np; from mirsim.models import make_model; "
+        "rng = np.random.default_rng(0); y = np.repeat(np.arange(4), 16); "
+        "X = rng.standard_normal((64, 12)) + y[:, None]; "
+        "e = make_model('an-gnn', epochs=30, batch_size=32).fit(X, y).transform(X); "
+        "print(e.astype(np.float64).sum().hex(), float(e[0, 0]).hex())")
+
+
+def _fit_in_child(**env):
+    import os
+    import subprocess
+    import sys
+
+    child = {k: v for k, v in os.environ.items()
+             if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")}
+    code = "import mirsim.cli; " + _FIT  # what a mirsim command does first
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**child, **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("platform").machine() not in ("x86_64", "AMD64"),
+                    reason="kernel pinning is for x86-64 CPUs")
+def test_pinned_kernels_give_the_same_numbers_whatever_mkl_would_pick():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, mirsim.cli; print(os.environ.get('ATEN_CPU_CAPABILITY'), os.environ.get('MKL_CBWR'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["avx2", "AVX2"]
+    # another CPU's choice of MKL code path, emulated: with the pins, nothing changes
+    assert _fit_in_child(MKL_ENABLE_INSTRUCTIONS="AVX2") == _fit_in_child(
+        MKL_ENABLE_INSTRUCTIONS="AVX512")
