@@ -104,8 +104,8 @@ def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, euclidean, knn-gnn, "
-                                  "linear, lmnn, mlp)"),
+    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, classifier, euclidean, "
+                                  "knn-gnn, "),
     (["train", "--feature", "mel"], "unknown feature 'mel' (valid: "),
     (["train", "--data", "nowhere"], "unknown data set 'nowhere' (valid: "),
     (["train", "--protocol", "holdout", "--data", "{lib}"], "unknown protocol 'holdout'"),
