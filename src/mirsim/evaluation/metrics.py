@@ -36,8 +36,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["DISTANCE_NAMES", "retrieval_metrics", "p_at_k", "ii_p_at_k", "p_at_1", "map_at_r",
-           "recall_at_k", "centroid_label_auc", "triplet_score", "knn_accuracy",
-           "prepare_embeddings"]
+           "recall_at_k", "centroid_label_auc", "class_centroids", "triplet_score",
+           "knn_accuracy", "prepare_embeddings"]
 
 #: Distances every metric accepts (``mirsim.training.distances`` has one object per name).
 DISTANCE_NAMES = ("euclidean", "cosine")
@@ -536,6 +536,44 @@ def recall_at_k(embeddings: ArrayLike, labels: ArrayLike, k: int = 1,
                             distance=distance)["r_at_k"])
 
 
+def class_centroids(embeddings: ArrayLike, labels: ArrayLike, distance: str = "euclidean"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The centroid of each label: the mean of its items' embeddings as ``distance`` compares
+    them, itself a point of that space (for cosine: the mean of the L2-normalised embeddings,
+    normalised; a zero mean stays zero).
+
+    Parameters
+    ----------
+    embeddings : array of shape (n, d)
+    labels : array of shape (n,)
+    distance : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    labels : ndarray of shape (c,)
+        The distinct labels, sorted.
+    centroids : ndarray of shape (c, d)
+        Row ``i``: the centroid of ``labels[i]`` (float64).
+
+    Examples
+    --------
+    >>> E = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    >>> names, c = class_centroids(E, ["a", "a", "b"])
+    >>> names.tolist(), c.tolist()
+    (['a', 'b'], [[2.0, 0.0], [0.0, 2.0]])
+    >>> class_centroids(E, ["a", "a", "b"], "cosine")[1].tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    emb = _check_embeddings(embeddings, distance)
+    names, codes = np.unique(np.asarray(labels), return_inverse=True)
+    if codes.size != len(emb):
+        raise ValueError(f"labels must have shape ({len(emb)},), got {np.shape(labels)}")
+    sums = np.zeros((len(names), emb.shape[1]))
+    np.add.at(sums, codes.reshape(-1), emb)
+    counts = np.bincount(codes.reshape(-1), minlength=len(names))[:, None]
+    return names, prepare_embeddings(sums / counts, distance)
+
+
 def centroid_label_auc(train_embeddings: ArrayLike, train_labels: ArrayLike,
                        query_embeddings: ArrayLike, query_labels: ArrayLike, *,
                        distance: str = "euclidean") -> float:
@@ -544,8 +582,9 @@ def centroid_label_auc(train_embeddings: ArrayLike, train_labels: ArrayLike,
 
     What is computed:
 
-    1. the centroid of each label ``c`` of the training items: the mean of their embeddings
-       as ``distance`` compares them (for cosine, the mean of the L2-normalised embeddings);
+    1. the centroid of each label ``c`` of the training items (:func:`class_centroids`): the
+       mean of their embeddings as ``distance`` compares them (for cosine, the mean of the
+       L2-normalised embeddings);
     2. the score of every query ``q`` for label ``c``: its similarity to that centroid, minus
        the Euclidean distance ``-|q - mu_c|`` or the cosine similarity ``cos(q, mu_c)``;
     3. for each label ``c``, the ROC-AUC of those scores over the queries, the queries with
@@ -596,11 +635,10 @@ def centroid_label_auc(train_embeddings: ArrayLike, train_labels: ArrayLike,
     if train_lab.shape != (len(train),) or query_lab.shape != (len(queries),):
         raise ValueError("there must be one label per training item and per query")
     aucs = []
-    for label in np.unique(train_lab):
+    for label, centroid in zip(*class_centroids(train, train_lab, distance)):
         positive = query_lab == label
         if positive.all() or not positive.any():
             continue
-        centroid = prepare_embeddings(train[train_lab == label].mean(axis=0), distance)
         if distance == "cosine":
             scores = queries @ centroid
         else:

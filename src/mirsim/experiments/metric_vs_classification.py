@@ -26,7 +26,8 @@ from mirsim.evaluation.metrics import centroid_label_auc, recall_at_k
 from mirsim.evaluation.protocols import FoldEmbeddings
 from mirsim.experiments.experiment import FeatureSet, run_experiment
 from mirsim.experiments.tables import (METRIC_NAMES, Cells, TableKind, fill_table,
-                                       left_out_note, percent, preamble, row_label, row_name)
+                                       left_out_note, percent, preamble, row_label, row_name,
+                                       row_overrides)
 
 #: ``mirsim reproduce metric-vs-classification``: its files in the run directory.
 METRIC_VS_CLASSIFICATION = TableKind(
@@ -135,16 +136,7 @@ def metric_vs_classification_config(data: str, feature: str, rows: Sequence[str]
             raise UnknownNameError("row", r, ROWS)
     if len(set(rows)) != len(rows):
         raise MirsimError(f"--rows names a row twice: {', '.join(rows)}")
-    overrides: dict[str, list[str]] = {}
-    for p in params or []:
-        name, sep, kv = p.partition(":")
-        if not sep:
-            raise MirsimError(f"--param '{p}': use ROW:KEY=VALUE (rows: {', '.join(rows)})")
-        overrides.setdefault(name, []).append(kv)
-    unknown = sorted(set(overrides) - set(rows))
-    if unknown:
-        raise MirsimError(f"--param for row(s) not in the table: {', '.join(unknown)} "
-                          f"(rows: {', '.join(rows)})")
+    overrides = row_overrides(params, rows)
     row_params, row_names = {}, {}
     for r in rows:
         spec = ROWS[r]

@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mirsim.errors import MirsimError
 from mirsim.experiments.experiment import FeatureSet, run_experiment
 from mirsim.experiments.specs import model_params as model_params_from_cli
 from mirsim.experiments.specs import params_config
 from mirsim.experiments.tables import (METRIC_NAMES, TableKind, fill_table, left_out_note,
-                                       percent, preamble, row_label, row_name)
+                                       percent, preamble, row_label, row_name,
+                                       row_overrides)
 
 #: ``mirsim reproduce table1``: ``table1.json`` and ``table1.md`` in its run directory.
 TABLE1 = TableKind("reproduce table1", "table1", "models",
@@ -41,15 +41,7 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
     make_protocol(protocol, folds, seed)
     for f in features:
         make_extractor(f)
-    overrides: dict[str, list[str]] = {}
-    for p in params or []:
-        name, sep, kv = p.partition(":")
-        if not sep:
-            raise MirsimError(f"--param '{p}': use MODEL:KEY=VALUE")
-        overrides.setdefault(name, []).append(kv)
-    unknown = sorted(set(overrides) - set(models))
-    if unknown:
-        raise MirsimError(f"--param for model(s) not in the table: {', '.join(unknown)}")
+    overrides = row_overrides(params, models, "MODEL")
     chosen = {"loss": loss, "miner": miner, "distance": distance, "sampler": sampler}
     model_params = {}
     for m in models:

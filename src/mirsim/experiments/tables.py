@@ -182,6 +182,32 @@ def fill_table(table: dict[str, Any], rows: Iterable[str], columns: Sequence[str
     return table
 
 
+def row_overrides(params: Iterable[str] | None, rows: Sequence[str], what: str = "ROW"
+                  ) -> dict[str, list[str]]:
+    """``-p ROW:KEY=VALUE`` options of a table, grouped by row: ``{row: ["KEY=VALUE", ...]}``.
+
+    Examples
+    --------
+    >>> row_overrides(["mlp:epochs=3", "mlp:lr=0.01"], ["mlp", "lmnn"], "MODEL")
+    {'mlp': ['epochs=3', 'lr=0.01']}
+    >>> row_overrides(["an-gnn:k=5"], ["mlp"], "MODEL")
+    Traceback (most recent call last):
+    ...
+    mirsim.errors.MirsimError: --param for a row not in the table: an-gnn (rows: mlp)
+    """
+    overrides: dict[str, list[str]] = {}
+    for p in params or []:
+        row, sep, assignment = p.partition(":")
+        if not sep:
+            raise MirsimError(f"--param '{p}': use {what}:KEY=VALUE (rows: {', '.join(rows)})")
+        overrides.setdefault(row, []).append(assignment)
+    unknown = sorted(set(overrides) - set(rows))
+    if unknown:
+        raise MirsimError(f"--param for a row not in the table: {', '.join(unknown)} "
+                          f"(rows: {', '.join(rows)})")
+    return overrides
+
+
 def row_name(model: str, params: dict[str, Any] | None = None) -> str:
     """A model's name in tables: its registered ``display_name`` (or its name); with
     ``params``, the name of that variant of the model (``display_name_for``).

@@ -15,32 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from mirsim.evaluation.metrics import prepare_embeddings
+from mirsim.evaluation.metrics import class_centroids
 from mirsim.models.baselines import MLPModel
 from mirsim.models.base import _component
 from mirsim.params import Nullable, estimator, param
 from mirsim.registries import LOSSES, MODELS, SAMPLERS
-
-
-def class_means(embeddings: np.ndarray, codes: np.ndarray, n_classes: int,
-                distance: str) -> np.ndarray:
-    """Mean embedding of each class ``0..n_classes-1``, as ``distance`` compares embeddings
-    (for cosine: the mean of the L2-normalised embeddings, normalised again).
-
-    Examples
-    --------
-    >>> E = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
-    >>> class_means(E, np.array([0, 0, 1]), 2, "euclidean").tolist()
-    [[2.0, 0.0], [0.0, 2.0]]
-    >>> class_means(E, np.array([0, 0, 1]), 2, "cosine").tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
-    """
-    emb = prepare_embeddings(np.asarray(embeddings, dtype=np.float64), distance)
-    sums = np.zeros((n_classes, emb.shape[1]))
-    np.add.at(sums, codes, emb)
-    counts = np.bincount(codes, minlength=n_classes)[:, None]
-    means = sums / np.maximum(counts, 1)
-    return prepare_embeddings(means, distance).astype(np.float32)
 
 
 @MODELS.register
@@ -75,7 +54,8 @@ class PrototypicalModel(MLPModel):
     def _fit_standardised(self, X, y, groups, *, distance, triplets, triplet_weights, views):
         super()._fit_standardised(X, y, groups, distance=distance, triplets=triplets,
                                   triplet_weights=triplet_weights, views=views)
-        self.prototypes_ = class_means(self._embed(X), y, int(np.max(y)) + 1, distance)
+        # y holds codes 0..C-1 of every training class: row i of the centroids is class i
+        self.prototypes_ = class_centroids(self._embed(X), y, distance)[1].astype(np.float32)
 
     def _state_tensors(self):
         return {**super()._state_tensors(),
