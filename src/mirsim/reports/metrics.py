@@ -122,7 +122,8 @@ def _table_rows(table: Mapping[str, Any]) -> list[MetricRow]:
             cell = table["cells"].get(model, {}).get(feature)
             if cell is None:  # an unfinished run (``--resume`` completes it)
                 continue
-            stats = {name: _stat(v) for name, v in cell.items() if isinstance(v, Mapping)}
+            stats = {name: _stat(v) for name, v in cell.items()  # not the query counts
+                     if isinstance(v, Mapping) and "mean" in v}
             rows.append(MetricRow(str(model), str(feature), stats,
                                   _optional(cell.get("n_parameters"), int),
                                   _optional(cell.get("train_seconds"), float),
