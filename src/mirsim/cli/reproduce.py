@@ -94,7 +94,7 @@ def reproduce_metric_vs_classification(
     rows: Optional[str] = typer.Option(None, help="Comma-separated rows (default: triplet, "
                                                   "proxy-nca, proxy-anchor, "
                                                   "classifier-unnormalised, classifier; also "
-                                                  "prototypical)."),
+                                                  "prototypical, euclidean)."),
     protocol: str = typer.Option("kfold", help="kfold, group-kfold or loo."),
     folds: int = typer.Option(5, help="Number of folds."),
     seed: int = typer.Option(0, help="Seed."),

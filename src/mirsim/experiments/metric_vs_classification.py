@@ -4,7 +4,8 @@ The same MLP backbone (:func:`mirsim.models.baselines.mlp_network`: hidden layer
 512 units, a 512-wide embedding) and the same training schedule, trained five ways (the
 rows): a triplet network (triplet loss, semi-hard mining), two proxy losses (Proxy-NCA,
 Proxy-Anchor), and softmax classification without and with a normalisation layer
-(:mod:`mirsim.models.classifier`); ``prototypical`` can be added. Columns: recall at 1, 2, 4
+(:mod:`mirsim.models.classifier`); ``prototypical`` and ``euclidean`` (the standardised
+features, as a reference) can be added. Columns: recall at 1, 2, 4
 and 8 (:func:`~mirsim.evaluation.metrics.recall_at_k`), the label ROC-AUC from class
 centroids (:func:`~mirsim.evaluation.metrics.centroid_label_auc`) and the training time, each
 as mean ± std over the protocol's folds.
@@ -67,6 +68,7 @@ ROWS = {
     "classifier-unnormalised": Row("classifier", params={"normalize": False}),
     "classifier": Row("classifier", params={"normalize": True}),
     "prototypical": Row("prototypical"),
+    "euclidean": Row("euclidean", label="Euclidean (no learning)"),
 }
 #: The rows of the comparison by default (Lee et al.'s three approaches, classification
 #: with and without normalisation).
@@ -122,11 +124,15 @@ def metric_vs_classification_config(data: str, feature: str, rows: Sequence[str]
     {'name': 'semihard', 'params': {'margin': 0.2}}
     >>> c["row_names"]["classifier"]
     'Classification (normalised)'
+    >>> metric_vs_classification_config("synth", "mfcc", ["euclidean"], quick=True)["row_params"]
+    {'euclidean': {}}
     """
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.specs import model_params, params_config
     from mirsim.features import make_extractor
     from mirsim.models import make_model
+    from mirsim.registries import MODELS
+    from mirsim.registry import class_params
 
     make_protocol(protocol, folds, seed)
     make_extractor(feature)
@@ -140,7 +146,8 @@ def metric_vs_classification_config(data: str, feature: str, rows: Sequence[str]
     row_params, row_names = {}, {}
     for r in rows:
         spec = ROWS[r]
-        live = {**(QUICK if quick else {}), **spec.params,
+        has = class_params(MODELS.get(spec.model))
+        live = {**{k: v for k, v in (QUICK if quick else {}).items() if k in has}, **spec.params,
                 **model_params(spec.model, [*spec.assignments, *overrides.get(r, [])],
                                **spec.components)}
         make_model(spec.model, **live)  # every parameter checked before any work
