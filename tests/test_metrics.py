@@ -28,11 +28,13 @@ import pytest
 import torch
 
 from mirsim.evaluation import (
+    centroid_label_auc,
     ii_p_at_k,
     knn_accuracy,
     map_at_r,
     p_at_1,
     p_at_k,
+    recall_at_k,
     retrieval_metrics,
     triplet_score,
 )
@@ -123,6 +125,93 @@ def test_map_at_r_r2_perfect_and_half():
     labels = np.array([0, 0, 0, 1, 1, 1])
     assert map_at_r(emb, labels, queries=[0]) == pytest.approx(1.0)
     assert map_at_r(emb, labels, queries=[3]) == pytest.approx(0.25)
+
+
+# -- R@k ------------------------------------------------------------------------------------
+def test_recall_at_k_hand_computed_six_points():
+    # first relevant rank of each query (from the rankings above): q0 1, q1 1, q2 3, q3 1,
+    # q4 4, q5 2 -> R@1 3/6, R@2 4/6, R@3 5/6, R@4 6/6
+    assert [recall_at_k(X, LABELS, k) for k in (1, 2, 3, 4)] == pytest.approx(
+        [3 / 6, 4 / 6, 5 / 6, 1.0])
+    assert recall_at_k(X, LABELS, 1) == p_at_1(X, LABELS)
+
+
+def test_recall_at_k_rules_of_queries_and_candidates():
+    # q0, q3 against candidates 0, 2: q0 has no relevant candidate (left out); q3 ranks
+    # 2(d2, label 1) first -> R@1 = 1 over q3 alone
+    assert recall_at_k(X, LABELS, 1, queries=[0, 3], candidates=[0, 2]) == 1.0
+    # q4 against 3, 5 only: 5 (label 1) then 3 (label 1), no label-0 candidate -> NaN
+    assert math.isnan(recall_at_k(X, LABELS, 2, queries=[4], candidates=[3, 5]))
+    # q4 against 0, 5 with k = 5: only two candidates, 0 (label 0) is second -> hit
+    assert recall_at_k(X, LABELS, 5, queries=[4], candidates=[0, 5]) == 1.0
+    # cosine: directions only.  (1, 0) and (10, 1) point the same way, (0, 1) does not
+    emb = np.array([[1.0, 0.0], [10.0, 1.0], [0.0, 1.0], [0.0, 3.0]])
+    assert recall_at_k(emb, [0, 0, 1, 1], 1, distance="cosine") == 1.0
+    assert recall_at_k(emb, [0, 0, 1, 1], 1) == 0.5  # Euclidean: 0's nearest is 2
+
+
+def test_recall_at_k_agrees_with_brute_force_on_ties():
+    rng = np.random.default_rng(7)
+    emb = rng.integers(0, 6, (120, 2)).astype(float)
+    labels = rng.integers(0, 8, 120)
+    for k in (1, 2, 4, 8):
+        expected = []
+        for q in range(len(emb)):
+            ranked = sorted((float(np.sum((emb[q] - emb[c]) ** 2)), c) for c in range(len(emb))
+                            if c != q)
+            rel = [labels[c] == labels[q] for _, c in ranked]
+            if any(rel):
+                expected.append(float(any(rel[:k])))
+        assert recall_at_k(emb, labels, k) == pytest.approx(np.mean(expected), abs=1e-12)
+
+
+# -- label AUC from class centroids ------------------------------------------------------------
+def test_centroid_label_auc_hand_computed():
+    # centroids: a at 0, b at 10, c at 20 (from two training items each)
+    train = np.array([[-1.0], [1.0], [9.0], [11.0], [19.0], [21.0]])
+    train_labels = ["a", "a", "b", "b", "c", "c"]
+    queries = np.array([[2.0], [12.0], [9.0], [30.0]])
+    query_labels = ["a", "a", "b", "c"]
+    # scores -|q - mu|:       q0   q1   q2   q3
+    #   a (positives q0, q1): -2  -12   -9  -30  -> pairs (q0,q2) (q0,q3) (q1,q3) right,
+    #                                              (q1,q2) wrong -> 3/4
+    #   b (positive q2):      -8   -2   -1  -20  -> above all three -> 1
+    #   c (positive q3):     -18   -8  -11  -10  -> above q0 and q2, below q1 -> 2/3
+    expected = (3 / 4 + 1 + 2 / 3) / 3
+    assert centroid_label_auc(train, train_labels, queries, query_labels) == pytest.approx(
+        expected)
+
+
+def test_centroid_label_auc_counts_ties_half_and_skips_undefined_labels():
+    # centroids a at 0, b at 10, z at 50.  Label z has no query: not scored.  Label y has a
+    # query (at 3) but no centroid: that query is a negative of a and b.
+    train = np.array([[0.0], [10.0], [50.0]])
+    queries, labels = np.array([[-1.0], [1.0], [3.0]]), ["a", "b", "y"]
+    # a: scores -1 (a), -1 (b), -3 (y): positive vs b tie 1/2, vs y right 1 -> 3/4
+    # b: scores -11 (a), -9 (b), -7 (y): positive above a, below y -> 1/2
+    auc = centroid_label_auc(train, ["a", "b", "z"], queries, labels)
+    assert auc == pytest.approx((3 / 4 + 1 / 2) / 2)
+    # a single label among the queries: no negatives, nothing defined
+    assert math.isnan(centroid_label_auc(train, ["a", "b", "z"], queries[:1], ["a"]))
+
+
+def test_centroid_label_auc_cosine_uses_directions():
+    # a's items point along x (one of them long), b's along y; the a query (2, 0.5) points
+    # nearly along x, the b query (30, 40) more along y: by cosine both are ranked right.
+    # By Euclidean distance the long item drags a's centroid to (50.5, 0), nearer the b query,
+    # and b's centroid (0, 1) is nearer the short a query: both ranked wrong.
+    train = np.array([[1.0, 0.0], [100.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    queries = np.array([[2.0, 0.5], [30.0, 40.0]])
+    args = (train, ["a", "a", "b", "b"], queries, ["a", "b"])
+    assert centroid_label_auc(*args, distance="cosine") == 1.0
+    assert centroid_label_auc(*args) == 0.0
+
+
+def test_centroid_label_auc_bad_inputs():
+    with pytest.raises(ValueError, match="dimensions"):
+        centroid_label_auc(np.zeros((2, 2)), [0, 1], np.zeros((2, 3)), [0, 1])
+    with pytest.raises(ValueError, match="one label per"):
+        centroid_label_auc(np.zeros((2, 2)), [0], np.zeros((2, 2)), [0, 1])
 
 
 # -- kNN accuracy ----------------------------------------------------------------------------

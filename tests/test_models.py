@@ -14,7 +14,8 @@ from mirsim.models.base import NotFittedError
 from mirsim.models.graph import Adjacency, GraphEmbeddingNetwork, nearest_indices, symmetric_edges
 
 FAST = {"euclidean": {}, "linear": {"epochs": 3}, "lmnn": {}, "mlp": {"epochs": 3},
-        "knn-gnn": {"epochs": 3}, "an-gnn": {"epochs": 3}}
+        "knn-gnn": {"epochs": 3}, "an-gnn": {"epochs": 3}, "classifier": {"epochs": 3},
+        "prototypical": {"epochs": 3}}
 
 
 def _blobs(n_per=12, n_classes=3, dim=6, seed=0):

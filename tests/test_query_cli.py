@@ -127,6 +127,70 @@ def test_index_built_with_a_mirsim_train_run(library, tmp_path):
     assert r.exit_code == 2 and "either a run directory or a feature" in r.stderr
 
 
+def test_query_by_the_prototype_of_a_library_label(library, tmp_path):
+    idx = tmp_path / "lib.index"
+    assert _run(["index", "build", library, "--out", idx, "--workers", 1]).exit_code == 0
+    r = _run(["query", idx, "--prototype", "dull", "-k", 8, "--json"])
+    assert r.exit_code == 0, r.output
+    j = _last_json(r)
+    assert j["prototype"] == {"label": "dull", "source": "library", "n_items": 8}
+    assert [hit["label"] for hit in j["results"]] == ["dull"] * 8  # measured: all 8 first
+    # the prototype is the mean of the 8 stored embeddings; distances are measured from it
+    index = SoundIndex.load(idx)
+    rows = np.flatnonzero(index.manifest["label"].to_numpy() == "dull")
+    mean = np.asarray(index.embeddings[rows]).mean(axis=0)
+    first = index.manifest.index[index.manifest["path"] == j["results"][0]["relpath"]][0]
+    assert j["results"][0]["distance"] == pytest.approx(
+        float(np.linalg.norm(index.embeddings[first] - mean)), rel=1e-4)
+    r = _run(["query", idx, "--prototype", "mellow", "-k", 3])
+    assert r.exit_code == 0 and "mean of the library's 8 sound(s) labelled 'mellow'" in \
+        r.stdout.replace("\n", " ")
+
+
+def test_query_by_the_prototype_of_a_prototypical_models_training_class(library, tmp_path,
+                                                                        feature_cache):
+    from mirsim.models import make_model
+    from run_dirs import fitted_run_dir
+
+    # trained on two of the three labels: 'mellow' is a label of the library only
+    train_lib = tmp_path / "train"
+    for label in ("dull", "bright"):
+        shutil.copytree(library / label, train_lib / label)
+    model = make_model("prototypical", epochs=5, hidden=(32,), embedding_dim=16,
+                       batch_size=16, distance="cosine")
+    run_dir = fitted_run_dir(tmp_path / "run", model, train_lib, feature_cache)
+    idx = tmp_path / "proto.index"
+    r = _run(["index", "build", library, "--out", idx, "--run", run_dir, "--workers", 1])
+    assert r.exit_code == 0, r.output
+    j = _last_json(_run(["query", idx, "--prototype", "bright", "-k", 24, "--json"]))
+    assert j["prototype"] == {"label": "bright", "source": "model", "n_items": None}
+    assert j["distance"] == "cosine" and len(j["results"]) == 24
+    # the model's own prototype: its cosine distance to each sound is 1 - cos
+    index = SoundIndex.load(idx)
+    proto = index.pipeline.model.prototypes_[list(index.pipeline.model.classes_).index("bright")]
+    for hit in j["results"][:3]:
+        row = index.manifest.index[index.manifest["path"] == hit["relpath"]][0]
+        assert hit["distance"] == pytest.approx(1 - float(index.embeddings[row] @ proto),
+                                                abs=1e-5)
+    assert [hit["label"] for hit in j["results"][:8]] == ["bright"] * 8
+    j = _last_json(_run(["query", idx, "--prototype", "mellow", "--json"]))
+    assert j["prototype"] == {"label": "mellow", "source": "library", "n_items": 8}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prototype", "harp"], "unknown prototype label 'harp' (valid: bright, dull, mellow)"),
+    ([], "give a sound file (AUDIO) or --prototype LABEL, not neither"),
+    (["{lib}/dull/dull 0 ü.wav", "--prototype", "dull"], "not both"),
+    (["--prototype", "dull", "--exclude-same-group"], "--exclude-same-group needs a query sound"),
+])
+def test_bad_prototype_queries_give_one_line_errors(library, tmp_path, args, message):
+    idx = tmp_path / "i"
+    assert _run(["index", "build", library, "--out", idx, "--workers", 1]).exit_code == 0
+    r = _run(["query", idx, *[a.replace("{lib}", str(library)) for a in args]])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr.replace("\n", "") and len(r.stderr.strip().splitlines()) <= 2
+
+
 @pytest.mark.parametrize("make, reason", [
     (lambda p: None, "no such file"),
     (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),

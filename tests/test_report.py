@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -204,6 +205,25 @@ def test_table1_run_has_metrics_and_says_why_there_is_no_map(library, tmp_path):
     assert page.audio == [] and len(page.images) == 1
     _check_pngs([run / "report-metrics.png"], page)
     assert not (run / "report-map.png").exists()
+
+
+def test_metric_vs_classification_run_is_reported_with_its_metrics(library, tmp_path):
+    r = _run(["reproduce", "metric-vs-classification", "--data", library, "--quick", "--rows",
+              "classifier", "--folds", 2, "--workers", 1, "--jobs", 1, "--runs", tmp_path])
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    r = _run(["report", run])
+    assert r.exit_code == 0, r.output
+    assert "a `reproduce metric-vs-classification` run trains one model per table cell" in \
+        r.stderr.replace("\n", " ")
+    text = (run / "report.html").read_text(encoding="utf-8")
+    cell = json.loads((run / "metric_vs_classification.json").read_text())["cells"][
+        "classifier"]["mfcc"]
+    for name in ("r_at_1", "r_at_8", "label_auc"):
+        assert f"{cell[name]['mean']:.3f} ± {cell[name]['std']:.3f}" in text
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", text)
+    assert {"R@1", "R@8", "label AUC"} <= set(headers)
+    assert "queries" not in headers  # query counts are not a metric
 
 
 def test_missing_model_or_moved_data_is_said_in_the_page(train_run, library, tmp_path):

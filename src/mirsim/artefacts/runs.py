@@ -10,10 +10,13 @@ Four kinds of run directory are understood (``command`` in ``config.json``):
 ``demo``              ``config.json``, ``metrics.json`` (one result per model), ``model/`` (the
                       learned model with the best MAP@R, named by ``saved_model``),
                       ``test_embeddings.npz`` (of that model's cross-validation);
-``reproduce table1``  ``config.json``, ``table1.json``, ``table1.md``; no model.
-``reproduce linear-methods``  ``config.json``, ``metrics.json`` (one result per method),
-                      ``classification.json``, ``maps.npz``, ``projections.npz``, ``summary.md``;
-                      no model (:mod:`mirsim.experiments.linear_methods`).
+``reproduce ...``     a paper's table (:mod:`mirsim.experiments.tables`): ``config.json`` and
+                      the table as JSON and Markdown, named by ``table_file`` in
+                      ``config.json`` (``reproduce table1``: ``table1.json``, ``table1.md``);
+                      no model.
+                      (``reproduce linear-methods`` also writes ``metrics.json``,
+                      ``classification.json``, ``maps.npz``, ``projections.npz``:
+                      :mod:`mirsim.experiments.linear_methods`.)
 
 Runs made before mirsim kept held-out embeddings lack ``test_embeddings.npz``
 (:mod:`mirsim.experiments.heldout`).
@@ -98,8 +101,8 @@ class RunDirectory:
         ``config.json``.
     metrics : dict or None
         ``metrics.json`` (``train``, ``demo``), ``None`` when absent.
-    table1 : dict or None
-        ``table1.json`` (``reproduce table1``), ``None`` when absent.
+    table : dict or None
+        The table of a ``reproduce`` run (:func:`table_file`), ``None`` when absent.
     problems : list of str
         Files that exist but could not be read (the report lists them).
 
@@ -116,13 +119,12 @@ class RunDirectory:
     path: Path
     config: dict[str, Any]
     metrics: dict[str, Any] | None = None
-    table1: dict[str, Any] | None = None
+    table: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
     def command(self) -> str:
-        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``,
-        ``reproduce linear-methods``)."""
+        """The command that wrote the run (``train``, ``demo``, ``reproduce table1``...)."""
         return str(self.config.get("command", "unknown"))
 
     @property
@@ -156,11 +158,11 @@ class RunDirectory:
         >>> RunDirectory(Path("r"), {"command": "reproduce table1"}).missing_model_reason()
         'a `reproduce table1` run trains one model per table cell and keeps none'
         """
-        if self.command == "reproduce table1":
-            return "a `reproduce table1` run trains one model per table cell and keeps none"
         if self.command == "reproduce linear-methods":
             return ("a `reproduce linear-methods` run trains one model per method and fold and "
                     "keeps none")
+        if self.command.startswith("reproduce "):
+            return f"a `{self.command}` run trains one model per table cell and keeps none"
         if self.command == "train":
             return "this run saved no model (it was trained with --no-save-model)"
         return f"this run ({self.command}) has no saved model (model/ missing)"
@@ -172,8 +174,7 @@ def read_run(path: str | Path) -> RunDirectory:
     Parameters
     ----------
     path : str or Path
-        A directory written by ``mirsim train``, ``mirsim demo`` or
-        ``mirsim reproduce table1``.
+        A directory written by ``mirsim train``, ``mirsim demo`` or ``mirsim reproduce ...``.
 
     Raises
     ------
@@ -200,17 +201,43 @@ def read_run(path: str | Path) -> RunDirectory:
         raise RunDirectoryError(f"{path / 'config.json'}: not a mirsim run configuration "
                           f"(no 'command' entry)")
     run = RunDirectory(path, config)
-    for name in ("metrics", "table1"):
+    files = {"metrics": "metrics.json", "table": table_file(config)}
+    for attribute, name in files.items():
+        if name is None:
+            continue
         try:
-            value = _read_json(path / f"{name}.json")
+            value = _read_json(path / name)
         except RunDirectoryError as exc:
             run.problems.append(str(exc))
             continue
         if value is not None and not isinstance(value, dict):
-            run.problems.append(f"{path / f'{name}.json'}: not a JSON object")
+            run.problems.append(f"{path / name}: not a JSON object")
             continue
-        setattr(run, name, value)
+        setattr(run, attribute, value)
     return run
+
+
+def table_file(config: dict[str, Any]) -> str | None:
+    """The name of the table file of a ``reproduce`` run (``None`` for other runs): the
+    ``table_file`` its ``config.json`` records, ``table1.json`` for ``reproduce table1`` runs
+    made before mirsim recorded it.
+
+    Examples
+    --------
+    >>> table_file({"command": "reproduce table1"}), table_file({"command": "train"})
+    ('table1.json', None)
+    >>> table_file({"command": "reproduce x", "table_file": "../x.json"})
+    Traceback (most recent call last):
+    ...
+    mirsim.artefacts.runs.RunDirectoryError: config.json: table_file must be a file name ending in .json, got '../x.json'
+    """
+    name = config.get("table_file")
+    if name is None:
+        return "table1.json" if config.get("command") == "reproduce table1" else None
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".json"):
+        raise RunDirectoryError(f"config.json: table_file must be a file name ending in "
+                                f".json, got {name!r}")
+    return name
 
 
 def _read_json(path: Path) -> Any:

@@ -204,28 +204,40 @@ def index_verify(
 @fail_cleanly
 def query(
     index: Path = typer.Argument(..., help="Index directory."),
-    audio: Path = typer.Argument(..., help="Sound file to find neighbours of (inside the "
-                                           "library or not)."),
+    audio: Optional[Path] = typer.Argument(None, help="Sound file to find neighbours of "
+                                                      "(inside the library or not)."),
+    prototype: Optional[str] = typer.Option(None, "--prototype", metavar="LABEL",
+                                            help="Instead of a sound: the sounds nearest to "
+                                                 "the prototype of LABEL, a training class "
+                                                 "of a prototypical model or a label of the "
+                                                 "library (the mean of its sounds)."),
     k: int = typer.Option(10, "-k", "--k", help="Number of neighbours."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: the neighbours as JSON."),
     exclude_same_group: bool = typer.Option(False, "--exclude-same-group",
                                             help="Leave out sounds of the query's own group "
                                                  "(its folder, by default)."),
 ) -> None:
-    """Find the sounds of an index nearest to a sound file (by the index's distance)."""
+    """Find the sounds of an index nearest to a sound file, or to the prototype of a label
+    (by the index's distance)."""
     from mirsim.index import SoundIndex, SoundIndexError
 
     if k < 1:
         raise SoundIndexError(f"-k must be at least 1 (got {k})")
-    result = SoundIndex.load(index).query_audio(audio, k=k, exclude_same_group=exclude_same_group)
+    if (audio is None) == (prototype is None):
+        raise SoundIndexError("give a sound file (AUDIO) or --prototype LABEL, not "
+                              + ("both" if audio is not None else "neither"))
+    if prototype is not None and exclude_same_group:
+        raise SoundIndexError("--exclude-same-group needs a query sound; a prototype has no "
+                              "group")
+    loaded = SoundIndex.load(index)
+    if prototype is not None:
+        result = loaded.query_prototype(prototype, k=k)
+    else:
+        result = loaded.query_audio(audio, k=k, exclude_same_group=exclude_same_group)
     if as_json:
         print(json.dumps(result.to_json()))
         return
-    note = " (in the index: itself left out)" if result.in_index else ""
-    if exclude_same_group:
-        note += (f"; group '{result.group}' left out" if result.group is not None
-                 else "; its group is unknown (outside the library), nothing else left out")
-    table = Table(title=f"nearest to {audio}{note}", title_justify="left")
+    table = Table(title=_query_title(result, audio, exclude_same_group), title_justify="left")
     for col, justify in (("#", "right"), ("distance", "right"), ("label", "left"),
                          ("path", "left")):
         table.add_column(col, justify=justify)
@@ -235,6 +247,20 @@ def query(
     out.print("distance: " + ("cosine (1 - cos) between embeddings" if result.distance == "cosine"
                               else "Euclidean (not squared) between embeddings"),
               highlight=False)
+
+
+def _query_title(result, audio: Optional[Path], exclude_same_group: bool) -> str:
+    """What the neighbours are nearest to, and what was left out."""
+    about = result.prototype
+    if about is not None:
+        what = ("the model's prototype of its training class" if about["source"] == "model"
+                else f"the mean of the library's {about['n_items']} sound(s) labelled")
+        return f"nearest to the prototype of '{about['label']}' ({what} '{about['label']}')"
+    note = " (in the index: itself left out)" if result.in_index else ""
+    if exclude_same_group:
+        note += (f"; group '{result.group}' left out" if result.group is not None
+                 else "; its group is unknown (outside the library), nothing else left out")
+    return f"nearest to {audio}{note}"
 
 
 def standalone_app() -> typer.Typer:

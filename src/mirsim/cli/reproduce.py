@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -51,12 +52,9 @@ def reproduce_table1(
     with ``--resume RUN_DIR``. --loss, --miner, --distance and --sampler apply to every model
     that has one.
     """
-    from mirsim.artefacts.files import write_json, write_text_atomic
-    from mirsim.artefacts.runs import create_run_dir
     from mirsim.errors import UnknownNameError
     from mirsim.experiments.experiment import REPORTED_METRICS
-    from mirsim.experiments.table1 import (load_unfinished_table1, run_table1, table1_config,
-                                           table1_markdown)
+    from mirsim.experiments.table1 import TABLE1, run_table1, table1_config, table1_markdown
     from mirsim.models import table1_models
 
     from mirsim.artefacts.runs import runs_root
@@ -67,39 +65,111 @@ def reproduce_table1(
     for m in metric_list:
         if m not in REPORTED_METRICS:
             raise UnknownNameError("metric", m, REPORTED_METRICS)
-    if resume is not None:
-        config, done = load_unfinished_table1(resume)
-        run_dir = resume
-        err.print(f"continuing {run_dir}: {sum(map(len, done.values()))} finished cell(s) kept",
-                  highlight=False)
-    else:
+
+    def new_config() -> dict:
         model_list = ([m.strip() for m in models.split(",") if m.strip()] if models
                       else list(table1_models()))
-        feature_list = [f.strip() for f in features.split(",") if f.strip()]
-        config = table1_config(data, feature_list, model_list, protocol, folds, seed, param,
-                               sol_root, loss=loss, miner=miner, distance=distance,
-                               sampler=sampler)
-        run_dir, done = None, {}
+        return table1_config(data, _names(features), model_list, protocol, folds, seed, param,
+                             sol_root, loss=loss, miner=miner, distance=distance,
+                             sampler=sampler)
+
+    config, done, run_dir = _start_or_resume(TABLE1, resume, new_config)
     sol = Path(config["sol_root"]) if config.get("sol_root") else None
     sets = [load_features_with_progress(config["data"], f, {}, workers, data_options(sol))
             for f in config["features"]]
     if run_dir is None:
-        run_dir = create_run_dir(f"table1-{sets[0].collection.name}-{config['protocol']}", runs)
-        write_json(run_dir / "config.json", config)
+        run_dir = TABLE1.start(config, f"table1-{sets[0].collection.name}-{config['protocol']}",
+                               runs)
     with progress_bar() as progress:
         task = progress.add_task("table 1", total=len(config["models"]) * len(sets))
         table = run_table1(sets, config["models"], config["protocol"], config["folds"],
                            config["seed"], config["model_params"],
                            on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs,
-                           done=done, on_table=lambda t: write_json(run_dir / "table1.json", t))
-    md = table1_markdown(table, metric_list)
-    write_json(run_dir / "table1.json", table)
-    write_text_atomic(run_dir / "table1.md", md + "\n")
+                           done=done, on_table=lambda t: TABLE1.save(run_dir, t))
+    _finish(TABLE1, run_dir, table, table1_markdown(table, metric_list), as_json)
+
+
+@reproduce_app.command("metric-vs-classification")
+@fail_cleanly
+def reproduce_metric_vs_classification(
+    data: str = typer.Option("cyberlioz-extended", help="Data set."),
+    feature: str = typer.Option("mfcc", help="Input feature."),
+    rows: Optional[str] = typer.Option(None, help="Comma-separated rows (default: triplet, "
+                                                  "proxy-nca, proxy-anchor, "
+                                                  "classifier-unnormalised, classifier; also "
+                                                  "prototypical, euclidean)."),
+    protocol: str = typer.Option("kfold", help="kfold, group-kfold or loo."),
+    folds: int = typer.Option(5, help="Number of folds."),
+    seed: int = typer.Option(0, help="Seed."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p",
+                                              help="ROW:KEY=VALUE override, e.g. "
+                                                   "triplet:margin=0.1 or classifier:epochs=20."),
+    quick: bool = typer.Option(False, "--quick", help="Small networks, 3 epochs: checks that "
+                                                      "the command runs (not a result)."),
+    sol_root: Optional[Path] = opt.SolRoot,
+    workers: int = opt.Workers,
+    jobs: int = opt.Jobs,
+    threads: Optional[int] = opt.Threads,
+    runs: Optional[Path] = opt.Runs,
+    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
+                                                     "directory: its saved configuration is "
+                                                     "used, its finished rows are kept."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
+) -> None:
+    """Lee et al. 2020's comparison: triplet network, proxy losses, classification without
+    and with normalisation, on one MLP backbone; R@1, R@2, R@4, R@8, label AUC from class
+    centroids and training time (mean ± std over folds).
+
+    The table is saved in the run directory after every row; an interrupted run continues
+    with ``--resume RUN_DIR``.
+    """
+    from mirsim.experiments.metric_vs_classification import (
+        METRIC_VS_CLASSIFICATION, metric_vs_classification_config,
+        metric_vs_classification_markdown, run_metric_vs_classification)
+
+    set_threads(threads)
+    kind = METRIC_VS_CLASSIFICATION
+    config, done, run_dir = _start_or_resume(kind, resume, lambda: metric_vs_classification_config(
+        data, feature, _names(rows) if rows else None, protocol, folds, seed, param, quick,
+        sol_root))
+    sol = Path(config["sol_root"]) if config.get("sol_root") else None
+    fs = load_features_with_progress(config["data"], config["feature"], {}, workers,
+                                     data_options(sol))
+    if run_dir is None:
+        run_dir = kind.start(config, f"metric-vs-classification-{fs.collection.name}-"
+                                     f"{config['feature']}-{config['protocol']}", runs)
+    with progress_bar() as progress:
+        task = progress.add_task("metric vs classification", total=len(config["rows"]))
+        table = run_metric_vs_classification(
+            fs, config, n_jobs=jobs, done=done, on_table=lambda t: kind.save(run_dir, t),
+            on_cell=lambda r, f, c: progress.advance(task))
+    _finish(kind, run_dir, table, metric_vs_classification_markdown(table), as_json)
+
+
+def _names(text: str) -> list[str]:
+    """``"a, b,"`` -> ``["a", "b"]``."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _start_or_resume(kind, resume: Optional[Path], new_config: Callable[[], dict]):
+    """``(config, finished cells, run directory)``: of the run to continue (``--resume``), or
+    a new, checked configuration (no run directory yet: it is made once the data loads)."""
+    if resume is None:
+        return new_config(), {}, None
+    config, done = kind.load_unfinished(resume)
+    err.print(f"continuing {resume}: {sum(map(len, done.values()))} finished cell(s) kept",
+              highlight=False)
+    return config, done, resume
+
+
+def _finish(kind, run_dir: Path, table: dict, markdown: str, as_json: bool) -> None:
+    """Write the finished table (JSON and Markdown) and print it, or its JSON (``--json``)."""
+    kind.finish(run_dir, table, markdown)
     if as_json:
         err.print(f"run directory: {run_dir}", highlight=False)
         print(json.dumps({**table, "run_dir": str(run_dir)}))
     else:
-        out.print(md, highlight=False, soft_wrap=True)
+        out.print(markdown, highlight=False, soft_wrap=True)
         out.print(f"run directory: {run_dir}", highlight=False)
 
 

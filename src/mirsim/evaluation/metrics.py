@@ -17,7 +17,7 @@ Rules shared by every ranking metric
   as ``|a|^2 + |b|^2 - 2 a.b``; "equal" means equal computed values.
 * A query with fewer than ``k`` candidates is scored on the candidates it has: precision is
   taken over ``min(k, n_candidates)`` items.
-* Every label metric (P@1, P@k, ii-P@k, MAP@R) is computed over the same queries: those with
+* Every label metric (P@1, P@k, ii-P@k, MAP@R, R@k) is computed over the same queries: those with
   at least one relevant candidate (R >= 1: another candidate with their label). A query
   without one is left out of every such mean, and :func:`retrieval_metrics` reports how many
   were (``n_without_relevant``). (Scoring such queries 0 in P@k instead, as the AN-GNN paper's
@@ -36,7 +36,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["DISTANCE_NAMES", "retrieval_metrics", "p_at_k", "ii_p_at_k", "p_at_1", "map_at_r",
-           "triplet_score", "knn_accuracy", "prepare_embeddings"]
+           "recall_at_k", "centroid_label_auc", "class_centroids", "triplet_score",
+           "knn_accuracy", "prepare_embeddings"]
 
 #: Distances every metric accepts (``mirsim.training.distances`` has one object per name).
 DISTANCE_NAMES = ("euclidean", "cosine")
@@ -270,7 +271,7 @@ def _per_query(embeddings: ArrayLike, labels: ArrayLike | None, groups: ArrayLik
     """Per-query scores (NaN where a query does not count) of the metrics in ``wanted``.
 
     ``wanted`` holds any of ``"p_at_1"``, ``"p_at_k"``, ``"ii_p_at_k"``, ``"map_at_r"``,
-    ``"knn"`` (the last compares ``groups`` votes, the others ``labels``).
+    ``"r_at_k"``, ``"knn"`` (the last compares ``groups`` votes, the others ``labels``).
     """
     emb = _check_embeddings(embeddings, distance)
     n = len(emb)
@@ -298,13 +299,16 @@ def _per_query(embeddings: ArrayLike, labels: ArrayLike | None, groups: ArrayLik
             out["ii_p_at_k"].append(_precision_rows(match, allowed, k))
         if "map_at_r" in wanted:
             out["map_at_r"].append(_ap_at_r_rows(match, out["relevant"][-1]))
+        if "r_at_k" in wanted:
+            head = column[:, :k] < n_valid[:, None]
+            out["r_at_k"].append((match[:, :k] & head).any(axis=1).astype(float))
         if "knn" in wanted:
             vote = _vote_rows(grp[ranked[:, :k]], np.minimum(n_valid, k))
             out["knn"].append(np.where(vote >= 0, (vote == grp[q]).astype(float), np.nan))
     scores = {name: (np.concatenate(parts) if parts else np.zeros(0)) for name, parts in out.items()}
     if lab is not None:  # label metrics count the same queries: those with a relevant candidate
         none_relevant = scores["relevant"] < 1
-        for name in wanted & {"p_at_1", "p_at_k", "ii_p_at_k", "map_at_r"}:
+        for name in wanted & {"p_at_1", "p_at_k", "ii_p_at_k", "map_at_r", "r_at_k"}:
             scores[name] = np.where(none_relevant, np.nan, scores[name])
     return scores
 
@@ -495,6 +499,152 @@ def map_at_r(embeddings: ArrayLike, labels: ArrayLike, queries: ArrayLike | None
     """
     return _mean(_per_query(embeddings, labels, None, queries, candidates, 1,
                             {"map_at_r"}, distance=distance)["map_at_r"])
+
+
+def recall_at_k(embeddings: ArrayLike, labels: ArrayLike, k: int = 1,
+                queries: ArrayLike | None = None, candidates: ArrayLike | None = None, *,
+                distance: str = "euclidean") -> float:
+    """Recall at k: share of queries with at least one item of their label among their k
+    nearest candidates.
+
+    The R@K of deep metric learning's retrieval benchmarks (as in Lee et al. 2020). A query
+    with fewer than ``k`` candidates is scored on those it has; a query without a relevant
+    candidate is left out; NaN if no query counts. ``recall_at_k(..., k=1)`` equals
+    :func:`p_at_1`. Ties in distance are ordered by item index.
+
+    Parameters
+    ----------
+    embeddings : array of shape (n, d)
+    labels : array of shape (n,)
+    k : int
+    queries, candidates : index array or boolean mask, optional
+    distance : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Item 2 has no relevant candidate; item 3's nearest is item 2, its second item 1:
+
+    >>> emb = np.array([[0.0], [1.0], [3.0], [4.5]])
+    >>> recall_at_k(emb, [0, 0, 1, 0], k=1), recall_at_k(emb, [0, 0, 1, 0], k=2)
+    (0.6666666666666666, 1.0)
+    """
+    return _mean(_per_query(embeddings, labels, None, queries, candidates, k, {"r_at_k"},
+                            distance=distance)["r_at_k"])
+
+
+def class_centroids(embeddings: ArrayLike, labels: ArrayLike, distance: str = "euclidean"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The centroid of each label: the mean of its items' embeddings as ``distance`` compares
+    them, itself a point of that space (for cosine: the mean of the L2-normalised embeddings,
+    normalised; a zero mean stays zero).
+
+    Parameters
+    ----------
+    embeddings : array of shape (n, d)
+    labels : array of shape (n,)
+    distance : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    labels : ndarray of shape (c,)
+        The distinct labels, sorted.
+    centroids : ndarray of shape (c, d)
+        Row ``i``: the centroid of ``labels[i]`` (float64).
+
+    Examples
+    --------
+    >>> E = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    >>> names, c = class_centroids(E, ["a", "a", "b"])
+    >>> names.tolist(), c.tolist()
+    (['a', 'b'], [[2.0, 0.0], [0.0, 2.0]])
+    >>> class_centroids(E, ["a", "a", "b"], "cosine")[1].tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    emb = _check_embeddings(embeddings, distance)
+    names, codes = np.unique(np.asarray(labels), return_inverse=True)
+    if codes.size != len(emb):
+        raise ValueError(f"labels must have shape ({len(emb)},), got {np.shape(labels)}")
+    sums = np.zeros((len(names), emb.shape[1]))
+    np.add.at(sums, codes.reshape(-1), emb)
+    counts = np.bincount(codes.reshape(-1), minlength=len(names))[:, None]
+    return names, prepare_embeddings(sums / counts, distance)
+
+
+def centroid_label_auc(train_embeddings: ArrayLike, train_labels: ArrayLike,
+                       query_embeddings: ArrayLike, query_labels: ArrayLike, *,
+                       distance: str = "euclidean") -> float:
+    """Label ROC-AUC from class centroids: how well the nearness of a held-out item to each
+    class's centroid tells whether the item has that label, averaged over labels.
+
+    What is computed:
+
+    1. the centroid of each label ``c`` of the training items (:func:`class_centroids`): the
+       mean of their embeddings as ``distance`` compares them (for cosine, the mean of the
+       L2-normalised embeddings);
+    2. the score of every query ``q`` for label ``c``: its similarity to that centroid, minus
+       the Euclidean distance ``-|q - mu_c|`` or the cosine similarity ``cos(q, mu_c)``;
+    3. for each label ``c``, the ROC-AUC of those scores over the queries, the queries with
+       label ``c`` being the positives and all others the negatives (ties count one half;
+       scikit-learn's ``roc_auc_score``): the probability that a random query of the label is
+       nearer its centroid than a random query of another label;
+    4. the unweighted mean over labels (macro average) of the labels that have a centroid,
+       at least one positive and at least one negative query. NaN if no label has.
+
+    This is the tag-wise, macro-averaged ROC-AUC of auto-tagging, with the nearness to a
+    centroid as the tag score, so that it applies to models without a classification layer.
+
+    Parameters
+    ----------
+    train_embeddings : array of shape (n, d)
+        Training items, embedded by the model.
+    train_labels : array of shape (n,)
+    query_embeddings : array of shape (m, d)
+        Held-out items, embedded by the same model.
+    query_labels : array of shape (m,)
+        Their labels; a label without training items is never scored (its queries are
+        negatives of the other labels).
+    distance : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Centroids 0 (label a) and 10 (label b); the a at 8 is nearer b's centroid than the b at
+    7, so each label ranks one of its two pairs wrongly:
+
+    >>> train = np.array([[-1.0], [1.0], [9.0], [11.0]])
+    >>> centroid_label_auc(train, ["a", "a", "b", "b"], np.array([[1.0], [8.0], [7.0]]),
+    ...                    ["a", "a", "b"])
+    0.5
+    """
+    from sklearn.metrics import roc_auc_score
+
+    train = _check_embeddings(train_embeddings, distance)
+    queries = _check_embeddings(query_embeddings, distance)
+    if train.shape[1] != queries.shape[1]:
+        raise ValueError(f"training embeddings have {train.shape[1]} dimensions, queries "
+                         f"{queries.shape[1]}")
+    train_lab = np.asarray(train_labels)
+    query_lab = np.asarray(query_labels)
+    if train_lab.shape != (len(train),) or query_lab.shape != (len(queries),):
+        raise ValueError("there must be one label per training item and per query")
+    aucs = []
+    for label, centroid in zip(*class_centroids(train, train_lab, distance)):
+        positive = query_lab == label
+        if positive.all() or not positive.any():
+            continue
+        if distance == "cosine":
+            scores = queries @ centroid
+        else:
+            scores = -np.linalg.norm(queries - centroid, axis=1)
+        aucs.append(roc_auc_score(positive, scores))
+    return float(np.mean(aucs)) if aucs else float("nan")
 
 
 def knn_accuracy(embeddings: ArrayLike, groups: ArrayLike, k: int = 5,

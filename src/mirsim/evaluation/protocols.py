@@ -20,6 +20,13 @@ different folds come from different models and are not comparable). Only one fol
 bound memory. ``kfold`` keeps ``model.transform(X[test])``; ``group-kfold`` embeds every item
 and keeps the test rows. ``loo`` keeps none: its last fold holds a single item, with no
 neighbours to show.
+
+Extra metrics
+-------------
+Besides P@1, P@k, ii-P@k and MAP@R, :func:`evaluate_protocol` can measure more in each fold:
+``extra_metrics(fold)`` receives the fold's :class:`FoldEmbeddings` (the fitted model, the
+embeddings the retrieval metrics were measured on, the training part) and returns named
+numbers, which are averaged over folds like the others.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from joblib import delayed
@@ -175,6 +182,63 @@ class HeldOutEmbeddings:
 
 
 @dataclass
+class FoldEmbeddings:
+    """One fold as its extra metrics see it (see the module's description).
+
+    Attributes
+    ----------
+    model : MetricModel
+        The model fitted on the fold's training part.
+    distance : str
+        The model's distance.
+    embeddings : numpy.ndarray
+        ``(m, d)`` the items the fold ranks: its test part (``kfold``) or every item.
+    labels, groups : numpy.ndarray
+        ``(m,)`` of those rows.
+    queries : numpy.ndarray or None
+        Rows of ``embeddings`` used as queries (``None``: every row); the candidates are every
+        row.
+    train_labels : numpy.ndarray
+        Labels of the training part.
+
+    Examples
+    --------
+    >>> from mirsim.models import EuclideanModel
+    >>> X = np.arange(8.0).reshape(4, 2); y = np.array([0, 0, 1, 1])
+    >>> m = EuclideanModel().fit(X[:2], y[:2])
+    >>> f = FoldEmbeddings(m, "euclidean", m.transform(X), y, y, np.array([2, 3]), y[:2],
+    ...                    X[:2], train_rows=np.array([0, 1]))
+    >>> f.query_labels.tolist(), f.train_embeddings().shape
+    ([1, 1], (2, 2))
+    """
+
+    model: Any
+    distance: str
+    embeddings: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    queries: np.ndarray | None
+    train_labels: np.ndarray
+    X_train: np.ndarray = field(repr=False)
+    #: rows of ``embeddings`` that are the training part, when they are among them
+    train_rows: np.ndarray | None = None
+
+    @property
+    def query_embeddings(self) -> np.ndarray:
+        return self.embeddings if self.queries is None else self.embeddings[self.queries]
+
+    @property
+    def query_labels(self) -> np.ndarray:
+        return self.labels if self.queries is None else self.labels[self.queries]
+
+    def train_embeddings(self) -> np.ndarray:
+        """The training part embedded by the model (computed when not already at hand)."""
+        if self.train_rows is not None:
+            return self.embeddings[self.train_rows]
+        return self.model.transform(self.X_train)
+
+
+@dataclass
 class ProtocolResult:
     """Per-fold metrics of one protocol run, their mean and standard deviation, and the
     held-out embeddings of the last fold (``None`` for ``loo``; see the module's description).
@@ -207,12 +271,13 @@ class ProtocolResult:
 
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
-              torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None
+              torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None,
+              extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
     """Fit on ``train`` (on the training items' views instead of their labels, if ``views``
-    is given), embed, and measure retrieval for one fold (with the model's own distance); with
-    ``keep``, also return the test part's embeddings (rows in the order of ``test``), else
-    ``None``."""
+    is given), embed, and measure retrieval for one fold (with the model's own distance), and
+    ``extra_metrics``; with ``keep``, also return the test part's embeddings (rows in the order
+    of ``test``), else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -229,10 +294,16 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
         emb = model.transform(X[test])
         metrics = retrieval_metrics(emb, labels[test], groups[test], k=k, distance=distance)
         held = emb
+        fold = FoldEmbeddings(model, distance, emb, labels[test], groups[test], None,
+                              labels[train], X[train])
     else:
         emb = model.transform(X)
         metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k, distance=distance)
         held = emb[test]
+        fold = FoldEmbeddings(model, distance, emb, labels, groups, test, labels[train],
+                              X[train], train_rows=train)
+    if extra_metrics is not None:
+        metrics = {**metrics, **extra_metrics(fold)}
     kept = np.asarray(held, dtype=np.float32) if keep else None
     return metrics, fit_seconds, model.n_parameters, kept
 
@@ -249,6 +320,7 @@ def evaluate_protocol(
     on_fold: Callable[[int, int], None] | None = None,
     n_jobs: int = 1,
     views: np.ndarray | None = None,
+    extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -275,6 +347,10 @@ def evaluate_protocol(
         Augmented views of every item, for self-supervised models: each fold's model is fitted
         on the views of its training items (never on a test item's) and no label; the labels
         serve only to measure retrieval.
+    extra_metrics : callable, optional
+        ``extra_metrics(fold: FoldEmbeddings) -> {name: value}``, measured in every fold
+        beside the retrieval metrics (a module-level function when ``n_jobs > 1``: it is
+        sent to the worker processes).
 
     Returns
     -------
@@ -300,13 +376,13 @@ def evaluate_protocol(
     inside = proto.queries_inside_test_fold
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, extra_metrics)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
-            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, extra_metrics)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out = [], [], 0, None
     for i, (metrics, seconds, n_params, kept) in enumerate(results):

@@ -1,5 +1,6 @@
 """Experiments: run one (data, feature, model, protocol) configuration
-(:mod:`~mirsim.experiments.experiment`), a paper table (:mod:`~mirsim.experiments.table1`),
+(:mod:`~mirsim.experiments.experiment`), the papers' tables (:mod:`~mirsim.experiments.table1`,
+:mod:`~mirsim.experiments.metric_vs_classification`, resumable: :mod:`~mirsim.experiments.tables`),
 the demo (:mod:`~mirsim.experiments.demo`); what a run directory keeps of held-out embeddings
 (:mod:`~mirsim.experiments.heldout`); model parameters from a command line
 (:mod:`~mirsim.experiments.specs`). Run directories themselves: :mod:`mirsim.artefacts.runs`."""

@@ -273,8 +273,9 @@ class ExperimentResult:
 def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", folds: int = 5,
                    seed: int = 0, model_params: dict[str, Any] | None = None,
                    on_fold: Callable[[int, int], None] | None = None,
-                   n_jobs: int = 1) -> ExperimentResult:
-    """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once).
+                   n_jobs: int = 1, extra_metrics: Callable | None = None) -> ExperimentResult:
+    """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once;
+    ``extra_metrics``: see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
 
     Examples
     --------
@@ -297,7 +298,8 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
         return _held_out_views_experiment(features, model, seed, params, probe, views)
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
-                                        seed, on_fold=on_fold, n_jobs=n_jobs, views=views)
+                                        seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
+                                        extra_metrics=extra_metrics)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,

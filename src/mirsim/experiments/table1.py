@@ -1,7 +1,8 @@
 """The AN-GNN paper's Table 1: ii-P@5 (mean ± std over 5 folds) of every model on every feature.
 
 Rows: Euclidean, linear projection, LMNN, MLP, kNN-GNN, AN-GNN. Columns: one per feature, with
-the number of learned parameters of each model beside it.
+the number of learned parameters of each model beside it. A resumable table
+(:mod:`mirsim.experiments.tables`): :data:`TABLE1` names its files.
 """
 
 from __future__ import annotations
@@ -10,25 +11,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import mirsim
-from mirsim.artefacts.runs import read_run
-from mirsim.errors import MirsimError
 from mirsim.experiments.experiment import FeatureSet, run_experiment
 from mirsim.experiments.specs import model_params as model_params_from_cli
 from mirsim.experiments.specs import params_config
+from mirsim.experiments.tables import (METRIC_NAMES, TableKind, fill_table, left_out_note,
+                                       percent, preamble, row_label, row_name,
+                                       row_overrides)
 
-
-def row_name(model: str) -> str:
-    """A model's name in tables: its registered ``display_name`` (or its name).
-
-    >>> row_name("lmnn"), row_name("linear")
-    ('LMNN', 'Linear projection')
-    """
-    from mirsim.registries import MODELS
-
-    if model not in MODELS:
-        return model
-    return MODELS.entry(model).attributes.get("display_name") or model
+#: ``mirsim reproduce table1``: ``table1.json`` and ``table1.md`` in its run directory.
+TABLE1 = TableKind("reproduce table1", "table1", "models",
+                   ("data", "features", "models", "protocol", "folds", "seed", "model_params"))
 
 
 def table1_config(data: str, features: Sequence[str], models: Sequence[str], protocol: str,
@@ -49,26 +41,16 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
     make_protocol(protocol, folds, seed)
     for f in features:
         make_extractor(f)
-    overrides: dict[str, list[str]] = {}
-    for p in params or []:
-        name, sep, kv = p.partition(":")
-        if not sep:
-            raise MirsimError(f"--param '{p}': use MODEL:KEY=VALUE")
-        overrides.setdefault(name, []).append(kv)
-    unknown = sorted(set(overrides) - set(models))
-    if unknown:
-        raise MirsimError(f"--param for model(s) not in the table: {', '.join(unknown)}")
+    overrides = row_overrides(params, models, "MODEL")
     chosen = {"loss": loss, "miner": miner, "distance": distance, "sampler": sampler}
     model_params = {}
     for m in models:
         has = class_params(MODELS.get(m))
         options = {k: v for k, v in chosen.items() if k in has}
         model_params[m] = params_config(model_params_from_cli(m, overrides.get(m), **options))
-    return {"command": "reproduce table1", "data": data, "features": list(features),
-            "models": list(models), "protocol": protocol, "folds": folds, "seed": seed,
-            "model_params": model_params,
-            "sol_root": None if sol_root is None else str(sol_root),
-            "mirsim_version": mirsim.__version__}
+    return TABLE1.config(data=data, features=list(features), models=list(models),
+                         protocol=protocol, folds=folds, seed=seed, model_params=model_params,
+                         sol_root=None if sol_root is None else str(sol_root))
 
 
 def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None = None,
@@ -94,8 +76,9 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
     n_jobs : int
         Folds trained at once (see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
     done : dict, optional
-        ``cells`` of an earlier, unfinished run of the same table: those cells are kept, not
-        computed again.
+        ``cells`` of an earlier, unfinished run of the same table
+        (:meth:`TABLE1.load_unfinished <mirsim.experiments.tables.TableKind.load_unfinished>`):
+        those cells are kept, not computed again.
     on_table : callable, optional
         Called with the whole table (``"complete": False`` until the last cell) after each
         computed cell, e.g. to save it.
@@ -108,73 +91,14 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
     table: dict[str, Any] = {
         "data": first.collection.name, "description": first.collection.description,
         "protocol": protocol, "folds": folds, "seed": seed, "n_items": len(first.X),
-        "features": [fs.feature for fs in feature_sets], "models": list(models), "cells": {},
-        "complete": False,
+        "features": [fs.feature for fs in feature_sets], "models": list(models),
+        "row_names": {m: row_name(m, model_params.get(m)) for m in models},
     }
-    for model in models:
-        table["cells"][model] = {}
-        for fs in feature_sets:
-            cell = (done or {}).get(model, {}).get(fs.feature)
-            computed = cell is None
-            if computed:
-                cell = _table1_cell(fs, model, protocol, folds, seed, model_params.get(model),
-                                    n_jobs)
-            table["cells"][model][fs.feature] = cell
-            table["folds"] = cell.get("folds", table["folds"])  # as run (loo: one per item)
-            if computed and on_table:
-                on_table(table)
-            if on_cell:
-                on_cell(model, fs.feature, cell)
-    table["complete"] = True
-    return table
-
-
-def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, dict]]:
-    """The configuration and finished cells of a ``reproduce table1`` run directory.
-
-    Parameters
-    ----------
-    run_dir : path
-        A directory written by ``mirsim reproduce table1`` (``config.json``, and
-        ``table1.json`` once a cell is finished).
-
-    Returns
-    -------
-    config : dict
-        The saved configuration (data, features, models, protocol, folds, seed, model_params).
-    cells : dict
-        ``cells[model][feature]`` of the finished cells (empty if none); pass as ``done`` to
-        :func:`run_table1`.
-
-    Raises
-    ------
-    MirsimError
-        Not such a run directory, or files that cannot be read (one line, naming the file).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp())
-    >>> _ = (d / "config.json").write_text('{"command": "reproduce table1", "data": "x", '
-    ...     '"features": ["mfcc"], "models": ["euclidean"], "protocol": "kfold", "folds": 5, '
-    ...     '"seed": 0, "model_params": {"euclidean": {}}}')
-    >>> config, cells = load_unfinished_table1(d)
-    >>> config["features"], cells
-    (['mfcc'], {})
-    """
-    run = read_run(run_dir)
-    run_dir, config = run.path, run.config
-    if config.get("command") != "reproduce table1":
-        raise MirsimError(f"{run_dir}: not a `reproduce table1` run directory "
-                          f"(config.json says {config.get('command')!r})")
-    missing = sorted({"data", "features", "models", "protocol", "folds", "seed",
-                      "model_params"} - set(config))
-    if missing:
-        raise MirsimError(f"{run_dir / 'config.json'}: missing {', '.join(missing)}")
-    if run.problems:
-        raise MirsimError(run.problems[0])
-    cells = (run.table1 or {}).get("cells", {})
-    return config, {m: dict(row) for m, row in cells.items() if m in config["models"]}
+    by_feature = {fs.feature: fs for fs in feature_sets}
+    return fill_table(table, models, list(by_feature),
+                      lambda m, f: _table1_cell(by_feature[f], m, protocol, folds, seed,
+                                                model_params.get(m), n_jobs),
+                      done=done, on_table=on_table, on_cell=on_cell)
 
 
 def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
@@ -188,13 +112,6 @@ def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: in
     return {**j["metrics"], "n_parameters": j["n_parameters"],
             "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds,
             "queries": j["queries"], "distance": j["distance"]}
-
-
-def _pct(stat: dict[str, float]) -> str:
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
-
-
-METRIC_NAMES = {"ii_p_at_5": "ii-P@5", "p_at_5": "P@5", "p_at_1": "P@1", "map_at_r": "MAP@R"}
 
 
 def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5",)) -> str:
@@ -215,19 +132,11 @@ def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5"
         " | ".join(f"{f} {METRIC_NAMES.get(m, m)} (%)" for m in metrics)
         + f" | {f} params | {f} train s" for f in feats) + " |"
     sep = "|---|" + ("---:|" * (len(metrics) + 2)) * len(feats)
-    lines = [f"Data: {table['data']} ({table['n_items']} items) — {table['description']}",
-             f"Protocol: {table['protocol']}, {table['folds']} folds; cells: mean ± std over "
-             f"folds{' (one query each)' if table['protocol'] == 'loo' else ''}.", "", head, sep]
+    lines = [*preamble(table), head, sep]
     for model in table["models"]:
         cells = table["cells"][model]
-        parts = [" | ".join(_pct(cells[f][m]) for m in metrics)
+        parts = [" | ".join(percent(cells[f][m]) for m in metrics)
                  + f" | {cells[f]['n_parameters']:,} | {cells[f]['train_seconds']:.1f}"
                  for f in feats]
-        lines.append(f"| {row_name(model)} | " + " | ".join(parts) + " |")
-    left_out = {(table["cells"][m][f].get("queries") or {}).get("without_relevant") or 0
-                for m in table["models"] for f in feats}
-    if max(left_out, default=0) > 0:
-        lines += ["", f"Queries without a relevant item (no other item of their label among "
-                      f"the candidates), left out of every metric: {max(left_out)} in all "
-                      f"folds together."]
-    return "\n".join(lines)
+        lines.append(f"| {row_label(table, model)} | " + " | ".join(parts) + " |")
+    return "\n".join(lines + left_out_note(table))

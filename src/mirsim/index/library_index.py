@@ -7,6 +7,10 @@ extractor and parameters, same model or standardisation statistics; graph models
 inductively against the library, see :mod:`mirsim.models.graph`). A query sound that the index
 holds (same content hash, wherever the file lives) uses its stored embedding and is never
 returned as its own neighbour.
+
+Instead of a sound, a query can be a prototype (:meth:`SoundIndex.prototype`): the embedding
+that stands for a label ("sounds like this class"), either a training class of a prototypical
+model (its ``prototypes_``) or a label of the library (the centroid of its sounds).
 """
 
 from __future__ import annotations
@@ -60,11 +64,15 @@ class QueryResult:
     group: str | None
     results: list[Neighbour] = field(default_factory=list)
     distance: str = "euclidean"
+    #: for a prototype query: ``{"label", "source", "n_items"}`` (see :meth:`SoundIndex.prototype`)
+    prototype: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"query", "distance", "results": [{"path", "distance", "label", ...}], ...}``."""
+        """``{"query", "distance", "results": [{"path", "distance", "label", ...}], ...}``
+        (and ``"prototype"`` for a prototype query)."""
         return {"query": self.query, "distance": self.distance,
                 "in_index": self.in_index,
+                **({"prototype": self.prototype} if self.prototype is not None else {}),
                 "results": [{"path": n.path, "distance": n.distance, "label": n.label,
                              "relpath": n.relpath, "group": n.group, "rank": n.rank}
                             for n in self.results]}
@@ -104,6 +112,8 @@ class SoundIndex:
     >>> hit = index.query_audio(lib / "low" / "200.wav", k=1, cache=cache).results[0]
     >>> hit.relpath, hit.label
     ('low/210.wav', 'low')
+    >>> [n.label for n in index.query_prototype("high", k=2).results]  # the "high" sounds' mean
+    ['high', 'high']
     >>> distances, rows = index.search(index.embeddings[:1], k=2, exclude=[[0]])
     >>> rows.shape, index.info()["n_items"], index.verify().ok
     ((1, 2), 4, True)
@@ -298,6 +308,57 @@ class SoundIndex:
         dist, found = self.search(vector[None, :], k, [excluded])
         return QueryResult(str(path), bool(rows), sha, group, self.neighbours(dist[0], found[0]),
                            self.distance)
+
+    def prototype(self, label: str) -> tuple[np.ndarray, dict[str, Any]]:
+        """The embedding that stands for ``label``, and what it is.
+
+        ``label`` is one of the training classes of the index's model, when that model keeps
+        prototypes (a ``prototypical`` model's ``prototypes_``: the mean training embedding of
+        each class); otherwise a label of the library: the centroid of the library's
+        embeddings with that label, in the index's distance (for cosine, the normalised mean
+        of the normalised embeddings; :func:`mirsim.evaluation.metrics.class_centroids`).
+        A label that is both is the model's.
+
+        Returns
+        -------
+        vector : numpy.ndarray
+            ``(dim,)`` float32, comparable with the indexed embeddings.
+        about : dict
+            ``{"label", "source": "model" | "library", "n_items"}`` (``n_items``: the library
+            sounds averaged; ``None`` for a model's prototype).
+
+        Raises
+        ------
+        UnknownNameError
+            ``label`` is neither (one line listing the valid labels).
+        """
+        from mirsim.errors import UnknownNameError
+        from mirsim.evaluation.metrics import class_centroids
+
+        model = self.pipeline.model
+        classes = ([str(c) for c in model.classes_] if hasattr(model, "prototypes_") else [])
+        if label in classes:
+            vector = np.asarray(model.prototypes_[classes.index(label)], dtype=np.float32)
+            if vector.shape != (self.dim,):
+                raise SoundIndexError(f"the model's prototypes have {vector.shape[-1]} "
+                                      f"dimensions, the index {self.dim}")
+            return vector, {"label": label, "source": "model", "n_items": None}
+        labels = self.manifest["label"].astype(str).to_numpy()
+        rows = np.flatnonzero(labels == label)
+        if len(rows) == 0:
+            raise UnknownNameError("prototype label", label, set(labels) | set(classes))
+        _, centroid = class_centroids(np.asarray(self.embeddings[rows]), labels[rows],
+                                      self.distance)
+        return (centroid[0].astype(np.float32),
+                {"label": label, "source": "library", "n_items": int(len(rows))})
+
+    def query_prototype(self, label: str, k: int = 10) -> QueryResult:
+        """The ``k`` indexed sounds nearest to the prototype of ``label`` (:meth:`prototype`);
+        the result's ``prototype`` says what the prototype is."""
+        vector, about = self.prototype(label)
+        dist, found = self.search(vector[None, :], k)
+        return QueryResult(f"prototype of '{label}'", False, "", None,
+                           self.neighbours(dist[0], found[0]), self.distance, about)
 
     def _group_of_query(self, path: Path, rows: list[int]) -> str | None:
         if rows:

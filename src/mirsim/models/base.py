@@ -90,6 +90,17 @@ class MetricModel(TransformerMixin, BaseEstimator):
     #: parameters that hold a registered component (saved as ``{"name", "params"}``)
     _component_params: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def display_name_for(cls, params: dict[str, Any] | None = None) -> str:
+        """The model's name in tables when built with ``params`` (a model whose parameters
+        make variants worth telling apart names each one; others: ``display_name``).
+
+        >>> from mirsim.models import model_class
+        >>> model_class("linear").display_name_for({"epochs": 3})
+        'Linear projection'
+        """
+        return cls.display_name or cls.name
+
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, groups: Any = None, *, triplets: Any = None,
             triplet_weights: Any = None, views: Any = None) -> MetricModel:

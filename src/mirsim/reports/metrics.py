@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirsim.experiments.experiment import REPORTED_METRICS
-from mirsim.experiments.table1 import METRIC_NAMES
+from mirsim.experiments.tables import METRIC_NAMES
 from mirsim.reports.errors import ReportError
 from mirsim.artefacts.runs import RunDirectory
 
@@ -44,7 +44,7 @@ def format_mean_std(mean: float | None, std: float | None) -> str:
 
 
 def metric_rows(run: RunDirectory) -> list[MetricRow]:
-    """The rows of the run's metrics table (``metrics.json`` or ``table1.json``).
+    """The rows of the run's metrics table (``metrics.json``, or the table of a ``reproduce`` run).
 
     Raises
     ------
@@ -61,15 +61,15 @@ def metric_rows(run: RunDirectory) -> list[MetricRow]:
     ('mlp', (0.75, 0.1))
     """
     try:
-        if run.table1 is not None:
-            return _table1_rows(run.table1)
+        if run.table is not None:
+            return _table_rows(run.table)
         if run.metrics is not None:
             results = [run.metrics] if "metrics" in run.metrics else list(run.metrics.values())
             return [_result_row(r) for r in results]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{run.path}: metrics file not understood ({type(exc).__name__}: "
                           f"{exc})") from None
-    raise ReportError(f"{run.path}: no metrics.json or table1.json")
+    raise ReportError(f"{run.path}: no metrics.json or table file")
 
 
 def metric_label(name: str) -> str:
@@ -115,14 +115,15 @@ def _result_row(result: Mapping[str, Any]) -> MetricRow:
                      _optional(result.get("folds"), int), _optional(result.get("n_items"), int))
 
 
-def _table1_rows(table: Mapping[str, Any]) -> list[MetricRow]:
+def _table_rows(table: Mapping[str, Any]) -> list[MetricRow]:
     rows = []
     for model in table["models"]:
         for feature in table["features"]:
             cell = table["cells"].get(model, {}).get(feature)
             if cell is None:  # an unfinished run (``--resume`` completes it)
                 continue
-            stats = {name: _stat(v) for name, v in cell.items() if isinstance(v, Mapping)}
+            stats = {name: _stat(v) for name, v in cell.items()  # not the query counts
+                     if isinstance(v, Mapping) and "mean" in v}
             rows.append(MetricRow(str(model), str(feature), stats,
                                   _optional(cell.get("n_parameters"), int),
                                   _optional(cell.get("train_seconds"), float),

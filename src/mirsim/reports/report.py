@@ -209,7 +209,7 @@ def _metrics_section(run: RunDirectory, rows: list[MetricRow], problem: str,
     if not rows:
         return html.section("Metrics", "metrics", [html.note(
             f"No metrics: {problem or 'the metrics file lists no result'}.")])
-    protocol = run.config.get("protocol") or (run.table1 or {}).get("protocol", "")
+    protocol = run.config.get("protocol") or (run.table or {}).get("protocol", "")
     parts = [html.paragraph(f"Retrieval metrics of the cross-validation ({protocol}): mean ± "
                             f"standard deviation over the test folds. The query itself is "
                             f"never retrieved; ii-P@5 also drops retrieved items of the "
@@ -349,8 +349,8 @@ def _sound_row(items: RunEmbeddings, row: int, distance: float | None = None,
 
 def _description(run: RunDirectory) -> str:
     """The data's one-line description, as the metrics files recorded it."""
-    if run.table1 is not None:
-        return str(run.table1.get("description") or "")
+    if run.table is not None:
+        return str(run.table.get("description") or "")
     metrics = run.metrics or {}
     results = [metrics] if "metrics" in metrics else list(metrics.values())
     first = results[0] if results and isinstance(results[0], dict) else {}
