@@ -20,6 +20,16 @@ different folds come from different models and are not comparable). Only one fol
 bound memory. ``kfold`` keeps ``model.transform(X[test])``; ``group-kfold`` embeds every item
 and keeps the test rows. ``loo`` keeps none: its last fold holds a single item, with no
 neighbours to show.
+
+Scores of every fold
+--------------------
+A ``fold_scorer`` given to :func:`evaluate_protocol` is called on every fold with
+``(embeddings of every item by the fold's model, the fold's test indices, the model's
+distance)``; what it returns is kept, fold by fold, in ``ProtocolResult.fold_scores``. This is
+how scores that must be added up over the run rather than averaged over folds (e.g. each
+listener's triplet agreement over held-out anchors, :class:`mirsim.evaluation.judgments.
+ListenerJudgments`) see each fold's model. Under ``kfold`` too the scorer gets every item
+embedded (its metrics embed the test part only).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from joblib import delayed
@@ -185,6 +195,8 @@ class ProtocolResult:
     fit_seconds: list[float] = field(default_factory=list)
     n_parameters: int = 0
     held_out: HeldOutEmbeddings | None = None
+    #: what the ``fold_scorer`` returned for each fold (empty without one)
+    fold_scores: list[Any] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """``{metric: {"mean", "std"}}`` over folds (NaN folds ignored; sample std); query
@@ -207,11 +219,13 @@ class ProtocolResult:
 
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
-              torch_threads: int | None, keep: bool = False
-              ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
+              torch_threads: int | None, keep: bool = False,
+              fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None
+              ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
     """Fit on ``train``, embed, and measure retrieval for one fold (with the model's own
     distance); with ``keep``, also return the test part's embeddings (rows in the order of
-    ``test``), else ``None``."""
+    ``test``), else ``None``; with ``fold_scorer``, also what it returns for the embeddings
+    of every item and ``test``, else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -230,7 +244,11 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
         metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k, distance=distance)
         held = emb[test]
     kept = np.asarray(held, dtype=np.float32) if keep else None
-    return metrics, fit_seconds, model.n_parameters, kept
+    scores = None
+    if fold_scorer is not None:
+        every = model.transform(X) if inside_test_fold else emb
+        scores = fold_scorer(np.asarray(every), test, distance)
+    return metrics, fit_seconds, model.n_parameters, kept, scores
 
 
 def evaluate_protocol(
@@ -244,6 +262,7 @@ def evaluate_protocol(
     k: int = 5,
     on_fold: Callable[[int, int], None] | None = None,
     n_jobs: int = 1,
+    fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -266,11 +285,17 @@ def evaluate_protocol(
         Folds trained at once, in worker processes of one torch thread each (small networks
         train faster on one thread per core than on several threads for one fold). The
         numbers do not depend on it.
+    fold_scorer : callable, optional
+        Called on every fold as ``fold_scorer(embeddings, test, distance)``: the fold model's
+        embeddings of every item, the fold's test indices and the model's distance; its
+        results go to ``fold_scores`` (see the module's description). Picklable when
+        ``n_jobs > 1``.
 
     Returns
     -------
     ProtocolResult
-        Its ``held_out`` holds the last fold's test embeddings (``None`` for ``loo``).
+        Its ``held_out`` holds the last fold's test embeddings (``None`` for ``loo``), its
+        ``fold_scores`` what ``fold_scorer`` returned for each fold.
 
     Examples
     --------
@@ -291,20 +316,22 @@ def evaluate_protocol(
     inside = proto.queries_inside_test_fold
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, inside, k, None, i == last)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last, fold_scorer)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
-            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, fold_scorer)
             for i, (tr, te) in enumerate(splits))
-    per_fold, fit_seconds, n_params, held_out = [], [], 0, None
-    for i, (metrics, seconds, n_params, kept) in enumerate(results):
+    per_fold, fit_seconds, n_params, held_out, fold_scores = [], [], 0, None, []
+    for i, (metrics, seconds, n_params, kept, scores) in enumerate(results):
         per_fold.append(metrics)
         fit_seconds.append(seconds)
+        if fold_scorer is not None:
+            fold_scores.append(scores)
         if kept is not None:
             held_out = HeldOutEmbeddings(i + 1, len(splits), splits[i][1], kept)
         if on_fold:
             on_fold(i + 1, len(splits))
-    return ProtocolResult(proto.name, per_fold, fit_seconds, n_params, held_out)
+    return ProtocolResult(proto.name, per_fold, fit_seconds, n_params, held_out, fold_scores)

@@ -13,7 +13,9 @@ from typing import Any
 import mirsim
 from mirsim.artefacts.runs import read_run
 from mirsim.errors import MirsimError
+from mirsim.datasets.listeners import JudgedTriplets, ListenerGroupings
 from mirsim.experiments.experiment import FeatureSet, run_experiment
+from mirsim.experiments.judgments import ExperimentJudgments, judgments_for
 from mirsim.experiments.specs import model_params as model_params_from_cli
 from mirsim.experiments.specs import params_config
 
@@ -35,11 +37,12 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
                   folds: int, seed: int, params: Sequence[str] | None = None,
                   sol_root: str | Path | None = None, *, loss: str | None = None,
                   miner: str | None = None, distance: str | None = None,
-                  sampler: str | None = None) -> dict[str, Any]:
+                  sampler: str | None = None, judgments: str | None = None) -> dict[str, Any]:
     """The checked configuration of a ``reproduce table1`` run (saved as ``config.json``).
 
     ``params`` are ``MODEL:KEY=VALUE`` overrides; ``loss``, ``miner``, ``distance``,
-    ``sampler`` apply to every model that has one.
+    ``sampler`` apply to every model that has one; ``judgments`` is the judgments file the
+    cells are also scored against (see :mod:`mirsim.experiments.judgments`).
     """
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.features import make_extractor
@@ -68,6 +71,7 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
             "models": list(models), "protocol": protocol, "folds": folds, "seed": seed,
             "model_params": model_params,
             "sol_root": None if sol_root is None else str(sol_root),
+            "judgments": None if judgments is None else str(judgments),
             "mirsim_version": mirsim.__version__}
 
 
@@ -76,7 +80,8 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
                model_params: dict[str, dict[str, Any]] | None = None,
                on_cell: Callable[[str, str, dict], None] | None = None,
                n_jobs: int = 1, done: dict[str, dict[str, dict]] | None = None,
-               on_table: Callable[[dict], None] | None = None) -> dict[str, Any]:
+               on_table: Callable[[dict], None] | None = None,
+               judgments: ListenerGroupings | JudgedTriplets | None = None) -> dict[str, Any]:
     """Evaluate every model on every feature set; return the table as a JSON-able dict.
 
     The table has ``"complete": True`` once every cell is in. A long run can be saved after
@@ -99,6 +104,10 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
     on_table : callable, optional
         Called with the whole table (``"complete": False`` until the last cell) after each
         computed cell, e.g. to save it.
+    judgments : ListenerGroupings or JudgedTriplets, optional
+        Listener judgments (:func:`mirsim.experiments.judgments.load_judgments`): every cell
+        also reports its triplet agreement (and each listener's, as ``listeners``), and the
+        table what it records of the judgments, with the human reference, as ``judgments``.
     """
     from mirsim.models import table1_models
 
@@ -111,6 +120,10 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
         "features": [fs.feature for fs in feature_sets], "models": list(models), "cells": {},
         "complete": False,
     }
+    matched = {}
+    if judgments is not None:  # per feature set: each may have skipped other items
+        matched = {fs.feature: judgments_for(fs, judgments) for fs in feature_sets}
+        table["judgments"] = matched[first.feature].describe()
     for model in models:
         table["cells"][model] = {}
         for fs in feature_sets:
@@ -118,7 +131,7 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
             computed = cell is None
             if computed:
                 cell = _table1_cell(fs, model, protocol, folds, seed, model_params.get(model),
-                                    n_jobs)
+                                    n_jobs, matched.get(fs.feature))
             table["cells"][model][fs.feature] = cell
             table["folds"] = cell.get("folds", table["folds"])  # as run (loo: one per item)
             if computed and on_table:
@@ -178,23 +191,51 @@ def load_unfinished_table1(run_dir: str | Path) -> tuple[dict[str, Any], dict[st
 
 
 def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
-                 params: dict[str, Any] | None, n_jobs: int) -> dict[str, Any]:
+                 params: dict[str, Any] | None, n_jobs: int,
+                 judgments: ExperimentJudgments | None = None) -> dict[str, Any]:
     from mirsim.models import model_class
 
     cls = model_class(model)
     live = cls._params_from_config(params or {})  # saved configs hold components as JSON
-    result = run_experiment(fs, model, protocol, folds, seed, live, n_jobs=n_jobs)
+    result = run_experiment(fs, model, protocol, folds, seed, live, n_jobs=n_jobs,
+                            judgments=judgments)
     j = result.to_json()
+    listeners = {} if "listeners" not in j else {"listeners": j["listeners"]["model"]}
     return {**j["metrics"], "n_parameters": j["n_parameters"],
             "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds,
-            "queries": j["queries"], "distance": j["distance"]}
+            "queries": j["queries"], "distance": j["distance"], **listeners}
 
 
 def _pct(stat: dict[str, float]) -> str:
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
-METRIC_NAMES = {"ii_p_at_5": "ii-P@5", "p_at_5": "P@5", "p_at_1": "P@1", "map_at_r": "MAP@R"}
+def _judgments_lines(table: dict[str, Any], metrics: Sequence[str]) -> list[str]:
+    """The human-reference row (when the table has judgments) and what the triplet
+    agreement columns are."""
+    from mirsim.experiments.judgments import JUDGMENT_METRICS
+
+    judgments = table.get("judgments")
+    if not judgments:
+        return []
+    human = judgments.get("human_reference") or {}
+    lines = []
+    if human and any(m in human for m in metrics):
+        cells = " | ".join(_pct(human[m]) if m in human else "—" for m in metrics) + " | — | —"
+        lines.append(f"| Human reference ({len(judgments['listeners'])} listeners) | "
+                     + " | ".join([cells] * len(table["features"])) + " |")
+    if any(m in JUDGMENT_METRICS for m in metrics):
+        lines += ["", f"Triplet agreement: mean ± std over the {len(judgments['listeners'])} "
+                      f"listeners of {Path(judgments['file']).name} of each listener's share "
+                      f"of triplets the metric orders as they do, on held-out anchors; ≥90%: "
+                      f"on the triplets that at least 90 % of the listeners give. Human "
+                      f"reference: each listener predicted from the others."]
+    return lines
+
+
+METRIC_NAMES = {"ii_p_at_5": "ii-P@5", "p_at_5": "P@5", "p_at_1": "P@1", "map_at_r": "MAP@R",
+                "triplet_agreement": "triplet agreement",
+                "triplet_agreement_high": "triplet agreement ≥90%"}
 
 
 def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5",)) -> str:
@@ -224,6 +265,7 @@ def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5"
                  + f" | {cells[f]['n_parameters']:,} | {cells[f]['train_seconds']:.1f}"
                  for f in feats]
         lines.append(f"| {row_name(model)} | " + " | ".join(parts) + " |")
+    lines += _judgments_lines(table, metrics)
     left_out = {(table["cells"][m][f].get("queries") or {}).get("without_relevant") or 0
                 for m in table["models"] for f in feats}
     if max(left_out, default=0) > 0:
