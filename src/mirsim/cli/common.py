@@ -97,30 +97,63 @@ def load_features_with_progress(data: str, feature: str, feature_params: dict, w
 
 _METRIC_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
                    ("MAP@R", "map_at_r"))
+#: Columns shown when a run has them (``--judgments``).
+_JUDGMENT_COLUMNS = (("agree", "triplet_agreement"), ("agree ≥90%", "triplet_agreement_high"))
 
 
-def _cells(j: dict) -> list[str]:
+def _columns(rows: list[tuple[str, dict]]) -> list[tuple[str, str]]:
+    present = {k for _, j in rows for k in j["metrics"]}
+    return [*_METRIC_COLUMNS, *((h, k) for h, k in _JUDGMENT_COLUMNS if k in present)]
+
+
+def _cells(j: dict, columns: list[tuple[str, str]]) -> list[str]:
     m = j["metrics"]
-    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in _METRIC_COLUMNS]
-            + [f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}"])
+    cost = (f"{j['n_parameters']:,}", f"{j['train_seconds']:.1f}") if "n_parameters" in j \
+        else ("—", "—")
+    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" if k in m else "—" for _, k in columns]
+            + list(cost))
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]]):
-    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, parameters, training
-    seconds) laid out for the terminal: one row per model when that fits its width, one row
-    per metric when that does, else one line per model and metric (never a cell cut short).
+def human_reference_row(j: dict) -> list[tuple[str, dict]]:
+    """The human reference of a run with ``--judgments`` as a row of :func:`metrics_table`
+    (each listener predicted from the others), or no row.
+
+    Examples
+    --------
+    >>> j = {"listeners": {"listeners": ["L1", "L2"], "human_reference": {
+    ...      "triplet_agreement": {"mean": 0.9, "std": 0.01, "per_listener": [0.89, 0.91]}}}}
+    >>> human_reference_row(j)
+    [('human reference (2 listeners)', {'metrics': {'triplet_agreement': {'mean': 0.9, 'std': 0.01}}})]
+    """
+    listeners = j.get("listeners") or {}
+    human = listeners.get("human_reference")
+    if not human:
+        return []
+    metrics = {k: {"mean": v["mean"], "std": v["std"]} for k, v in human.items()}
+    return [(f"human reference ({len(listeners['listeners'])} listeners)", {"metrics": metrics})]
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict]],
+                  reference: list[tuple[str, dict]] = ()):
+    """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, the triplet agreement
+    when the run has it, parameters, training seconds) laid out for the terminal: one row per
+    model when that fits its width, one row per metric when that does, else one line per model
+    and metric (never a cell cut short). ``reference`` rows (e.g. the human reference) have
+    only some metrics; the others show as ``—``.
     """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    heads = [h for h, _ in _METRIC_COLUMNS] + ["params", "train s"]
+    rows = [*rows, *reference]
+    columns = _columns(rows)
+    heads = [h for h, _ in columns] + ["params", "train s"]
     wide = Table(title=title, title_justify="left")
     wide.add_column("model", no_wrap=True)
     for h in heads:
         wide.add_column(h, justify="right", no_wrap=True)
     for name, j in rows:
-        wide.add_row(name, *_cells(j))
+        wide.add_row(name, *_cells(j, columns))
     def fits(table) -> bool:  # its natural width, not the width it would be squeezed into
         return out.measure(table, options=out.options.update_width(10_000)).maximum <= out.width
 
@@ -131,11 +164,11 @@ def metrics_table(title: str, rows: list[tuple[str, dict]]):
     for name, _ in rows:
         tall.add_column(name, justify="right", no_wrap=True)
     for i, h in enumerate(heads):
-        tall.add_row(h, *(_cells(j)[i] for _, j in rows))
+        tall.add_row(h, *(_cells(j, columns)[i] for _, j in rows))
     if fits(tall):
         return tall
     lines = [Text(title)] + [Text(f"{name}: {h} {cell}") for name, j in rows
-                             for h, cell in zip(heads, _cells(j))]
+                             for h, cell in zip(heads, _cells(j, columns))]
     return Group(*lines)
 
 

@@ -38,7 +38,11 @@ def reproduce_table1(
     threads: Optional[int] = opt.Threads,
     metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
-                                                  "map_at_r); the JSON has all of them."),
+                                                  "map_at_r; with --judgments also "
+                                                  "triplet_agreement, triplet_agreement_high, "
+                                                  "added by default); the JSON has all of "
+                                                  "them."),
+    judgments: Optional[str] = opt.Judgments,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
                                                      "directory: its saved configuration is "
@@ -53,8 +57,9 @@ def reproduce_table1(
     """
     from mirsim.artefacts.files import write_json, write_text_atomic
     from mirsim.artefacts.runs import create_run_dir
-    from mirsim.errors import UnknownNameError
+    from mirsim.errors import MirsimError, UnknownNameError
     from mirsim.experiments.experiment import REPORTED_METRICS
+    from mirsim.experiments.judgments import JUDGMENT_METRICS, judgment_metrics, load_judgments
     from mirsim.experiments.table1 import (load_unfinished_table1, run_table1, table1_config,
                                            table1_markdown)
     from mirsim.models import table1_models
@@ -65,21 +70,34 @@ def reproduce_table1(
     set_threads(threads)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
     for m in metric_list:
-        if m not in REPORTED_METRICS:
-            raise UnknownNameError("metric", m, REPORTED_METRICS)
+        if m not in REPORTED_METRICS + JUDGMENT_METRICS:
+            raise UnknownNameError("metric", m, REPORTED_METRICS + JUDGMENT_METRICS)
     if resume is not None:
+        if judgments is not None:
+            raise MirsimError("--judgments cannot be changed on --resume: the run's saved "
+                              "configuration says which judgments it uses")
         config, done = load_unfinished_table1(resume)
+        listeners = load_judgments(config["judgments"]) if config.get("judgments") else None
         run_dir = resume
         err.print(f"continuing {run_dir}: {sum(map(len, done.values()))} finished cell(s) kept",
                   highlight=False)
     else:
+        listeners = load_judgments(judgments) if judgments else None  # before any work
         model_list = ([m.strip() for m in models.split(",") if m.strip()] if models
                       else list(table1_models()))
         feature_list = [f.strip() for f in features.split(",") if f.strip()]
         config = table1_config(data, feature_list, model_list, protocol, folds, seed, param,
                                sol_root, loss=loss, miner=miner, distance=distance,
-                               sampler=sampler)
+                               sampler=sampler,
+                               judgments=None if listeners is None else listeners.source)
         run_dir, done = None, {}
+    available = judgment_metrics(listeners)
+    wrong = [m for m in metric_list if m in JUDGMENT_METRICS and m not in available]
+    if wrong:
+        raise MirsimError(f"--metrics {wrong[0]}: needs --judgments with listener groupings"
+                          if listeners is not None else
+                          f"--metrics {wrong[0]}: the triplet agreement needs --judgments FILE")
+    metric_list += [m for m in available if m not in metric_list]
     sol = Path(config["sol_root"]) if config.get("sol_root") else None
     sets = [load_features_with_progress(config["data"], f, {}, workers, data_options(sol))
             for f in config["features"]]
@@ -91,7 +109,8 @@ def reproduce_table1(
         table = run_table1(sets, config["models"], config["protocol"], config["folds"],
                            config["seed"], config["model_params"],
                            on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs,
-                           done=done, on_table=lambda t: write_json(run_dir / "table1.json", t))
+                           done=done, on_table=lambda t: write_json(run_dir / "table1.json", t),
+                           judgments=listeners)
     md = table1_markdown(table, metric_list)
     write_json(run_dir / "table1.json", table)
     write_text_atomic(run_dir / "table1.md", md + "\n")

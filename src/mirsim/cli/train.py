@@ -10,8 +10,9 @@ import typer
 
 import mirsim
 from mirsim.cli import options as opt
-from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_with_progress,
-                               metrics_table, out, progress_bar, queries_note, set_threads)
+from mirsim.cli.common import (data_options, err, fail_cleanly, human_reference_row,
+                               load_features_with_progress, metrics_table, out, progress_bar,
+                               queries_note, set_threads)
 
 
 @fail_cleanly
@@ -35,6 +36,7 @@ def train(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    judgments: Optional[str] = opt.Judgments,
     save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
     runs: Optional[Path] = opt.Runs,
     as_json: bool = opt.Json,
@@ -43,6 +45,7 @@ def train(
     from mirsim.artefacts.runs import create_run_dir
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.experiment import fit_final_model, run_experiment, save_run
+    from mirsim.experiments.judgments import judgments_for, load_judgments
     from mirsim.experiments.specs import model_params, params_config, parse_params
     from mirsim.features import extractor_class, make_extractor
     from mirsim.models import make_model
@@ -57,25 +60,28 @@ def train(
     make_model(model, **params)  # every parameter checked before any work
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     make_extractor(feature, **fparams)
+    listeners = load_judgments(judgments) if judgments else None  # a bad file: before any work
     fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root))
+    matched = judgments_for(fs, listeners) if listeners is not None else None
     with progress_bar() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
         result = run_experiment(fs, model, protocol, folds, seed, params,
                                 on_fold=lambda i, n: progress.update(task, completed=i, total=n),
-                                n_jobs=jobs)
+                                n_jobs=jobs, judgments=matched)
     final = fit_final_model(fs, model, seed, params) if save_model else None
     run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{protocol}", runs)
     config = {"command": "train", "data": data, "feature": feature, "feature_params": fparams,
               "feature_identity": fs.feature_identity, "model": model,
               "model_params": params_config(result.model_params), "protocol": protocol,
               "folds": result.folds, "seed": seed, "distance": result.distance,
+              "judgments": None if matched is None else matched.source,
               "mirsim_version": mirsim.__version__}
     save_run(run_dir, config, fs, [result], final)
     j = result.to_json()
     if not as_json:
         out.print(fs.collection.description)
         out.print(metrics_table(f"{fs.collection.name} · {feature} · {protocol} · "
-                                f"{result.distance}", [(model, j)]))
+                                f"{result.distance}", [(model, j)], human_reference_row(j)))
         note = queries_note(j)
         if note:
             out.print(note, highlight=False)
