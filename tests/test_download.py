@@ -27,6 +27,8 @@ from mirsim.datasets.listeners import read_listener_groupings
 from mirsim.errors import MirsimError
 
 N_FILES = 3 + 78
+#: Where the origin serves the judgments.
+JUDGMENTS_PATH = "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
 
 
 def sha256(path: Path) -> str:
@@ -166,7 +168,7 @@ def test_missing_file_on_server_reports_http_status(cyberlioz_dir, tmp_path):
 
 def test_origin_layout_derives_clusters_from_judgments(cyberlioz_dir, tmp_path):
     tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
-    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    mat = tree / JUDGMENTS_PATH
     table = cyberlioz_checksums()
     table["ticelJudgments.mat"] = sha256(mat)  # a synthetic .mat: its bytes differ from the real one
     dest = tmp_path / "cz"
@@ -181,7 +183,7 @@ def test_origin_layout_derives_clusters_from_judgments(cyberlioz_dir, tmp_path):
         (cyberlioz_dir / "listener_clusters.csv").read_bytes()
     assert not list(dest.rglob("*.mat")) and not leftovers(dest)
     assert first == N_FILES and len(requests) == N_FILES
-    assert "/mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat" in requests
+    assert f"/{JUDGMENTS_PATH}" in requests
     assert "/cyrusvahidi/ipt-similarity/main/jasmp/extended_pitch_F4.csv" in requests
     # names with '+' and '#' are quoted and still reach the right file
     assert "/mathieulagrange/lostanlen2020jasmp/master/demo/sounds/mp3/BBTb-explo-slap-C%231-mf.mp3" in requests
@@ -200,7 +202,7 @@ def test_origin_rejects_wrong_clusters(cyberlioz_dir, tmp_path):
     ensemble = true_ensemble(cyberlioz_dir).copy()
     ensemble[[0, 1]] = ensemble[[1, 0]]
     tree = origin_tree(cyberlioz_dir, tmp_path / "raw", ensemble)
-    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    mat = tree / JUDGMENTS_PATH
     table = cyberlioz_checksums()
     table["ticelJudgments.mat"] = sha256(mat)
     dest = tmp_path / "cz"
@@ -278,12 +280,11 @@ def test_listener_groupings_check_the_judgments_file(tmp_path, contents, message
 
 def test_a_missing_or_damaged_listener_table_is_derived_again(cyberlioz_dir, tmp_path):
     tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
-    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    mat = tree / JUDGMENTS_PATH
     table = cyberlioz_checksums()
     table["ticelJudgments.mat"] = sha256(mat)
     dest = tmp_path / "cz"
     expected = (cyberlioz_dir / "listener_clusters.csv").read_bytes()
-    judgments = "/mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
     with serve(tree) as (url, requests):
         fetch_cyberlioz(dest, origin=url, checksums=table)
         for damage in (lambda p: p.unlink(),
@@ -291,6 +292,6 @@ def test_a_missing_or_damaged_listener_table_is_derived_again(cyberlioz_dir, tmp
             damage(dest / "listener_clusters.csv")
             del requests[:]
             fetch_cyberlioz(dest, origin=url, checksums=table)
-            assert requests == [judgments]  # only the judgments, fetched again
+            assert requests == [f"/{JUDGMENTS_PATH}"]  # only the judgments, fetched again
             assert (dest / "listener_clusters.csv").read_bytes() == expected
     assert not list(dest.rglob("*.mat")) and not leftovers(dest)

@@ -61,20 +61,30 @@ def test_writing_and_reading_groupings_round_trips(tmp_path):
     assert names[1] == "L001,a,0" and names[-1] == "L100,a,0"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty file"),
-    ("\n  \n", "empty file"),
-    ("listener,fname,cluster\n", "no rows below the header"),
-    ("listener,fname\nA,x\n", "needs columns listener,fname,cluster; missing cluster"),
-    ("listener,fname,cluster\nA,x,1\nA,y,2\nA,x,3\n",
+G, T = read_listener_groupings, read_triplets
+
+
+@pytest.mark.parametrize("read, text, message", [
+    (G, "", "empty file"),
+    (G, "\n  \n", "empty file"),
+    (G, "listener,fname,cluster\n", "no rows below the header"),
+    (G, "listener,fname\nA,x\n", "needs columns listener,fname,cluster; missing cluster"),
+    (G, "listener,fname,cluster\nA,x,1\nA,y,2\nA,x,3\n",
      "line 4: listener A groups 'x' twice (also on line 2)"),
-    ("listener,fname,cluster\nA,,1\n", "line 2: empty 'fname'"),
-    ("listener,fname,cluster\nA,x\n", "line 2: 2 fields, the header has 3"),
-    ("listener,fname,cluster\nA,x,\n", "line 2: empty 'cluster'"),
+    (G, "listener,fname,cluster\nA,,1\n", "line 2: empty 'fname'"),
+    (G, "listener,fname,cluster\nA,x\n", "line 2: 2 fields, the header has 3"),
+    (G, "listener,fname,cluster\nA,x,\n", "line 2: empty 'cluster'"),
+    (T, "anchor,positive\na,b\n", "needs columns anchor,positive,negative; missing negative"),
+    (T, "anchor,positive,negative,weight\na,b,c,heavy\n", "line 2: weight 'heavy' is not a number"),
+    (T, "anchor,positive,negative,weight\na,b,c,-1\n", "line 2: weight -1 is not a finite number"),
+    (T, "anchor,positive,negative,weight\na,b,c,nan\n", "weight nan is not a finite number"),
+    (T, "anchor,positive,negative,weight\na,b,c,\n", "weight '' is not a number"),
+    (T, "anchor,positive,negative\na,b,a\n", "line 2: a triplet names three different sounds"),
+    (T, "anchor,positive,negative\n", "no rows below the header"),
 ])
-def test_malformed_groupings_are_one_line_errors(tmp_path, text, message):
+def test_malformed_files_are_one_line_errors(tmp_path, read, text, message):
     with pytest.raises(JudgmentsError) as info:
-        read_listener_groupings(write(tmp_path, text))
+        read(write(tmp_path, text))
     assert message in str(info.value) and "\n" not in str(info.value)
     assert str(info.value).startswith(str(tmp_path / "j.csv"))
     assert isinstance(info.value, DataError)
@@ -96,21 +106,6 @@ def test_triplets_with_and_without_weights(tmp_path):
     assert t.weights is None
     w = read_triplets(write(tmp_path, "anchor,positive,negative,weight\nb,a,c,1e-1\n"))
     assert w.weights.tolist() == [0.1]
-
-
-@pytest.mark.parametrize("text, message", [
-    ("anchor,positive\na,b\n", "needs columns anchor,positive,negative; missing negative"),
-    ("anchor,positive,negative,weight\na,b,c,heavy\n", "line 2: weight 'heavy' is not a number"),
-    ("anchor,positive,negative,weight\na,b,c,-1\n", "line 2: weight -1 is not a finite number"),
-    ("anchor,positive,negative,weight\na,b,c,nan\n", "weight nan is not a finite number"),
-    ("anchor,positive,negative,weight\na,b,c,\n", "weight '' is not a number"),
-    ("anchor,positive,negative\na,b,a\n", "line 2: a triplet names three different sounds"),
-    ("anchor,positive,negative\n", "no rows below the header"),
-])
-def test_malformed_triplets_are_one_line_errors(tmp_path, text, message):
-    with pytest.raises(JudgmentsError) as info:
-        read_triplets(write(tmp_path, text))
-    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_the_kind_of_file_is_told_by_its_columns(tmp_path):
