@@ -348,6 +348,7 @@ def test_a_run_scored_against_listeners_plots_each_listener(library, tmp_path):
     page = _check_self_contained(text)
     assert "Agreement with listeners" in text and "each of the 2 listeners" in text
     assert "Grey: the human reference" in text
+    assert "Triplet agreement: mean ± standard deviation over listeners" in text
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     stat = metrics["triplet_agreement"]
     assert f"{stat['mean']:.3f} ± {stat['std']:.3f}" in text  # in the metrics table

@@ -207,10 +207,12 @@ def _metrics_section(run: RunDirectory, rows: list[MetricRow], problem: str,
         return html.section("Metrics", "metrics", [html.note(
             f"No metrics: {problem or 'the metrics file lists no result'}.")])
     protocol = run.config.get("protocol") or (run.table1 or {}).get("protocol", "")
+    listeners = (" Triplet agreement: mean ± standard deviation over listeners (see below)."
+                 if any("triplet_agreement" in r.metrics for r in rows) else "")
     parts = [html.paragraph(f"Retrieval metrics of the cross-validation ({protocol}): mean ± "
                             f"standard deviation over the test folds. The query itself is "
                             f"never retrieved; ii-P@5 also drops retrieved items of the "
-                            f"query's own group."),
+                            f"query's own group.{listeners}"),
              html.metrics_table(rows, run.saved_model if run.model_dir else None)]
     description = _description(run)
     if description:
