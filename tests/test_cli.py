@@ -377,3 +377,97 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(library, tmp_path):
     r = _mirsim(["report", run_dir, "--out", "/proc/x.html"])
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert r.stderr.startswith("error: cannot write /proc/x") and "Traceback" not in r.stderr
+
+
+# -- listener judgments (--judgments) ---------------------------------------------------------
+def _groupings_file(library, path):
+    """Two listeners' groupings of the library's sounds: one by timbre, one lumping the two
+    richer timbres together."""
+    from mirsim.datasets import load_collection
+
+    items = load_collection(str(library)).items
+    lumped = {"dull": "a", "mellow": "b", "bright": "b"}
+    rows = ["listener,fname,cluster"]
+    rows += [f"by-timbre,{i},{lab}" for i, lab in zip(items["id"], items["label"])]
+    rows += [f"lumper,{i},{lumped[lab]}" for i, lab in zip(items["id"], items["label"])]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_train_scores_each_fold_against_listeners(library, tmp_path, caplog):
+    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    with caplog.at_level("WARNING", logger="mirsim.experiments.judgments"):
+        r = _run(["train", "--data", str(library), "--feature", "mfcc", "--model", "euclidean",
+                  "--judgments", str(judgments), "--workers", "1", "--runs",
+                  str(tmp_path / "runs"), "--json"])
+    assert r.exit_code == 0, r.output
+    # the broken file is no item: dropped from the judgments, said in one line
+    [warning] = [rec.getMessage() for rec in caplog.records]
+    assert "1 of its 25 sounds are not among the 24 items" in warning
+    j = json.loads(r.stdout.strip().splitlines()[-1])
+    for name in ("triplet_agreement", "triplet_agreement_high"):
+        assert set(j["metrics"][name]) == {"mean", "std"}
+    listeners = j["listeners"]
+    assert listeners["listeners"] == ["by-timbre", "lumper"]
+    assert listeners["dropped_sounds"] == ["bright/broken.wav"]
+    per = listeners["model"]["triplet_agreement"]["per_listener"]
+    assert np.mean(per) == pytest.approx(j["metrics"]["triplet_agreement"]["mean"])
+    assert per[0] > 0.6  # chance is 0.5; timbres are what MFCC separates (measured: 0.70)
+    human = listeners["human_reference"]["triplet_agreement"]["per_listener"]
+    assert len(human) == 2 and all(0 <= h <= 1 for h in human)
+    config = json.loads((tmp_path / "runs" / j["run_dir"].rsplit("/", 1)[-1] /
+                         "config.json").read_text())
+    assert config["judgments"] == str(judgments)
+
+
+def test_train_prints_the_human_reference_beside_the_model(library, tmp_path):
+    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    r = _run(["train", "--data", str(library), "--feature", "mfcc", "--model", "euclidean",
+              "--judgments", str(judgments), "--workers", "1", "--runs", str(tmp_path)],
+             env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "human reference (2 listeners)" in r.stdout and "agree ≥90%" in r.stdout
+
+
+def test_bad_judgments_are_refused_before_any_work(library, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("listener,fname,cluster\nA,x,1\nA,x,2\n")
+    for command in (["train"], ["reproduce", "table1", "--features", "mfcc"]):
+        r = _run([*command, "--data", "no-such-data", "--judgments", str(bad)])
+        assert r.exit_code == 2, r.output
+        assert "line 3: listener A groups 'x' twice" in r.stderr.replace("\n", "")
+        assert "no-such-data" not in r.stderr
+    r = _run(["reproduce", "table1", "--data", str(library), "--features", "mfcc",
+              "--metrics", "triplet_agreement"])
+    assert r.exit_code == 2 and "needs --judgments FILE" in r.stderr.replace("\n", "")
+
+
+def test_reproduce_table1_with_judgments(library, tmp_path):
+    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    args = ["reproduce", "table1", "--data", str(library), "--features", "mfcc,random",
+            "--models", "euclidean", "--protocol", "group-kfold", "--folds", "3",
+            "--metrics", "map_at_r", "--judgments", str(judgments), "--workers", "1",
+            "--runs", str(tmp_path / "runs")]
+    r = _run(args)
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "runs").glob("*table1*"))
+    table = json.loads((run / "table1.json").read_text())
+    assert table["judgments"]["listeners"] == ["by-timbre", "lumper"]
+    cells = table["cells"]["euclidean"]
+    # the listener who hears the three timbres is heard by MFCC, not by the random control
+    by_timbre = {f: cells[f]["listeners"]["triplet_agreement"]["per_listener"][0]
+                 for f in ("mfcc", "random")}
+    assert by_timbre["mfcc"] > by_timbre["random"] + 0.1, by_timbre  # measured 0.70, 0.50
+    md = (run / "table1.md").read_text()
+    assert "mfcc triplet agreement (%)" in md and "mfcc triplet agreement ≥90% (%)" in md
+    assert "| Human reference (2 listeners) | — |" in md
+    # a resumed run keeps the judgments of its configuration
+    before = cells.pop("random")
+    table["complete"] = False
+    (run / "table1.json").write_text(json.dumps(table))
+    r = _run(["reproduce", "table1", "--resume", str(run), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    again = json.loads((run / "table1.json").read_text())["cells"]["euclidean"]["random"]
+    assert again["triplet_agreement"] == before["triplet_agreement"]
+    r = _run(["reproduce", "table1", "--resume", str(run), "--judgments", str(judgments)])
+    assert r.exit_code == 2 and "cannot be changed on --resume" in r.stderr

@@ -21,10 +21,14 @@ from mirsim.datasets.download import (
     clusters_csv_from_judgments,
     cyberlioz_checksums,
     fetch_cyberlioz,
+    listener_clusters_csv_from_judgments,
 )
+from mirsim.datasets.listeners import read_listener_groupings
 from mirsim.errors import MirsimError
 
 N_FILES = 3 + 78
+#: Where the origin serves the judgments.
+JUDGMENTS_PATH = "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
 
 
 def sha256(path: Path) -> str:
@@ -43,8 +47,10 @@ def writable_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def origin_tree(cyberlioz_dir: Path, root: Path, ensemble: np.ndarray) -> Path:
-    """A directory laid out like the raw-file server of the public origin."""
+def origin_tree(cyberlioz_dir: Path, root: Path, ensemble: np.ndarray,
+                ci: np.ndarray | None = None) -> Path:
+    """A directory laid out like the raw-file server of the public origin; its judgments hold
+    ``ci`` (default: the 16 shared listeners' groupings, :func:`shared_ci`)."""
     tables = root / "cyrusvahidi" / "ipt-similarity" / "main" / "jasmp"
     sounds = root / "mathieulagrange" / "lostanlen2020jasmp" / "master"
     tables.mkdir(parents=True)
@@ -52,13 +58,25 @@ def origin_tree(cyberlioz_dir: Path, root: Path, ensemble: np.ndarray) -> Path:
     shutil.copyfile(cyberlioz_dir / "seed_filelist.csv", tables / "seed_filelist.csv")
     shutil.copyfile(cyberlioz_dir / "extended_filelist.csv", tables / "extended_pitch_F4.csv")
     shutil.copytree(cyberlioz_dir / "audio", sounds / "demo" / "sounds" / "mp3")
+    ci = shared_ci(cyberlioz_dir) if ci is None else ci
     scipy.io.savemat(sounds / "experiments" / "similarity" / "ticelJudgments.mat",
-                     {"ensemble": np.asarray(ensemble, dtype=np.int64)[None, :]})
+                     {"ensemble": np.asarray(ensemble, dtype=np.int64)[None, :],
+                      "ci": np.asarray(ci, dtype=np.float64)})  # MATLAB saves doubles
     return root
 
 
 def true_ensemble(cyberlioz_dir: Path) -> np.ndarray:
     return pd.read_csv(cyberlioz_dir / "clusters.csv")["cluster"].to_numpy()
+
+
+def shared_ci(cyberlioz_dir: Path) -> np.ndarray:
+    """The 16 shared listeners' groupings laid out as ``ticelJudgments.mat``'s ``ci``: one row
+    per subject, one column per seed sound in the order of ``seed_filelist.csv``, the
+    listener's own group numbers."""
+    table = pd.read_csv(cyberlioz_dir / "listener_clusters.csv")
+    fnames = pd.read_csv(cyberlioz_dir / "seed_filelist.csv")["fname"]
+    wide = table.pivot(index="listener", columns="fname", values="cluster")
+    return wide.loc[sorted(wide.index), fnames].to_numpy()
 
 
 def test_checksum_table_covers_every_seed_file(cyberlioz_dir):
@@ -150,7 +168,7 @@ def test_missing_file_on_server_reports_http_status(cyberlioz_dir, tmp_path):
 
 def test_origin_layout_derives_clusters_from_judgments(cyberlioz_dir, tmp_path):
     tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
-    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    mat = tree / JUDGMENTS_PATH
     table = cyberlioz_checksums()
     table["ticelJudgments.mat"] = sha256(mat)  # a synthetic .mat: its bytes differ from the real one
     dest = tmp_path / "cz"
@@ -160,9 +178,12 @@ def test_origin_layout_derives_clusters_from_judgments(cyberlioz_dir, tmp_path):
         fetch_cyberlioz(dest, origin=url, checksums=table)
     assert is_complete(dest)
     assert (dest / "clusters.csv").read_bytes() == (cyberlioz_dir / "clusters.csv").read_bytes()
+    # every listener's groupings, extracted from the same file: here the 16 shared ones
+    assert (dest / "listener_clusters.csv").read_bytes() == \
+        (cyberlioz_dir / "listener_clusters.csv").read_bytes()
     assert not list(dest.rglob("*.mat")) and not leftovers(dest)
     assert first == N_FILES and len(requests) == N_FILES
-    assert "/mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat" in requests
+    assert f"/{JUDGMENTS_PATH}" in requests
     assert "/cyrusvahidi/ipt-similarity/main/jasmp/extended_pitch_F4.csv" in requests
     # names with '+' and '#' are quoted and still reach the right file
     assert "/mathieulagrange/lostanlen2020jasmp/master/demo/sounds/mp3/BBTb-explo-slap-C%231-mf.mp3" in requests
@@ -181,13 +202,14 @@ def test_origin_rejects_wrong_clusters(cyberlioz_dir, tmp_path):
     ensemble = true_ensemble(cyberlioz_dir).copy()
     ensemble[[0, 1]] = ensemble[[1, 0]]
     tree = origin_tree(cyberlioz_dir, tmp_path / "raw", ensemble)
-    mat = tree / "mathieulagrange/lostanlen2020jasmp/master/experiments/similarity/ticelJudgments.mat"
+    mat = tree / JUDGMENTS_PATH
     table = cyberlioz_checksums()
     table["ticelJudgments.mat"] = sha256(mat)
     dest = tmp_path / "cz"
     with serve(tree) as (url, _), pytest.raises(ChecksumError, match="^clusters.csv: checksum"):
         fetch_cyberlioz(dest, origin=url, checksums=table)
     assert not (dest / "clusters.csv").exists() and not list(dest.rglob("*.mat"))
+    assert not (dest / "listener_clusters.csv").exists()
 
 
 def test_clusters_from_judgments_checks_its_input(tmp_path):
@@ -213,3 +235,63 @@ def test_default_destination_is_the_user_cache(cyberlioz_dir, tmp_path, monkeypa
         root = fetch_cyberlioz(base_url=url)
     assert root == tmp_path / "cache" / "data" / "cyberlioz"
     assert find_cyberlioz() == root
+
+
+def test_listener_groupings_of_a_small_judgments_file(tmp_path):
+    p = tmp_path / "j.mat"
+    # 3 subjects x 4 sounds, as MATLAB writes them (doubles), plus the names of the sounds
+    ci = np.array([[1, 1, 2, 2], [1, 2, 3, 4], [2, 2, 2, 1]], dtype=np.float64)
+    scipy.io.savemat(p, {"ci": ci, "names": np.array(["A", "B", "C", "D"], dtype=object),
+                         "ensemble": np.array([[1, 1, 2, 2]])})
+    data = listener_clusters_csv_from_judgments(p, ["a", "b", "c", "d"])
+    lines = data.decode().split("\r\n")
+    assert lines[0] == "listener,fname,cluster" and lines[-1] == ""
+    assert lines[1:5] == ["L01,a,1", "L01,b,1", "L01,c,2", "L01,d,2"]
+    assert lines[5:9] == ["L02,a,1", "L02,b,2", "L02,c,3", "L02,d,4"]
+    assert lines[9:13] == ["L03,a,2", "L03,b,2", "L03,c,2", "L03,d,1"] and len(lines) == 14
+    (tmp_path / "l.csv").write_bytes(data)
+    g = read_listener_groupings(tmp_path / "l.csv", ["a", "b", "c", "d"])
+    assert g.listeners == ("L01", "L02", "L03")
+    assert g.groups.tolist() == [[0, 0, 1, 1], [0, 1, 2, 3], [0, 0, 0, 1]]
+
+
+def test_the_shared_listeners_layout_round_trips(cyberlioz_dir, tmp_path):
+    p = tmp_path / "j.mat"
+    scipy.io.savemat(p, {"ci": shared_ci(cyberlioz_dir).astype(np.float64)})
+    fnames = pd.read_csv(cyberlioz_dir / "seed_filelist.csv")["fname"].tolist()
+    assert listener_clusters_csv_from_judgments(p, fnames) == \
+        (cyberlioz_dir / "listener_clusters.csv").read_bytes()
+
+
+@pytest.mark.parametrize("contents, message", [
+    ({"ensemble": np.array([[1, 2]])}, "no 'ci' variable"),
+    ({"ci": np.array([[1, 2, 3]])}, r"'ci' has shape \(1, 3\), expected \(subjects, 2 sounds\)"),
+    ({"ci": np.array([[1.5, 2.0]])}, "'ci' does not hold group numbers"),
+    ({"ci": np.array([[np.nan, 2.0]])}, "'ci' does not hold group numbers"),
+    ({"ci": np.array([[1, 2]]), "names": np.array(["x", "y", "z"], dtype=object)},
+     "'names' has 3 entries for 2 sounds"),
+])
+def test_listener_groupings_check_the_judgments_file(tmp_path, contents, message):
+    p = tmp_path / "j.mat"
+    scipy.io.savemat(p, contents)
+    with pytest.raises(DownloadError, match=message):
+        listener_clusters_csv_from_judgments(p, ["a", "b"])
+
+
+def test_a_missing_or_damaged_listener_table_is_derived_again(cyberlioz_dir, tmp_path):
+    tree = origin_tree(cyberlioz_dir, tmp_path / "raw", true_ensemble(cyberlioz_dir))
+    mat = tree / JUDGMENTS_PATH
+    table = cyberlioz_checksums()
+    table["ticelJudgments.mat"] = sha256(mat)
+    dest = tmp_path / "cz"
+    expected = (cyberlioz_dir / "listener_clusters.csv").read_bytes()
+    with serve(tree) as (url, requests):
+        fetch_cyberlioz(dest, origin=url, checksums=table)
+        for damage in (lambda p: p.unlink(),
+                       lambda p: p.write_bytes(expected.replace(b"L02,ASax", b"L01,ASax"))):
+            damage(dest / "listener_clusters.csv")
+            del requests[:]
+            fetch_cyberlioz(dest, origin=url, checksums=table)
+            assert requests == [f"/{JUDGMENTS_PATH}"]  # only the judgments, fetched again
+            assert (dest / "listener_clusters.csv").read_bytes() == expected
+    assert not list(dest.rglob("*.mat")) and not leftovers(dest)

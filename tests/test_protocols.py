@@ -108,3 +108,39 @@ def test_folds_in_parallel_workers_give_the_same_numbers():
     np.testing.assert_array_equal(parallel.held_out.indices, serial.held_out.indices)
     assert parallel.held_out.embeddings.shape == (len(serial.held_out), 16)
     np.testing.assert_array_equal(parallel.held_out.embeddings, serial.held_out.embeddings)
+
+
+class RecordingScorer:
+    """A fold scorer that returns what it was given (picklable, for worker processes)."""
+
+    def __call__(self, embeddings, test, distance):
+        return {"embeddings": np.array(embeddings), "test": np.array(test), "distance": distance}
+
+
+@pytest.mark.parametrize("protocol", ["kfold", "group-kfold", "loo"])
+def test_a_fold_scorer_sees_every_item_embedded_by_each_fold_model(protocol):
+    X, y, g = _data()
+    X, y, g = (X[:10], y[:10], g[:10]) if protocol == "loo" else (X, y, g)
+    r = evaluate_protocol(EuclideanModel, X, y, g, protocol, n_folds=3, seed=0,
+                          fold_scorer=RecordingScorer())
+    splits = split_indices(protocol, len(X), g, n_folds=3, seed=0)
+    assert len(r.fold_scores) == len(splits)
+    for (tr, te), seen in zip(splits, r.fold_scores):
+        model = EuclideanModel().fit(X[tr].astype(np.float32), y[tr])
+        # every item, under kfold too (whose metrics embed the test fold only)
+        np.testing.assert_array_equal(seen["embeddings"], model.transform(X.astype(np.float32)))
+        assert seen["test"].tolist() == te.tolist() and seen["distance"] == "euclidean"
+    without = evaluate_protocol(EuclideanModel, X, y, g, protocol, n_folds=3, seed=0)
+    assert without.per_fold == r.per_fold and without.fold_scores == []
+
+
+@pytest.mark.slow
+def test_fold_scores_from_parallel_workers_equal_the_serial_ones():
+    X, y, g = _data()
+    serial = evaluate_protocol(EuclideanModel, X, y, g, "group-kfold", n_folds=3, seed=0,
+                               fold_scorer=RecordingScorer())
+    parallel = evaluate_protocol(EuclideanModel, X, y, g, "group-kfold", n_folds=3, seed=0,
+                                 fold_scorer=RecordingScorer(), n_jobs=2)
+    for a, b in zip(serial.fold_scores, parallel.fold_scores):
+        np.testing.assert_array_equal(a["embeddings"], b["embeddings"])
+        assert a["test"].tolist() == b["test"].tolist()

@@ -325,3 +325,78 @@ def test_natural_order_of_mixed_names():
     names = ["cluster 10", "Cluster 9", "cluster 9b", "cluster 9", "10", "9", "b", "B"]
     assert sorted(names, key=natural_key) == ["9", "10", "B", "b", "Cluster 9", "cluster 9",
                                               "cluster 9b", "cluster 10"]
+
+
+# -- agreement with listeners -----------------------------------------------------------------
+def _listener_file(library: Path, path: Path) -> Path:
+    """Two listeners: one groups by timbre, the other puts the two richer timbres together."""
+    from mirsim.datasets import load_collection
+
+    items = load_collection(str(library)).items
+    lumped = {"dull": "a", "mellow": "b", "bright": "b"}
+    rows = [("by-timbre", i, lab) for i, lab in zip(items["id"], items["label"])]
+    rows += [("lumper", i, lumped[lab]) for i, lab in zip(items["id"], items["label"])]
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("listener", "fname", "cluster"), *rows])
+    return path
+
+
+def test_a_run_scored_against_listeners_plots_each_listener(library, tmp_path):
+    listeners = _listener_file(library, tmp_path / "listeners.csv")
+    r = _run(["train", "--data", library, "--model", "euclidean", "--folds", 3,
+              "--judgments", listeners, "--workers", 1, "--jobs", 1, "--runs", tmp_path / "r"])
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "r").iterdir())
+    r = _run(["report", run])
+    assert r.exit_code == 0, r.output
+    text = (run / "report.html").read_text(encoding="utf-8")
+    page = _check_self_contained(text)
+    assert "Agreement with listeners" in text and "each of the 2 listeners" in text
+    assert "Grey: the human reference" in text
+    assert "Triplet agreement: mean ± standard deviation over listeners" in text
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    stat = metrics["triplet_agreement"]
+    assert f"{stat['mean']:.3f} ± {stat['std']:.3f}" in text  # in the metrics table
+    pngs = sorted(run.glob("report-*.png"))
+    assert [p.name for p in pngs] == ["report-distances.png", "report-listeners.png",
+                                      "report-map.png", "report-metrics.png"]
+    _check_pngs(pngs, page)
+
+
+def test_a_table1_run_plots_one_bar_per_cell_and_the_human_reference(library, tmp_path):
+    from mirsim.artefacts.runs import read_run
+    from mirsim.reports.metrics import listener_series
+    from mirsim.reports.plots import listener_figure
+
+    listeners = _listener_file(library, tmp_path / "listeners.csv")
+    r = _run(["reproduce", "table1", "--data", library, "--features", "mfcc,random",
+              "--models", "euclidean", "--protocol", "group-kfold", "--folds", 3,
+              "--judgments", listeners, "--workers", 1, "--jobs", 1, "--runs", tmp_path / "r"])
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "r").iterdir())
+    data = listener_series(read_run(run))
+    table = json.loads((run / "table1.json").read_text())
+    assert data.listeners == ["by-timbre", "lumper"]
+    assert [name for name, _ in data.series] == ["euclidean · mfcc", "euclidean · random"]
+    assert data.series[0][1] == table["cells"]["euclidean"]["mfcc"]["listeners"][
+        "triplet_agreement"]["per_listener"]
+    assert data.human == table["judgments"]["human_reference"]["triplet_agreement"][
+        "per_listener"]
+    axes = listener_figure(data).axes[0]
+    assert len(axes.containers) == 3  # two cells and the human reference
+    assert [b.get_height() for b in axes.containers[2]] == pytest.approx(data.human)
+    r = _run(["report", run])
+    assert r.exit_code == 0, r.output
+    assert (run / "report-listeners.png").exists()
+    # the metrics table lists the agreement, and nothing that is not a metric
+    text = (run / "report.html").read_text(encoding="utf-8")
+    assert "triplet agreement" in text and ">listeners<" not in text and ">queries<" not in text
+
+
+def test_a_run_without_judgments_has_no_listener_plot(train_run):
+    from mirsim.artefacts.runs import read_run
+    from mirsim.reports.metrics import listener_series
+
+    assert listener_series(read_run(train_run)) is None

@@ -103,25 +103,55 @@ LABEL_COLUMNS = (("P@1", "p_at_1"), ("P@5", "p_at_5"), ("ii-P@5", "ii_p_at_5"),
 #: The columns of an experiment without labels (a view's own sound retrieved).
 OWN_SOUND_COLUMNS = (("own top-1", "own_top_1"), ("own top-5", "own_top_5"),
                      ("own MAP", "own_map"))
+#: Columns shown when a run has them (``--judgments``).
+JUDGMENT_COLUMNS = (("agree", "triplet_agreement"), ("agree ≥90%", "triplet_agreement_high"))
+
+
+def _with_judgments(rows: list[tuple[str, dict]], columns) -> list[tuple[str, str]]:
+    present = {k for _, j in rows for k in j["metrics"]}
+    return [*columns, *((h, k) for h, k in JUDGMENT_COLUMNS if k in present)]
 
 
 def _cells(j: dict, columns) -> list[str]:
     m = j["metrics"]
-    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for _, k in columns]
-            + [f"{j['n_parameters']:,}" if "n_parameters" in j else "",
-               f"{j['train_seconds']:.1f}" if "train_seconds" in j else ""])
+    return ([f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" if k in m else "—" for _, k in columns]
+            + [f"{j['n_parameters']:,}" if "n_parameters" in j else "—",
+               f"{j['train_seconds']:.1f}" if "train_seconds" in j else "—"])
 
 
-def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS):
+def human_reference_row(j: dict) -> list[tuple[str, dict]]:
+    """The human reference of a run with ``--judgments`` as a row of :func:`metrics_table`
+    (each listener predicted from the others), or no row.
+
+    Examples
+    --------
+    >>> j = {"listeners": {"listeners": ["L1", "L2"], "human_reference": {
+    ...      "triplet_agreement": {"mean": 0.9, "std": 0.01, "per_listener": [0.89, 0.91]}}}}
+    >>> human_reference_row(j)
+    [('human reference (2 listeners)', {'metrics': {'triplet_agreement': {'mean': 0.9, 'std': 0.01}}})]
+    """
+    listeners = j.get("listeners") or {}
+    human = listeners.get("human_reference")
+    if not human:
+        return []
+    metrics = {k: {"mean": v["mean"], "std": v["std"]} for k, v in human.items()}
+    return [(f"human reference ({len(listeners['listeners'])} listeners)", {"metrics": metrics})]
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict]], columns=LABEL_COLUMNS,
+                  reference: list[tuple[str, dict]] = ()):
     """``train --json`` results (P@1, P@5, ii-P@5, MAP@R as mean ± std, or other ``columns``;
-    parameters, training seconds: empty for a row without them, a reference) laid out for the
+    the triplet agreement when a row has it; parameters, training seconds) laid out for the
     terminal: one row per model when that fits its width, one row per metric when that does,
-    else one line per model and metric (never a cell cut short).
+    else one line per model and metric (never a cell cut short). ``reference`` rows (e.g. the
+    human reference) may have only some of them: the others show as ``—``.
     """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
+    rows = [*rows, *reference]
+    columns = _with_judgments(rows, columns)
     heads = [h for h, _ in columns] + ["params", "train s"]
     wide = Table(title=title, title_justify="left")
     wide.add_column("model", no_wrap=True)

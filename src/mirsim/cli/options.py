@@ -24,6 +24,13 @@ Jobs = typer.Option(_CORES, "--jobs", min=1,
 Threads = typer.Option(None, "--threads", min=1, help="Torch threads for training.")
 Runs = typer.Option(None, "--runs", help="Where to create the run directory.")
 Json = typer.Option(False, "--json", help="Last stdout line: the result as JSON.")
+Judgments = typer.Option(None, "--judgments",
+                         help="Also score each fold's model against listeners, on held-out "
+                              "anchors: a listener-groupings CSV (listener,fname,cluster), a "
+                              "triplet CSV (anchor,positive,negative[,weight]), or 'cyberlioz' "
+                              "(its listener_clusters.csv). Adds triplet_agreement and "
+                              "triplet_agreement_high (mean ± std over listeners) and the human "
+                              "reference.")
 
-__all__ = ["Distance", "Jobs", "Json", "Loss", "Miner", "Optional", "Param", "Path", "Runs",
+__all__ = ["Distance", "Jobs", "Json", "Judgments", "Loss", "Miner", "Optional", "Param", "Path", "Runs",
            "Sampler", "SolRoot", "Threads", "Workers"]

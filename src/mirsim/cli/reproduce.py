@@ -39,7 +39,11 @@ def reproduce_table1(
     threads: Optional[int] = opt.Threads,
     metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
-                                                  "map_at_r); the JSON has all of them."),
+                                                  "map_at_r; with --judgments also "
+                                                  "triplet_agreement, triplet_agreement_high, "
+                                                  "added by default); the JSON has all of "
+                                                  "them."),
+    judgments: Optional[str] = opt.Judgments,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
                                                      "directory: its saved configuration is "
@@ -52,8 +56,9 @@ def reproduce_table1(
     with ``--resume RUN_DIR``. --loss, --miner, --distance and --sampler apply to every model
     that has one.
     """
-    from mirsim.errors import UnknownNameError
+    from mirsim.errors import MirsimError, UnknownNameError
     from mirsim.experiments.experiment import REPORTED_METRICS
+    from mirsim.experiments.judgments import JUDGMENT_METRICS, judgment_metrics, load_judgments
     from mirsim.experiments.table1 import TABLE1, run_table1, table1_config, table1_markdown
     from mirsim.models import table1_models
 
@@ -63,17 +68,31 @@ def reproduce_table1(
     set_threads(threads)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
     for m in metric_list:
-        if m not in REPORTED_METRICS:
-            raise UnknownNameError("metric", m, REPORTED_METRICS)
+        if m not in REPORTED_METRICS + JUDGMENT_METRICS:
+            raise UnknownNameError("metric", m, REPORTED_METRICS + JUDGMENT_METRICS)
+    if resume is not None and judgments is not None:
+        raise MirsimError("--judgments cannot be changed on --resume: the run's saved "
+                          "configuration says which judgments it uses")
+    listeners = load_judgments(judgments) if judgments else None  # a bad file: before any work
 
     def new_config() -> dict:
         model_list = ([m.strip() for m in models.split(",") if m.strip()] if models
                       else list(table1_models()))
         return table1_config(data, _names(features), model_list, protocol, folds, seed, param,
                              sol_root, loss=loss, miner=miner, distance=distance,
-                             sampler=sampler)
+                             sampler=sampler,
+                             judgments=None if listeners is None else listeners.source)
 
     config, done, run_dir = _start_or_resume(TABLE1, resume, new_config)
+    if resume is not None and config.get("judgments"):
+        listeners = load_judgments(config["judgments"])
+    available = judgment_metrics(listeners)
+    wrong = [m for m in metric_list if m in JUDGMENT_METRICS and m not in available]
+    if wrong:
+        raise MirsimError(f"--metrics {wrong[0]}: needs --judgments with listener groupings"
+                          if listeners is not None else
+                          f"--metrics {wrong[0]}: the triplet agreement needs --judgments FILE")
+    metric_list += [m for m in available if m not in metric_list]
     sol = Path(config["sol_root"]) if config.get("sol_root") else None
     sets = [load_features_with_progress(config["data"], f, {}, workers, data_options(sol))
             for f in config["features"]]
@@ -85,7 +104,8 @@ def reproduce_table1(
         table = run_table1(sets, config["models"], config["protocol"], config["folds"],
                            config["seed"], config["model_params"],
                            on_cell=lambda m, f, c: progress.advance(task), n_jobs=jobs,
-                           done=done, on_table=lambda t: TABLE1.save(run_dir, t))
+                           done=done, on_table=lambda t: TABLE1.save(run_dir, t),
+                           judgments=listeners)
     _finish(TABLE1, run_dir, table, table1_markdown(table, metric_list), as_json)
 
 

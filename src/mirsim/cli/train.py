@@ -11,6 +11,7 @@ import typer
 import mirsim
 from mirsim.cli import options as opt
 from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, err, fail_cleanly,
+                               human_reference_row,
                                load_features_with_progress, metrics_table, out, progress_bar,
                                queries_note, set_threads)
 
@@ -36,6 +37,7 @@ def train(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    judgments: Optional[str] = opt.Judgments,
     save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
     runs: Optional[Path] = opt.Runs,
     as_json: bool = opt.Json,
@@ -47,6 +49,7 @@ def train(
     from mirsim.artefacts.runs import create_run_dir
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.experiments.experiment import fit_final_model, run_experiment, save_run
+    from mirsim.experiments.judgments import judgments_for, load_judgments
     from mirsim.experiments.specs import model_params, params_config, parse_params
     from mirsim.features import extractor_class, make_extractor
     from mirsim.models import make_model
@@ -61,19 +64,22 @@ def train(
     make_model(model, **params)  # every parameter checked before any work
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     make_extractor(feature, **fparams)
+    listeners = load_judgments(judgments) if judgments else None  # a bad file: before any work
     fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root),
                                      model, {"seed": seed, **params})
+    matched = judgments_for(fs, listeners) if listeners is not None else None
     with progress_bar() as progress:
         task = progress.add_task(f"{model} {protocol}", total=None)
         result = run_experiment(fs, model, protocol, folds, seed, params,
                                 on_fold=lambda i, n: progress.update(task, completed=i, total=n),
-                                n_jobs=jobs)
+                                n_jobs=jobs, judgments=matched)
     final = fit_final_model(fs, model, seed, params) if save_model else None
     run_dir = create_run_dir(f"{fs.collection.name}-{feature}-{model}-{result.protocol}", runs)
     config = {"command": "train", "data": data, "feature": feature, "feature_params": fparams,
               "feature_identity": fs.feature_identity, "model": model,
               "model_params": params_config(result.model_params), "protocol": result.protocol,
               "folds": result.folds, "seed": seed, "distance": result.distance,
+              "judgments": None if matched is None else matched.source,
               "mirsim_version": mirsim.__version__}
     save_run(run_dir, config, fs, [result], final)
     j = result.to_json()
@@ -81,7 +87,7 @@ def train(
         out.print(fs.collection.description)
         title = f"{fs.collection.name} · {feature} · {result.protocol} · {result.distance}"
         if fs.labelled:
-            out.print(metrics_table(title, [(model, j)]))
+            out.print(metrics_table(title, [(model, j)], reference=human_reference_row(j)))
         else:
             reference = j["reference"]
             out.print(metrics_table(title, [(model, j), (f"{reference['model']} (reference)",

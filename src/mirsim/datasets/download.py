@@ -4,10 +4,13 @@ Two kinds of source are understood:
 
 * the public origin (default): the raw files of two GitHub repositories,
   ``mathieulagrange/lostanlen2020jasmp`` (the 78 MP3s and ``ticelJudgments.mat``, the
-  listeners' consensus clusters, from which ``clusters.csv`` is derived) and
+  listeners' judgments, from which ``clusters.csv`` (their consensus clusters) and
+  ``listener_clusters.csv`` (every listener's own grouping) are derived) and
   ``cyrusvahidi/ipt-similarity`` (``seed_filelist.csv`` and the extended-set manifest);
 * a mirror (``base_url``): any server laid out like an unpacked Cyberlioz directory
   (``seed_filelist.csv``, ``clusters.csv``, ``extended_filelist.csv``, ``audio/<fname>.mp3``).
+  A mirror gives no ``listener_clusters.csv``: mirsim records no SHA-256 for it (only that of
+  the ``.mat`` it is derived from), so it could not be checked.
 
 Every file is streamed to a temporary file next to its destination, checked, then renamed into
 place, so an interrupted or failed download never leaves a partial or wrong file under its final
@@ -34,6 +37,7 @@ from pathlib import Path
 
 from mirsim import __version__
 from mirsim.config import data_cache_dir
+from mirsim.datasets.locations import LISTENER_CLUSTERS
 from mirsim.errors import MirsimError
 
 #: Where the public origin's raw files are served from.
@@ -99,11 +103,12 @@ def fetch_cyberlioz(
         Target directory (created if needed); default ``mirsim.config.data_cache_dir("cyberlioz")``.
     base_url : str, optional
         A mirror laid out like a Cyberlioz directory. Without it the files come from the public
-        origin (see the module docstring) and ``clusters.csv`` is derived from
-        ``ticelJudgments.mat``.
+        origin (see the module docstring) and ``clusters.csv`` and ``listener_clusters.csv``
+        (all 31 listeners' groupings) are derived from ``ticelJudgments.mat``.
     progress : callable, optional
-        Called as ``progress(done, total)`` (numbers of files) after each file, including files
-        that were already present.
+        Called as ``progress(done, total)`` (numbers of files; the two tables derived from
+        ``ticelJudgments.mat`` count as one) after each file, including files that were
+        already present.
     timeout : float
         Seconds to wait for the server on each request.
     checksums : mapping, optional
@@ -144,7 +149,7 @@ def fetch_cyberlioz(
     _report(progress, done, total)
     for name in ("extended_filelist.csv", "clusters.csv", *audio):
         if name == "clusters.csv" and base_url is None:
-            _ensure_clusters_from_judgments(dest, fnames, url_of, table, timeout)
+            _ensure_tables_from_judgments(dest, fnames, url_of, table, timeout)
         else:
             _ensure_file(name, dest, url_of, table, timeout)
         done += 1
@@ -358,24 +363,66 @@ def _seed_names(path: Path) -> list[str]:
     return [row["fname"] for row in rows]
 
 
-def _ensure_clusters_from_judgments(dest: Path, fnames: list[str], url_of: Callable[[str], str],
-                                    table: Mapping[str, str], timeout: float) -> bool:
-    """Derive ``clusters.csv`` from the origin's ``ticelJudgments.mat`` unless already valid."""
-    target, expected = dest / "clusters.csv", _expected(table, "clusters.csv")
-    if _is_valid(target, expected):
+def _ensure_tables_from_judgments(dest: Path, fnames: list[str], url_of: Callable[[str], str],
+                                  table: Mapping[str, str], timeout: float) -> bool:
+    """Derive ``clusters.csv`` and ``listener_clusters.csv`` from the origin's
+    ``ticelJudgments.mat`` unless both are there already: ``clusters.csv`` with its recorded
+    SHA-256, ``listener_clusters.csv`` readable as every listener's grouping of every seed
+    sound (its SHA-256 is not recorded: it is checked through that of the ``.mat``)."""
+    clusters, listeners = dest / "clusters.csv", dest / LISTENER_CLUSTERS
+    expected = _expected(table, "clusters.csv")
+    if _is_valid(clusters, expected) and _is_listener_table(listeners, fnames):
         return False
     url = url_of(JUDGMENTS)
-    mat = _download_verified(url, target, JUDGMENTS, _expected(table, JUDGMENTS), timeout)
+    mat = _download_verified(url, clusters, JUDGMENTS, _expected(table, JUDGMENTS), timeout)
     try:
         data = clusters_csv_from_judgments(mat, fnames)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ChecksumError(f"clusters.csv: checksum mismatch (expected sha256 {expected}, "
+                                f"got {actual}) when derived from {url}; the file was not kept")
+        groupings = listener_clusters_csv_from_judgments(mat, fnames)
     finally:
         mat.unlink(missing_ok=True)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ChecksumError(f"clusters.csv: checksum mismatch (expected sha256 {expected}, got "
-                            f"{actual}) when derived from {url}; the file was not kept")
-    _write_atomic(target, data)
+    _write_atomic(listeners, groupings)
+    _write_atomic(clusters, data)
     return True
+
+
+def _is_listener_table(path: Path, fnames: list[str]) -> bool:
+    """True if ``path`` holds groupings of exactly the seed sounds, every one by every listener."""
+    import numpy as np
+
+    from mirsim.datasets.listeners import JudgmentsError, read_listener_groupings
+
+    if not path.is_file():
+        return False
+    try:
+        groupings = read_listener_groupings(path, fnames)
+    except JudgmentsError:
+        return False
+    return len(groupings.fnames) == len(fnames) and bool(np.all(groupings.groups >= 0))
+
+
+def _load_judgments(mat_path: str | Path, variable: str) -> dict:
+    """The contents of ``ticelJudgments.mat``, which must hold ``variable``."""
+    import scipy.io
+
+    try:
+        contents = scipy.io.loadmat(str(mat_path))
+    except Exception as exc:  # scipy raises many kinds of errors on bytes that are not MATLAB
+        raise DownloadError(f"{mat_path}: not a readable MATLAB file "
+                            f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    if variable not in contents:
+        raise DownloadError(f"{mat_path}: no '{variable}' variable")
+    return contents
+
+
+def _integers(values) -> bool:
+    import numpy as np
+
+    return (np.issubdtype(values.dtype, np.number) and bool(np.all(np.isfinite(values)))
+            and bool(np.all(values == np.round(values))))
 
 
 def clusters_csv_from_judgments(mat_path: str | Path, fnames: list[str]) -> bytes:
@@ -398,27 +445,59 @@ def clusters_csv_from_judgments(mat_path: str | Path, fnames: list[str]) -> byte
     b'fname,cluster\\r\\na,2\\r\\nb,1\\r\\n'
     """
     import numpy as np
-    import scipy.io
 
-    try:
-        contents = scipy.io.loadmat(str(mat_path))
-    except Exception as exc:  # scipy raises many kinds of errors on bytes that are not MATLAB
-        raise DownloadError(f"{mat_path}: not a readable MATLAB file "
-                            f"({type(exc).__name__}: {str(exc)[:120]})") from None
-    if "ensemble" not in contents:
-        raise DownloadError(f"{mat_path}: no 'ensemble' variable")
-    ensemble = np.asarray(contents["ensemble"]).reshape(-1)
+    ensemble = np.asarray(_load_judgments(mat_path, "ensemble")["ensemble"]).reshape(-1)
     if len(ensemble) != len(fnames):
         raise DownloadError(f"{mat_path}: 'ensemble' has {len(ensemble)} entries for "
                             f"{len(fnames)} sounds")
-    if not np.issubdtype(ensemble.dtype, np.number) or np.any(ensemble != np.round(ensemble)) \
-            or ensemble.min() < 1:
+    if not _integers(ensemble) or ensemble.min() < 1:
         raise DownloadError(f"{mat_path}: 'ensemble' does not hold cluster numbers 1, 2, ...")
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["fname", "cluster"])
     writer.writerows([name, int(k)] for name, k in zip(fnames, ensemble))
     return buffer.getvalue().encode("utf-8")
+
+
+def listener_clusters_csv_from_judgments(mat_path: str | Path, fnames: list[str]) -> bytes:
+    """The bytes of ``listener_clusters.csv`` (``listener,fname,cluster``; CRLF lines): every
+    listener's own grouping of the seed sounds, from ``ticelJudgments.mat``.
+
+    The MATLAB file's variable ``ci`` holds, for each subject (row), a group index per seed
+    sound (column), in the row order of ``seed_filelist.csv`` (whose ``fname`` column is
+    ``fnames``); ``names``, when present, names the sounds (only its length is checked: the
+    order is that of ``seed_filelist.csv``, as for ``ensemble``). Listener ids are ``L01``,
+    ``L02``, ... in row order; group indices are kept as they are (they mean nothing across
+    listeners).
+
+    Raises
+    ------
+    DownloadError
+        The file is not a MATLAB file with a suitable ``ci`` variable.
+
+    Examples
+    --------
+    >>> import tempfile, os, scipy.io
+    >>> p = os.path.join(tempfile.mkdtemp(), "j.mat")
+    >>> scipy.io.savemat(p, {"ci": [[1, 1, 2], [1, 2, 3]]})
+    >>> listener_clusters_csv_from_judgments(p, ["a", "b", "c"]).decode().splitlines()[:3]
+    ['listener,fname,cluster', 'L01,a,1', 'L01,b,1']
+    """
+    import numpy as np
+
+    from mirsim.datasets.listeners import listener_groupings_csv
+
+    contents = _load_judgments(mat_path, "ci")
+    ci = np.asarray(contents["ci"])
+    if ci.ndim != 2 or ci.shape[1] != len(fnames) or ci.shape[0] < 1:
+        raise DownloadError(f"{mat_path}: 'ci' has shape {ci.shape}, expected (subjects, "
+                            f"{len(fnames)} sounds)")
+    if not _integers(ci):
+        raise DownloadError(f"{mat_path}: 'ci' does not hold group numbers")
+    if "names" in contents and np.asarray(contents["names"]).size != len(fnames):
+        raise DownloadError(f"{mat_path}: 'names' has {np.asarray(contents['names']).size} "
+                            f"entries for {len(fnames)} sounds")
+    return listener_groupings_csv(ci.astype(np.int64), fnames)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -433,4 +512,4 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 __all__ = ["ChecksumError", "DownloadError", "GITHUB_RAW", "clusters_csv_from_judgments",
-           "cyberlioz_checksums", "fetch_cyberlioz"]
+           "cyberlioz_checksums", "fetch_cyberlioz", "listener_clusters_csv_from_judgments"]

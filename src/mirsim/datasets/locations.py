@@ -11,6 +11,9 @@ from mirsim.config import data_cache_dir
 
 #: Tables of the Cyberlioz seed set.
 CYBERLIOZ_FILES = ("seed_filelist.csv", "clusters.csv", "extended_filelist.csv")
+#: Every listener's own grouping of the seed sounds (not required for a complete directory:
+#: a mirror may lack it; see :mod:`mirsim.datasets.listeners`).
+LISTENER_CLUSTERS = "listener_clusters.csv"
 
 
 def is_complete(root: str | Path) -> bool:
@@ -40,3 +43,20 @@ def find_cyberlioz() -> Path | None:
         candidates.append(Path(os.environ["MIRSIM_CYBERLIOZ_DIR"]).expanduser())
     candidates.append(data_cache_dir("cyberlioz"))
     return next((c for c in candidates if is_complete(c)), None)
+
+
+def find_listener_clusters(root: str | Path | None = None) -> Path | None:
+    """``listener_clusters.csv`` of the Cyberlioz directory ``root`` or, without it, of the one
+    :func:`find_cyberlioz` finds; ``None`` if there is none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> find_listener_clusters(tempfile.mkdtemp()) is None
+    True
+    """
+    folder = Path(root) if root is not None else find_cyberlioz()
+    if folder is None:
+        return None
+    path = folder / LISTENER_CLUSTERS
+    return path if path.is_file() else None

@@ -27,6 +27,16 @@ Besides P@1, P@k, ii-P@k and MAP@R, :func:`evaluate_protocol` can measure more i
 ``extra_metrics(fold)`` receives the fold's :class:`FoldEmbeddings` (the fitted model, the
 embeddings the retrieval metrics were measured on, the training part) and returns named
 numbers, which are averaged over folds like the others.
+
+Scores of every fold
+--------------------
+A ``fold_scorer`` given to :func:`evaluate_protocol` is called on every fold with
+``(embeddings of every item by the fold's model, the fold's test indices, the model's
+distance)``; what it returns is kept, fold by fold, in ``ProtocolResult.fold_scores``. This is
+how scores that must be added up over the run rather than averaged over folds (e.g. each
+listener's triplet agreement over held-out anchors, :class:`mirsim.evaluation.judgments.
+ListenerJudgments`) see each fold's model. Under ``kfold`` too the scorer gets every item
+embedded (its metrics embed the test part only).
 """
 
 from __future__ import annotations
@@ -249,6 +259,8 @@ class ProtocolResult:
     fit_seconds: list[float] = field(default_factory=list)
     n_parameters: int = 0
     held_out: HeldOutEmbeddings | None = None
+    #: what the ``fold_scorer`` returned for each fold (empty without one)
+    fold_scores: list[Any] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """``{metric: {"mean", "std"}}`` over folds (NaN folds ignored; sample std); query
@@ -272,12 +284,14 @@ class ProtocolResult:
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
               torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None,
-              extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None
-              ) -> tuple[dict[str, float], float, int, np.ndarray | None]:
+              extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
+              fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None
+              ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
     """Fit on ``train`` (on the training items' views instead of their labels, if ``views``
     is given), embed, and measure retrieval for one fold (with the model's own distance), and
     ``extra_metrics``; with ``keep``, also return the test part's embeddings (rows in the order
-    of ``test``), else ``None``."""
+    of ``test``), else ``None``; with ``fold_scorer``, also what it returns for the embeddings
+    of every item and ``test``, else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -305,7 +319,11 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
     if extra_metrics is not None:
         metrics = {**metrics, **extra_metrics(fold)}
     kept = np.asarray(held, dtype=np.float32) if keep else None
-    return metrics, fit_seconds, model.n_parameters, kept
+    scores = None
+    if fold_scorer is not None:
+        every = model.transform(X) if inside_test_fold else emb
+        scores = fold_scorer(np.asarray(every), test, distance)
+    return metrics, fit_seconds, model.n_parameters, kept, scores
 
 
 def evaluate_protocol(
@@ -321,6 +339,7 @@ def evaluate_protocol(
     n_jobs: int = 1,
     views: np.ndarray | None = None,
     extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
+    fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -351,11 +370,17 @@ def evaluate_protocol(
         ``extra_metrics(fold: FoldEmbeddings) -> {name: value}``, measured in every fold
         beside the retrieval metrics (a module-level function when ``n_jobs > 1``: it is
         sent to the worker processes).
+    fold_scorer : callable, optional
+        Called on every fold as ``fold_scorer(embeddings, test, distance)``: the fold model's
+        embeddings of every item, the fold's test indices and the model's distance; its
+        results go to ``fold_scores`` (see the module's description). Picklable when
+        ``n_jobs > 1``.
 
     Returns
     -------
     ProtocolResult
-        Its ``held_out`` holds the last fold's test embeddings (``None`` for ``loo``).
+        Its ``held_out`` holds the last fold's test embeddings (``None`` for ``loo``), its
+        ``fold_scores`` what ``fold_scorer`` returned for each fold.
 
     Examples
     --------
@@ -376,20 +401,24 @@ def evaluate_protocol(
     inside = proto.queries_inside_test_fold
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, extra_metrics)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, extra_metrics,
+                             fold_scorer)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
-            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, extra_metrics)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, extra_metrics,
+                               fold_scorer)
             for i, (tr, te) in enumerate(splits))
-    per_fold, fit_seconds, n_params, held_out = [], [], 0, None
-    for i, (metrics, seconds, n_params, kept) in enumerate(results):
+    per_fold, fit_seconds, n_params, held_out, fold_scores = [], [], 0, None, []
+    for i, (metrics, seconds, n_params, kept, scores) in enumerate(results):
         per_fold.append(metrics)
         fit_seconds.append(seconds)
+        if fold_scorer is not None:
+            fold_scores.append(scores)
         if kept is not None:
             held_out = HeldOutEmbeddings(i + 1, len(splits), splits[i][1], kept)
         if on_fold:
             on_fold(i + 1, len(splits))
-    return ProtocolResult(proto.name, per_fold, fit_seconds, n_params, held_out)
+    return ProtocolResult(proto.name, per_fold, fit_seconds, n_params, held_out, fold_scores)

@@ -23,6 +23,7 @@ from pathlib import Path
 from mirsim.datasets import Collection, load_collection
 from mirsim.errors import DataError, MirsimError, UnknownNameError
 from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol
+from mirsim.experiments.judgments import ExperimentJudgments
 from mirsim.experiments.specs import params_config
 from mirsim.features import make_extractor
 from mirsim.features.extraction import FeatureCache, extract_features
@@ -246,20 +247,27 @@ class ExperimentResult:
     labelled: bool = True
     n_held_out: int = 0
     reference: dict[str, Any] | None = None
+    #: agreement with listeners over the run (``--judgments``), see
+    #: :meth:`mirsim.experiments.judgments.ExperimentJudgments.result_json`
+    judgments: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: data, feature, model, protocol, folds, n_items,
-        train_seconds, metrics {name: {mean, std}} and extras."""
+        train_seconds, metrics {name: {mean, std}} and extras (with judgments, the triplet
+        agreement metrics and a ``listeners`` entry)."""
         summary = self.protocol_result.summary()
         names = REPORTED_METRICS if self.labelled else OWN_SOUND_METRICS
         extra: dict[str, Any] = {} if self.labelled else {
             "labelled": False, "n_held_out": self.n_held_out, "reference": self.reference,
             "note": _unlabelled_note(self.n_held_out, self.folds)}
+        if self.judgments is not None:
+            extra["listeners"] = self.judgments["listeners"]
         return {
             "data": self.data, "feature": self.feature, "model": self.model,
             "protocol": self.protocol, "folds": self.folds, "n_items": self.n_items,
             "train_seconds": round(self.protocol_result.train_seconds, 3),
-            "metrics": {m: summary[m] for m in names}, **extra,
+            "metrics": {**{m: summary[m] for m in names},
+                        **(self.judgments or {}).get("metrics", {})}, **extra,
             "queries": {"counted": summary.get("n_queries", {}).get("total"),
                         "without_relevant": summary.get("n_without_relevant", {}).get("total")},
             "distance": self.distance,
@@ -267,15 +275,21 @@ class ExperimentResult:
             "model_params": params_config(self.model_params), "description": self.description,
             "n_skipped": len(self.skipped),
             "per_fold": self.protocol_result.per_fold,
+            **extra,
         }
 
 
 def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", folds: int = 5,
                    seed: int = 0, model_params: dict[str, Any] | None = None,
                    on_fold: Callable[[int, int], None] | None = None,
-                   n_jobs: int = 1, extra_metrics: Callable | None = None) -> ExperimentResult:
+                   n_jobs: int = 1, extra_metrics: Callable | None = None,
+                   judgments: ExperimentJudgments | None = None) -> ExperimentResult:
     """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once;
     ``extra_metrics``: see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
+
+    With ``judgments`` (:func:`mirsim.experiments.judgments.judgments_for` of the same feature
+    set) each fold's model is also scored against the listeners, on the triplets whose anchor
+    is one of the fold's test items, and the run reports their agreement.
 
     Examples
     --------
@@ -299,12 +313,16 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
-                                        extra_metrics=extra_metrics)
+                                        extra_metrics=extra_metrics,
+                                        fold_scorer=None if judgments is None
+                                        else judgments.scorer)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,
                             features.collection.description, features.skipped,
-                            probe._resolve_distance())
+                            probe._resolve_distance(),
+                            None if judgments is None
+                            else judgments.result_json(protocol_result.fold_scores))
 
 
 def _views_for(features: FeatureSet, model: Any) -> np.ndarray | None:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mirsim.datasets.listeners import JudgedTriplets, ListenerGroupings
 from mirsim.experiments.experiment import FeatureSet, run_experiment
+from mirsim.experiments.judgments import ExperimentJudgments, judgments_for
 from mirsim.experiments.specs import model_params as model_params_from_cli
 from mirsim.experiments.specs import params_config
 from mirsim.experiments.tables import (METRIC_NAMES, TableKind, fill_table, left_out_note,
@@ -27,11 +29,12 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
                   folds: int, seed: int, params: Sequence[str] | None = None,
                   sol_root: str | Path | None = None, *, loss: str | None = None,
                   miner: str | None = None, distance: str | None = None,
-                  sampler: str | None = None) -> dict[str, Any]:
+                  sampler: str | None = None, judgments: str | None = None) -> dict[str, Any]:
     """The checked configuration of a ``reproduce table1`` run (saved as ``config.json``).
 
     ``params`` are ``MODEL:KEY=VALUE`` overrides; ``loss``, ``miner``, ``distance``,
-    ``sampler`` apply to every model that has one.
+    ``sampler`` apply to every model that has one; ``judgments`` is the judgments file the
+    cells are also scored against (see :mod:`mirsim.experiments.judgments`).
     """
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.features import make_extractor
@@ -50,7 +53,8 @@ def table1_config(data: str, features: Sequence[str], models: Sequence[str], pro
         model_params[m] = params_config(model_params_from_cli(m, overrides.get(m), **options))
     return TABLE1.config(data=data, features=list(features), models=list(models),
                          protocol=protocol, folds=folds, seed=seed, model_params=model_params,
-                         sol_root=None if sol_root is None else str(sol_root))
+                         sol_root=None if sol_root is None else str(sol_root),
+                         judgments=None if judgments is None else str(judgments))
 
 
 def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None = None,
@@ -58,7 +62,8 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
                model_params: dict[str, dict[str, Any]] | None = None,
                on_cell: Callable[[str, str, dict], None] | None = None,
                n_jobs: int = 1, done: dict[str, dict[str, dict]] | None = None,
-               on_table: Callable[[dict], None] | None = None) -> dict[str, Any]:
+               on_table: Callable[[dict], None] | None = None,
+               judgments: ListenerGroupings | JudgedTriplets | None = None) -> dict[str, Any]:
     """Evaluate every model on every feature set; return the table as a JSON-able dict.
 
     The table has ``"complete": True`` once every cell is in. A long run can be saved after
@@ -82,6 +87,10 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
     on_table : callable, optional
         Called with the whole table (``"complete": False`` until the last cell) after each
         computed cell, e.g. to save it.
+    judgments : ListenerGroupings or JudgedTriplets, optional
+        Listener judgments (:func:`mirsim.experiments.judgments.load_judgments`): every cell
+        also reports its triplet agreement (and each listener's, as ``listeners``), and the
+        table what it records of the judgments, with the human reference, as ``judgments``.
     """
     from mirsim.models import table1_models
 
@@ -95,23 +104,53 @@ def run_table1(feature_sets: Sequence[FeatureSet], models: Sequence[str] | None 
         "row_names": {m: row_name(m, model_params.get(m)) for m in models},
     }
     by_feature = {fs.feature: fs for fs in feature_sets}
+    matched = {}
+    if judgments is not None:  # per feature set: each may have skipped other items
+        matched = {f: judgments_for(fs, judgments) for f, fs in by_feature.items()}
+        table["judgments"] = matched[first.feature].describe()
     return fill_table(table, models, list(by_feature),
                       lambda m, f: _table1_cell(by_feature[f], m, protocol, folds, seed,
-                                                model_params.get(m), n_jobs),
+                                                model_params.get(m), n_jobs, matched.get(f)),
                       done=done, on_table=on_table, on_cell=on_cell)
 
 
 def _table1_cell(fs: FeatureSet, model: str, protocol: str, folds: int, seed: int,
-                 params: dict[str, Any] | None, n_jobs: int) -> dict[str, Any]:
+                 params: dict[str, Any] | None, n_jobs: int,
+                 judgments: ExperimentJudgments | None = None) -> dict[str, Any]:
     from mirsim.models import model_class
 
     cls = model_class(model)
     live = cls._params_from_config(params or {})  # saved configs hold components as JSON
-    result = run_experiment(fs, model, protocol, folds, seed, live, n_jobs=n_jobs)
+    result = run_experiment(fs, model, protocol, folds, seed, live, n_jobs=n_jobs,
+                            judgments=judgments)
     j = result.to_json()
+    listeners = {} if "listeners" not in j else {"listeners": j["listeners"]["model"]}
     return {**j["metrics"], "n_parameters": j["n_parameters"],
             "train_seconds": j["train_seconds"], "n_items": j["n_items"], "folds": result.folds,
-            "queries": j["queries"], "distance": j["distance"]}
+            "queries": j["queries"], "distance": j["distance"], **listeners}
+
+
+def _judgments_lines(table: dict[str, Any], metrics: Sequence[str]) -> list[str]:
+    """The human-reference row (when the table has judgments) and what the triplet
+    agreement columns are."""
+    from mirsim.experiments.judgments import JUDGMENT_METRICS
+
+    judgments = table.get("judgments")
+    if not judgments:
+        return []
+    human = judgments.get("human_reference") or {}
+    lines = []
+    if human and any(m in human for m in metrics):
+        cells = " | ".join(percent(human[m]) if m in human else "—" for m in metrics) + " | — | —"
+        lines.append(f"| Human reference ({len(judgments['listeners'])} listeners) | "
+                     + " | ".join([cells] * len(table["features"])) + " |")
+    if any(m in JUDGMENT_METRICS for m in metrics):
+        lines += ["", f"Triplet agreement: mean ± std over the {len(judgments['listeners'])} "
+                      f"listeners of {Path(judgments['file']).name} of each listener's share "
+                      f"of triplets the metric orders as they do, on held-out anchors; ≥90%: "
+                      f"on the triplets that at least 90 % of the listeners give. Human "
+                      f"reference: each listener predicted from the others."]
+    return lines
 
 
 def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5",)) -> str:
@@ -139,4 +178,5 @@ def table1_markdown(table: dict[str, Any], metrics: Sequence[str] = ("ii_p_at_5"
                  + f" | {cells[f]['n_parameters']:,} | {cells[f]['train_seconds']:.1f}"
                  for f in feats]
         lines.append(f"| {row_label(table, model)} | " + " | ".join(parts) + " |")
+    lines += _judgments_lines(table, metrics)
     return "\n".join(lines + left_out_note(table))

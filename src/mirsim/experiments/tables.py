@@ -32,7 +32,8 @@ from mirsim.errors import MirsimError
 #: How tables name the metrics (JSON keys -> column titles).
 METRIC_NAMES = {"ii_p_at_5": "ii-P@5", "p_at_5": "P@5", "p_at_1": "P@1", "map_at_r": "MAP@R",
                 "r_at_1": "R@1", "r_at_2": "R@2", "r_at_4": "R@4", "r_at_8": "R@8",
-                "label_auc": "label AUC"}
+                "label_auc": "label AUC", "triplet_agreement": "triplet agreement",
+                "triplet_agreement_high": "triplet agreement ≥90%"}
 
 Cells = dict[str, dict[str, dict[str, Any]]]
 

@@ -130,3 +130,76 @@ def _table_rows(table: Mapping[str, Any]) -> list[MetricRow]:
                                   _optional(table.get("folds"), int),
                                   _optional(cell.get("n_items", table.get("n_items")), int)))
     return rows
+
+
+@dataclass(frozen=True)
+class ListenerSeries:
+    """Each listener's triplet agreement with the run's models, and the human reference.
+
+    Attributes
+    ----------
+    file : str
+        The judgments file the run was scored against.
+    listeners : list of str
+    series : list of (name, values)
+        One per model (and feature): each listener's agreement (``None``: no triplet).
+    human : list or None
+        Each listener predicted from the others (``None``: not defined, a triplet file).
+    """
+
+    file: str
+    listeners: list[str]
+    series: list[tuple[str, list[float | None]]]
+    human: list[float | None] | None = None
+
+
+def _values(stat: Mapping[str, Any] | None) -> list[float | None] | None:
+    if not isinstance(stat, Mapping) or "per_listener" not in stat:
+        return None
+    return [None if v is None or v != v else float(v) for v in stat["per_listener"]]
+
+
+def listener_series(run: RunDirectory, metric: str = "triplet_agreement"
+                    ) -> ListenerSeries | None:
+    """Per-listener agreement of a run scored with ``--judgments``, or ``None`` without it.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> stat = {"mean": 0.7, "std": 0.1, "per_listener": [0.6, 0.8]}
+    >>> m = {"model": "mlp", "feature": "mfcc", "metrics": {}, "listeners": {
+    ...      "file": "l.csv", "listeners": ["L1", "L2"], "model": {"triplet_agreement": stat},
+    ...      "human_reference": {"triplet_agreement": stat}}}
+    >>> s = listener_series(RunDirectory(Path("r"), {"command": "train"}, metrics=m))
+    >>> s.listeners, s.series, s.human
+    (['L1', 'L2'], [('mlp', [0.6, 0.8])], [0.6, 0.8])
+    """
+    if run.table is not None:
+        table = run.table
+        judgments = table.get("judgments")
+        if not isinstance(judgments, Mapping):
+            return None
+        series = []
+        for model in table.get("models", []):
+            for feature in table.get("features", []):
+                cell = (table.get("cells", {}).get(model) or {}).get(feature) or {}
+                values = _values((cell.get("listeners") or {}).get(metric))
+                if values is not None:
+                    series.append((f"{model} · {feature}", values))
+    else:
+        metrics = run.metrics or {}
+        results = [metrics] if "metrics" in metrics else list(metrics.values())
+        results = [r for r in results if isinstance(r, Mapping)
+                   and isinstance(r.get("listeners"), Mapping)]
+        if not results:
+            return None
+        judgments = results[0]["listeners"]
+        several = len({r.get("feature") for r in results}) > 1
+        series = [(f"{r['model']} · {r.get('feature')}" if several else str(r["model"]), values)
+                  for r in results
+                  if (values := _values((r["listeners"].get("model") or {}).get(metric)))]
+    if not series:
+        return None
+    human = _values((judgments.get("human_reference") or {}).get(metric))
+    return ListenerSeries(str(judgments.get("file", "")), list(judgments["listeners"]), series,
+                          human)

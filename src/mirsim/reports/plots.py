@@ -4,7 +4,9 @@ figures are :class:`matplotlib.figure.Figure` objects, never ``pyplot``).
 * :func:`map_figure`: a 2-D map of embeddings, coloured by label, queries marked;
 * :func:`distance_figure`: the matrix of Euclidean distances, items ordered by label;
 * :func:`metrics_figure`: each metric's mean over folds, with the standard deviation as an
-  error bar, one bar per model (and feature).
+  error bar, one bar per model (and feature);
+* :func:`listener_figure`: each listener's triplet agreement, one bar per model and the human
+  reference beside them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mirsim.reports.metrics import MetricRow, metric_label, metric_names
+from mirsim.reports.metrics import ListenerSeries, MetricRow, metric_label, metric_names
 
 #: Resolution of the PNGs (dots per inch).
 DPI = 110
@@ -220,6 +222,40 @@ def metrics_figure(rows: Sequence[MetricRow], title: str = "") -> Figure:
     ax.set_xticks(x, [metric_label(n) for n in names])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mean over folds (± std)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def listener_figure(data: ListenerSeries, title: str = "") -> Figure:
+    """Grouped bars: one group per listener, one bar per model (and feature) and, last, in
+    grey, the human reference (the listener predicted from the others).
+
+    Examples
+    --------
+    >>> data = ListenerSeries("l.csv", ["L1", "L2"], [("mlp", [0.7, None])], [0.9, 0.95])
+    >>> fig = listener_figure(data)
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], len(fig.axes[0].containers)
+    (['L1', 'L2'], 2)
+    """
+    series = list(data.series)
+    if data.human is not None:
+        series.append(("human reference", data.human))
+    n = len(data.listeners)
+    fig = Figure(figsize=(max(6.0, 1.5 + 0.12 * n * len(series) + 0.2 * n), 4))
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(n)
+    for i, (name, values) in enumerate(series):
+        heights = [np.nan if v is None else v for v in values]
+        human = data.human is not None and i == len(series) - 1
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name,
+               **({"color": "0.55"} if human else {}))
+    ax.set_xticks(x, data.listeners, fontsize=8, rotation=90 if n > 20 else 0)
+    ax.set_ylim(0, 1.05)
+    ax.axhline(0.5, color="0.3", linewidth=0.6, linestyle=":")
+    ax.set_ylabel("triplet agreement")
+    ax.set_xlabel("listener")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     return fig

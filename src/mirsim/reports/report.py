@@ -3,7 +3,9 @@
 The page holds, in order:
 
 1. what the run was (command, data, feature, model, protocol, folds, seed);
-2. the metrics table, mean ± std over folds (and a bar chart of it);
+2. the metrics table, mean ± std over folds (and a bar chart of it); for a run scored with
+   ``--judgments``, each listener's triplet agreement as a bar chart, the human reference
+   beside it;
 3. a 2-D map (t-SNE, :func:`mirsim.server.maps.compute_map`) of the embeddings;
 4. the matrix of Euclidean distances between them, ordered by label;
 5. for a few queries, their 5 nearest neighbours, each playable.
@@ -22,8 +24,8 @@ page says what and why instead of failing. Map and heatmap draw at most ``max_it
 seeded random sample that keeps the queries); neighbours are searched among all the items shown
 in the embeddings section.
 
-The PNGs are written beside the page as ``<page name>-metrics.png``, ``-map.png`` and
-``-distances.png``, the same images the page embeds. Every file is written atomically
+The PNGs are written beside the page as ``<page name>-metrics.png``, ``-listeners.png``,
+``-map.png`` and ``-distances.png``, the same images the page embeds. Every file is written atomically
 (a temporary file renamed into place).
 """
 
@@ -42,12 +44,13 @@ from mirsim.reports import html
 from mirsim.reports.audio_clips import CLIP_SAMPLE_RATE, CLIP_SECONDS, wav_clip
 from mirsim.reports.embeddings import RunEmbeddings, run_embeddings
 from mirsim.reports.errors import ReportError
-from mirsim.reports.metrics import MetricRow, metric_rows
+from mirsim.reports.metrics import ListenerSeries, MetricRow, listener_series, metric_rows
 from mirsim.reports.neighbours import nearest_neighbours, pick_queries
 from mirsim.reports.plots import (
     distance_figure,
     figure_png,
     label_order,
+    listener_figure,
     map_figure,
     metrics_figure,
     pairwise_distances,
@@ -59,7 +62,7 @@ from mirsim.experiments.linear_methods import COMMAND as LINEAR_METHODS
 #: Neighbours listed per query.
 NEIGHBOURS = 5
 #: The plots, in page order; each is written as ``<page name>-<plot>.png``.
-PLOTS = ("metrics", "map", "distances")
+PLOTS = ("metrics", "listeners", "map", "distances")
 
 
 @dataclass
@@ -153,6 +156,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
         notes.append(f"metrics left out: {exc}")
     body = [f"<h1>mirsim report · {html.esc(run.path.name)}</h1>", _run_facts(run, rows),
             _metrics_section(run, rows, problem, images)]
+    listeners = listener_series(run)
+    if listeners is not None:
+        body.append(_listeners_section(listeners, images))
     try:
         items = run_embeddings(run, data, data_options, n_jobs=n_jobs, progress=progress)
     except MirsimError as exc:
@@ -210,10 +216,12 @@ def _metrics_section(run: RunDirectory, rows: list[MetricRow], problem: str,
         return html.section("Metrics", "metrics", [html.note(
             f"No metrics: {problem or 'the metrics file lists no result'}.")])
     protocol = run.config.get("protocol") or (run.table or {}).get("protocol", "")
+    listeners = (" Triplet agreement: mean ± standard deviation over listeners (see below)."
+                 if any("triplet_agreement" in r.metrics for r in rows) else "")
     parts = [html.paragraph(f"Retrieval metrics of the cross-validation ({protocol}): mean ± "
                             f"standard deviation over the test folds. The query itself is "
                             f"never retrieved; ii-P@5 also drops retrieved items of the "
-                            f"query's own group."),
+                            f"query's own group.{listeners}"),
              html.metrics_table(rows, run.saved_model if run.model_dir else None)]
     description = _description(run)
     if description:
@@ -223,6 +231,21 @@ def _metrics_section(run: RunDirectory, rows: list[MetricRow], problem: str,
                              "Each metric's mean over folds; error bars: ± one standard "
                              "deviation."))
     return html.section("Metrics", "metrics", parts)
+
+
+def _listeners_section(data: ListenerSeries, images: dict[str, bytes]) -> str:
+    images["listeners"] = figure_png(listener_figure(data, Path(data.file).name))
+    human = (" Grey: the human reference, the listener predicted from the other listeners "
+             "(distance 1 − share of the others who grouped the pair)." if data.human else "")
+    return html.section("Agreement with listeners", "listeners", [
+        html.paragraph(f"Triplet agreement with each of the {len(data.listeners)} listeners of "
+                       f"{Path(data.file).name}: the share of the listener's triplets (a, p, "
+                       f"n: a and p grouped together, n elsewhere) that the learned distance "
+                       f"orders as they do, d(a, p) < d(a, n), ties counting half; each "
+                       f"triplet scored by the model of the fold where its anchor was held "
+                       f"out. The metrics table gives the mean ± std over listeners."),
+        html.figure(images["listeners"], "bar chart of the triplet agreement per listener",
+                    f"One group of bars per listener; dotted line: chance (0.5).{human}")])
 
 
 def _folds(protocol: str | None, asked: Any, rows: list[MetricRow]) -> str | None:
