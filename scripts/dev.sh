@@ -24,6 +24,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/dev.sh -nt 
   # dependencies (TensorFlow, an old NumPy) are never needed, so they are not installed.
   python -m pip install --quiet --no-deps "musicnn==0.1.0"
   python -m pip install --quiet -e ".[test,distributed]"
+  # Compile librosa's numba functions once, in one process: numba's cache written by several
+  # processes at once can be left corrupt (a segmentation fault on the next import).
+  python -c "from mirsim.parallel import warm_numba_caches; warm_numba_caches()"
   touch "$stamp"
 fi
 # Headless Chromium + driver for the web page tests (Debian); the tests skip without them.

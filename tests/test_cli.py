@@ -104,7 +104,7 @@ def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, euclidean, "),
+    (["train", "--model", "gnn"], "unknown model 'gnn' (valid: an-gnn, "),
     (["train", "--feature", "mel"], "unknown feature 'mel' (valid: "),
     (["train", "--data", "nowhere"], "unknown data set 'nowhere' (valid: "),
     (["train", "--protocol", "holdout", "--data", "{lib}"], "unknown protocol 'holdout'"),

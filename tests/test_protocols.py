@@ -107,7 +107,9 @@ def test_folds_in_parallel_workers_give_the_same_numbers():
     assert parallel.held_out.fold == serial.held_out.fold == 3
     np.testing.assert_array_equal(parallel.held_out.indices, serial.held_out.indices)
     assert parallel.held_out.embeddings.shape == (len(serial.held_out), 16)
-    np.testing.assert_array_equal(parallel.held_out.embeddings, serial.held_out.embeddings)
+    # the serial run uses every torch thread, a worker one: float32 sums in another order
+    np.testing.assert_allclose(parallel.held_out.embeddings, serial.held_out.embeddings,
+                               rtol=0, atol=1e-6)
 
 
 class RecordingScorer:

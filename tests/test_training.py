@@ -288,10 +288,22 @@ def test_pinned_kernels_give_the_same_numbers_whatever_mkl_would_pick():
     import subprocess
     import sys
 
-    code = "import os, mirsim.cli; print(os.environ.get('ATEN_CPU_CAPABILITY'), os.environ.get('MKL_CBWR'))"
+    code = "import os, mirsim; print(os.environ.get('ATEN_CPU_CAPABILITY'), os.environ.get('MKL_CBWR'))"
     env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.stdout.split() == ["avx2", "AVX2"]
     # another CPU's choice of MKL code path, emulated: with the pins, nothing changes
     assert _fit_in_child(MKL_ENABLE_INSTRUCTIONS="AVX2") == _fit_in_child(
         MKL_ENABLE_INSTRUCTIONS="AVX512")
+
+
+def test_after_torch_is_imported_nothing_is_pinned_so_workers_compute_as_their_parent():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, torch, mirsim; "
+            "print(os.environ.get('ATEN_CPU_CAPABILITY'), os.environ.get('MKL_CBWR'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["None", "None"]

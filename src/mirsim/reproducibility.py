@@ -13,8 +13,9 @@ an AMD EPYC of a user's.
 :func:`pin_cpu_kernels` sets, unless they are already set, ``ATEN_CPU_CAPABILITY=avx2``
 (torch's AVX2 kernels, which every x86-64 CPU of the last decade has) and ``MKL_CBWR=AVX2``
 (MKL's conditional numerical reproducibility: the same AVX2 code path, hence the same
-results, on Intel and compatible processors). They must be set before torch is imported;
-``mirsim`` commands do it first thing, and worker processes inherit them. With both set,
+results, on Intel and compatible processors). They must be set before torch is imported:
+``import mirsim`` does it, and worker processes inherit them. If torch was imported first,
+nothing is set (worker processes must compute as their parent does). With both set,
 the run above gives the same per-fold numbers whatever MKL's instruction-set setting and
 however many folds train at once (tested). ``MIRSIM_NATIVE_KERNELS=1`` keeps each library's
 own choice (possibly faster on AVX-512 machines, not comparable across machines).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections.abc import MutableMapping
 
 #: What :func:`pin_cpu_kernels` sets on x86-64.
@@ -43,9 +45,9 @@ def _has_avx2() -> bool:
 
 def pin_cpu_kernels(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Set the variables of :data:`PINNED` that are not set yet, on an x86-64 CPU with AVX2
-    (elsewhere nothing is set), unless ``MIRSIM_NATIVE_KERNELS=1``; return what was set.
-
-    Effective only before torch is imported (in this process and in its children).
+    (elsewhere nothing is set), unless ``MIRSIM_NATIVE_KERNELS=1`` or torch is already
+    imported (then it computes with its own choice, and worker processes must too); return
+    what was set.
 
     Examples
     --------
@@ -56,7 +58,10 @@ def pin_cpu_kernels(environ: MutableMapping[str, str] | None = None) -> dict[str
     >>> pin_cpu_kernels({"MIRSIM_NATIVE_KERNELS": "1"})
     {}
     """
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        if "torch" in sys.modules:
+            return {}
+        environ = os.environ
     if environ.get("MIRSIM_NATIVE_KERNELS", "").strip().lower() in {"1", "true", "yes"}:
         return {}
     if platform.machine().lower() not in {"x86_64", "amd64"} or not _has_avx2():

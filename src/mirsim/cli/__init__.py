@@ -8,9 +8,6 @@ work needs inside the command, so that starting ``mirsim`` costs little. (This p
 """
 
 from mirsim._lazy import lazy_exports
-from mirsim.reproducibility import pin_cpu_kernels
-
-pin_cpu_kernels()  # before anything imports torch: the same numbers on every x86-64 CPU
 
 __getattr__, __dir__ = lazy_exports(__name__, {"app": ".commands", "main": ".commands"})
 __all__ = ["app", "main"]

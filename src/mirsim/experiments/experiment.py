@@ -321,7 +321,7 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                             seed, protocol_result, len(features.X), params,
                             features.collection.description, features.skipped,
                             probe._resolve_distance(),
-                            None if judgments is None
+                            judgments=None if judgments is None
                             else judgments.result_json(protocol_result.fold_scores))
 
 
