@@ -16,16 +16,19 @@ and scores its held-out embeddings both ways:
 musicnn-msd; ``new-sounds``: the 78 real sounds under ``group-kfold`` (5 folds) and ``loo``.
 Rows: the learned models that train on cosine similarity (linear, MLP, kNN-GNN, AN-GNN; LMNN and
 Euclidean have no mismatch). Writes ``benchmarks/results/distance-mismatch-<table>.json``.
-``--quick``: one feature, two models, 600 items (a smoke run).
+``--features`` and ``--protocols`` choose columns; the results file is rewritten after every
+cell and a rerun skips the cells it holds. ``--quick``: one feature, two models, 600 items
+(a smoke run, ``distance-mismatch-<table>-quick.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
-from _common import write_result
+from _common import RESULTS, write_result
 from joblib import delayed
 
 from mirsim.evaluation.metrics import retrieval_metrics
@@ -75,16 +78,24 @@ def _cell(fs, model_name, protocol, jobs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=("table1", "new-sounds"), default="table1")
+    parser.add_argument("--features", default="mfcc,scat1d,jtfs,musicnn-msd")
+    parser.add_argument("--protocols", default=None,
+                        help="default: kfold for table1, group-kfold,loo for new-sounds")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    features = ("mfcc",) if args.quick else ("mfcc", "scat1d", "jtfs", "musicnn-msd")
+    features = ("mfcc",) if args.quick else tuple(args.features.split(","))
     rows = ROWS[-2:] if args.quick else ROWS
     if args.table == "table1":
         data, protocols = "cyberlioz-extended", ("kfold",)
     else:
         data, protocols = "cyberlioz", ("group-kfold", "loo")
-    cells = []
+    if args.protocols:
+        protocols = tuple(args.protocols.split(","))
+    name = f"distance-mismatch-{args.table}" + ("-quick" if args.quick else "")
+    path = RESULTS / f"{name}.json"
+    cells = json.loads(path.read_text())["cells"] if path.exists() else []
+    have = {(c["feature"], c["protocol"], c["model"]) for c in cells}
     for feature in features:
         fs = load_features(data, feature, n_jobs=2)
         if args.quick:
@@ -95,6 +106,8 @@ def main() -> None:
             fs = replace(fs, X=fs.X[keep], labels=fs.labels[keep], groups=fs.groups[keep])
         for protocol in protocols:
             for model_name in rows:
+                if (feature, protocol, model_name) in have:
+                    continue
                 t0 = time.perf_counter()
                 cell = _cell(fs, model_name, protocol, args.jobs)
                 cells.append({"feature": feature, "protocol": protocol, "model": model_name,
@@ -102,12 +115,12 @@ def main() -> None:
                 c, e = cell["cosine"]["map_at_r"]["mean"], cell["euclidean_raw"]["map_at_r"]["mean"]
                 print(f"{feature:12s} {protocol:12s} {model_name:8s} MAP@R cosine {c:.3f} "
                       f"raw-euclidean {e:.3f}", flush=True)
-        path = write_result(f"distance-mismatch-{args.table}", {
-            "what": "each fold's model fitted once, its held-out embeddings ranked by cosine "
-                    "distance (transform, what mirsim reports now) and its raw outputs by "
-                    "Euclidean distance (what it reported before)",
-            "data": fs.collection.name, "description": fs.collection.description,
-            "n_items": int(len(fs.X)), "quick": args.quick, "cells": cells})
+                write_result(name, {
+                    "what": "each fold's model fitted once, its held-out embeddings ranked by "
+                            "cosine distance (transform, what mirsim reports now) and its raw "
+                            "outputs by Euclidean distance (what it reported before)",
+                    "data": fs.collection.name, "description": fs.collection.description,
+                    "n_items": int(len(fs.X)), "quick": args.quick, "cells": cells})
     print(f"wrote {path}")
 
 

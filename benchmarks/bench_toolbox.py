@@ -10,7 +10,9 @@ Rows: ``euclidean`` (the standardised features); ``lda``, ``nca``, ``lmnn``; ``l
 ``multi-similarity``); ``classifier`` without and with normalisation; ``prototypical``.
 Losses that take a miner (triplet, contrastive, multi-similarity) get their miner chosen by
 an inner cross-validation on each outer fold's training sounds only (``inner-cv``: 3
-group folds, MAP@R, miners none / semihard / hard / batch-hard / distance-weighted) under
+group folds, MAP@R, miners none / semihard / hard / batch-hard / distance-weighted with
+``nonzero_loss_cutoff=2``: at its default 1.4 it picks nothing from 512-d embeddings at
+initialisation, see ``NothingMinedError``) under
 ``group-kfold``; under ``loo`` (78 outer folds) they use their default (every triplet or
 pair of the batch, which holds every training sound), as the inner search would cost 16
 fits per fold. Every model at mirsim's defaults otherwise (50 epochs, AdamW, batch 512, seed
@@ -41,6 +43,7 @@ LOSSES = ("proxy-anchor", "proxy-nca", "normalized-softmax", "nca", "supcon", "t
 #: Losses whose miner is chosen by the inner cross-validation.
 MINED = ("triplet", "contrastive", "multi-similarity")
 MINERS = (None, "semihard", "hard", "batch-hard", "distance-weighted")
+MINER_PARAMS = {"distance-weighted": {"nonzero_loss_cutoff": 2.0}}
 METRICS = ("p_at_1", "p_at_5", "map_at_r")
 
 
@@ -78,7 +81,8 @@ def _model_and_params(row: Row, protocol: str, epochs: int | None
         params["epochs"] = epochs
     if not (row.search and protocol == "group-kfold"):
         return row.model, params
-    grid = [None if m is None else MINER_REGISTRY.make(m) for m in MINERS]
+    grid = [None if m is None else MINER_REGISTRY.make(m, **MINER_PARAMS.get(m, {}))
+            for m in MINERS]
     return "inner-cv", {"estimator": make_model(row.model, **params),
                         "param_grid": {"miner": grid}, "inner_folds": 3}
 
@@ -93,6 +97,7 @@ def _cell(fs, row: Row, protocol: str, jobs: int, epochs: int | None) -> dict[st
                 queries=j["queries"], distance=j["distance"])
     if model == "inner-cv":
         cell["miner_search"] = [str(m) for m in MINERS]
+        cell["miner_params"] = MINER_PARAMS
     return cell
 
 

@@ -104,6 +104,23 @@ def test_triplet_loss_trains_with_every_miner(miner):
         assert map_at_r(emb, y, distance="cosine") > map_at_r(X, y)
 
 
+def test_a_miner_that_picks_nothing_is_a_one_line_error_and_no_inner_cv_candidate():
+    from mirsim.training.trainer import NothingMinedError
+
+    X, y = _noisy_blobs()
+    # 512-d embeddings at initialisation: every cosine distance is near 1.41, above the
+    # distance-weighted miner's default cutoff 1.4, so it picks nothing
+    wide = {"embedding_dim": 512, "epochs": 3, "batch_size": 40}
+    with pytest.raises(NothingMinedError, match="nonzero_loss_cutoff"):
+        make_model("linear", loss="triplet", miner="distance-weighted", **wide).fit(X, y)
+    search = make_model("inner-cv", estimator=make_model("linear", loss="triplet", **wide),
+                        param_grid={"miner": [MINERS.make("distance-weighted"),
+                                              MINERS.make("semihard")]}, inner_folds=2)
+    search.fit(X, y)
+    assert "skipped" in search.cv_results_[0] and np.isnan(search.cv_results_[0]["score"])
+    assert search.best_params_["miner"].name == "semihard"
+
+
 def test_m_per_class_batches_hold_m_items_of_each_class_and_are_seeded():
     y = np.repeat(np.arange(6), 10)
     sampler = SAMPLERS.make("m-per-class", m=4)

@@ -34,6 +34,7 @@ from mirsim.errors import MirsimError
 from mirsim.models.base import MetricModel
 from mirsim.params import Interval, Options, Satisfies, estimator, param
 from mirsim.registries import MODELS
+from mirsim.training.trainer import NothingMinedError
 
 #: Metrics an inner cross-validation can maximise.
 SCORES = ("map_at_r", "p_at_1", "p_at_5")
@@ -93,11 +94,17 @@ class InnerCVSearch(MetricModel):
         scores = []
         for setting in candidates(self.param_grid):
             model = clone(self.estimator).set_params(**setting)
-            result = evaluate_protocol(lambda m=model: clone(m), X, y, groups,
-                                       self.inner_protocol, self.inner_folds, self.seed,
-                                       n_jobs=self.n_jobs)
+            try:
+                result = evaluate_protocol(lambda m=model: clone(m), X, y, groups,
+                                           self.inner_protocol, self.inner_folds, self.seed,
+                                           n_jobs=self.n_jobs)
+            except NothingMinedError as e:  # a setting that learns nothing is no candidate
+                scores.append({"params": setting, "score": float("nan"), "skipped": str(e)})
+                continue
             scores.append({"params": setting,
                            "score": result.summary()[self.scoring]["mean"]})
+        if all("skipped" in s for s in scores):
+            raise MirsimError(f"inner-cv: no setting could be trained ({scores[0]['skipped']})")
         best = max(range(len(scores)), key=lambda i: np.nan_to_num(scores[i]["score"], nan=-1))
         self.cv_results_ = scores
         self.best_params_ = scores[best]["params"]

@@ -40,6 +40,20 @@ class TrainingDivergedError(MirsimError):
     """The loss became NaN or infinite during training."""
 
 
+class NothingMinedError(MirsimError):
+    """The miner picked no tuple in any batch of the first epoch: nothing would be learned
+    (the network would keep its random initialisation)."""
+
+
+def _nothing_mined(miner: nn.Module) -> NothingMinedError:
+    name = type(miner).__name__
+    hint = (" (distance-weighted: on wide embeddings every distance starts near 1.41, above "
+            "its nonzero_loss_cutoff 1.4: try -p miner.nonzero_loss_cutoff=2)"
+            if "DistanceWeighted" in name else "")
+    return NothingMinedError(f"the miner {name} picked no tuple in any batch of the first "
+                             f"epoch: nothing to learn from{hint}")
+
+
 def _random_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
     order = torch.randperm(n, generator=generator).numpy()
     parts = [order[i:i + batch_size] for i in range(0, n, batch_size)]
@@ -172,8 +186,9 @@ def train_embedding(
             else:
                 steps = _view_steps(trained, Xt, np.asarray(views, dtype=np.float32), loss,
                                     batch_size, generator)
-            total, count = 0.0, 0
-            for value, size in steps:
+            total, count, mined = 0.0, 0, 0
+            for value, size, n_tuples in steps:
+                mined += n_tuples
                 if not torch.isfinite(value):
                     raise _diverged(epoch, float(value.detach()), optimizer)
                 optimizer.zero_grad()
@@ -181,6 +196,8 @@ def train_embedding(
                 optimizer.step()
                 total += float(value.detach()) * size
                 count += size
+            if epoch == 0 and miner is not None and yt is not None and mined == 0:
+                raise _nothing_mined(miner)
             if scheduler is not None:
                 scheduler.step()
             history.append(total / max(count, 1))
@@ -197,7 +214,8 @@ def _label_steps(network, X, y, loss, miner, sampler, batch_size, seed, generato
         idx = torch.as_tensor(idx)
         emb = network(X[idx])
         tuples = miner(emb, y[idx]) if miner is not None else None
-        yield loss(emb, y[idx], tuples), len(idx)
+        n_tuples = 0 if tuples is None else int(len(tuples[0]))
+        yield loss(emb, y[idx], tuples), len(idx), n_tuples
 
 
 def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator):
@@ -217,7 +235,7 @@ def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator):
             continue
         local = torch.as_tensor(local.reshape(chosen.shape))
         emb = network(X[torch.as_tensor(items)])
-        yield loss(emb, None, (local[:, 0], local[:, 1], local[:, 2])), len(chosen)
+        yield loss(emb, None, (local[:, 0], local[:, 1], local[:, 2])), len(chosen), 0
 
 
 def _view_steps(network, X, views, loss, batch_size, generator):
@@ -231,4 +249,4 @@ def _view_steps(network, X, views, loss, batch_size, generator):
         second = (first + torch.randint(1, v, (len(idx),), generator=generator)) % v
         emb = torch.cat([network(all_views[idx, first]), network(all_views[idx, second])])
         ids = torch.arange(len(idx)).repeat(2)
-        yield loss(emb, ids), len(idx)
+        yield loss(emb, ids), len(idx), 0
