@@ -166,6 +166,70 @@ def reproduce_metric_vs_classification(
     _finish(kind, run_dir, table, metric_vs_classification_markdown(table), as_json)
 
 
+@reproduce_app.command("new-sounds")
+@fail_cleanly
+def reproduce_new_sounds(
+    data: str = typer.Option("cyberlioz", help="Data set (the 78 real sounds by default)."),
+    candidates: Optional[str] = typer.Option(
+        None, help="Comma-separated INPUT/MODEL candidates, e.g. jtfs/lda,jtfs+musicnn-msd/lmnn "
+                   "(default: mfcc, jtfs, musicnn-msd, jtfs+musicnn-msd, each with euclidean, "
+                   "lda, nca, lmnn, mlp, an-gnn)."),
+    protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds), loo or kfold."),
+    folds: int = typer.Option(5, help="Number of folds."),
+    seed: int = typer.Option(0, help="Seed."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p",
+                                              help="CANDIDATE:KEY=VALUE override, e.g. "
+                                                   "jtfs/lda:shrinkage=0.5."),
+    judgments: str = typer.Option("cyberlioz", "--judgments",
+                                  help="Listener judgments every cell is also scored against "
+                                       "(see mirsim train --judgments), or 'none'."),
+    quick: bool = typer.Option(False, "--quick", help="Small networks, 3 epochs: checks that "
+                                                      "the command runs (not a result)."),
+    workers: int = opt.Workers,
+    jobs: int = opt.Jobs,
+    threads: Optional[int] = opt.Threads,
+    runs: Optional[Path] = opt.Runs,
+    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
+                                                     "directory: its saved configuration is "
+                                                     "used, its finished cells are kept."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
+) -> None:
+    """Every candidate metric (input x model) on sounds it never met and against listeners
+    it never met: P@1, P@5, MAP@R, triplet agreement, beside the human reference; and
+    whether the best learned metric meets the generalisation goal.
+
+    The table is saved in the run directory after every cell; an interrupted run continues
+    with ``--resume RUN_DIR``.
+    """
+    from mirsim.artefacts.runs import runs_root
+    from mirsim.experiments.judgments import load_judgments
+    from mirsim.experiments.new_sounds import (NEW_SOUNDS, new_sounds_config,
+                                               new_sounds_markdown, run_new_sounds)
+
+    runs_root(runs)  # an unwritable --runs is refused before any work
+    set_threads(threads)
+    use = None if judgments.strip().lower() == "none" else judgments
+    kind = NEW_SOUNDS
+    config, done, run_dir = _start_or_resume(kind, resume, lambda: new_sounds_config(
+        data, _names(candidates) if candidates else None, protocol, folds, seed, param,
+        use, quick))
+    listeners = load_judgments(config["judgments"]) if config.get("judgments") else None
+    if resume is None and listeners is not None:
+        config["judgments"] = str(listeners.source)  # the file found, as run
+    sets = {f: load_features_with_progress(config["data"], f, {}, workers, data_options(None))
+            for f in config["inputs"]}
+    if run_dir is None:
+        first = next(iter(sets.values()))
+        run_dir = kind.start(config, f"new-sounds-{first.collection.name}-{config['protocol']}",
+                             runs)
+    with progress_bar() as progress:
+        task = progress.add_task("new sounds", total=len(config["candidates"]))
+        table = run_new_sounds(sets, config, n_jobs=jobs, judgments=listeners, done=done,
+                               on_table=lambda t: kind.save(run_dir, t),
+                               on_cell=lambda r, f, c: progress.advance(task))
+    _finish(kind, run_dir, table, new_sounds_markdown(table), as_json)
+
+
 def _names(text: str) -> list[str]:
     """``"a, b,"`` -> ``["a", "b"]``."""
     return [n.strip() for n in text.split(",") if n.strip()]

@@ -38,6 +38,8 @@ def coerce(raw: str, default: Any, key: str) -> Any:
     (0.01, (128, 256), 5)
     >>> coerce("yes", False, "flag"), coerce("none", None, "width")
     (True, None)
+    >>> coerce("0.5", "auto", "shrinkage"), coerce("none", "auto", "shrinkage"), coerce("eigen", "svd", "solver")
+    (0.5, None, 'eigen')
     """
     try:
         if isinstance(default, bool):
@@ -52,10 +54,25 @@ def coerce(raw: str, default: Any, key: str) -> Any:
             return tuple(int(v) for v in raw.split(",") if v.strip())
         if default is None:
             return None if raw.lower() in {"none", "null"} else json.loads(raw)
+        if isinstance(default, str):  # a word or, where the parameter allows it, a number
+            return _word_or_number(raw)
     except ValueError:
         raise MirsimError(f"parameter {key}: cannot read '{raw}' as "
                           f"{type(default).__name__ if default is not None else 'a value'}"
                           ) from None
+    return raw
+
+
+def _word_or_number(raw: str) -> Any:
+    """What a parameter whose default is a word reads ``raw`` as: ``None``, an int, a float,
+    or the word itself (its constraint then says whether that is allowed)."""
+    if raw.lower() in {"none", "null"}:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
     return raw
 
 

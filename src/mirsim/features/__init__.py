@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mirsim._lazy import lazy_exports
+from mirsim.errors import MirsimError
 from mirsim.registries import FEATURES
 
 _EXPORTS = {
@@ -29,6 +30,12 @@ def available_features() -> list[str]:
 
 def extractor_class(name: str) -> type:
     """The class of the extractor called ``name`` (raises :class:`UnknownNameError`)."""
+    from mirsim.features.concatenation import ConcatenatedFeatures, is_concatenation
+
+    if is_concatenation(name):
+        for part in name.split("+"):
+            FEATURES.get(part)
+        return ConcatenatedFeatures
     return FEATURES.get(name)
 
 
@@ -41,7 +48,17 @@ def make_extractor(name: str, **params: Any):
         ``name`` is not a known feature; the message lists the valid ones.
     MirsimError
         A parameter it does not have, or a value outside its range (one line).
+
+    ``"a+b"`` names the concatenation of features ``a`` and ``b``
+    (:class:`~mirsim.features.concatenation.ConcatenatedFeatures`), each at its defaults.
     """
+    from mirsim.features.concatenation import ConcatenatedFeatures, is_concatenation
+
+    if is_concatenation(name):
+        if params:
+            raise MirsimError(f"feature '{name}': a concatenation takes no feature parameters "
+                              f"(its parts are used at their defaults)")
+        return ConcatenatedFeatures(*(FEATURES.make(part.strip()) for part in name.split("+")))
     return FEATURES.make(name, **params)
 
 

@@ -1,0 +1,269 @@
+"""``mirsim reproduce new-sounds``: which learned metric hears like people on sounds it never
+met, and for people it never met.
+
+Every candidate is an input and a model (``"jtfs/lda"``; inputs may be concatenations such as
+``"jtfs+musicnn-msd/lda"``), cross-validated on the 78 real Cyberlioz sounds under
+``group-kfold`` (each sound its own group: every test sound is new to its fold's model),
+scored against the consensus clusters (P@1, P@5, MAP@R) and against the individual
+listeners' own groupings (triplet agreement on held-out anchors, the human reference beside
+it: :mod:`mirsim.experiments.judgments`). A resumable table
+(:mod:`mirsim.experiments.tables`): :data:`NEW_SOUNDS` names its files.
+
+The table answers the generalisation goal: does the best learned metric beat the best
+Euclidean input by at least :data:`GOAL_MAP_GAIN` MAP@R, with a triplet agreement of at least
+:data:`GOAL_AGREEMENT`? :func:`goal_check` says, from the table alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mirsim.errors import MirsimError
+from mirsim.experiments.experiment import FeatureSet, run_experiment
+from mirsim.experiments.tables import (METRIC_NAMES, Cells, TableKind, fill_table,
+                                       left_out_note, percent, preamble, row_name,
+                                       row_overrides)
+
+#: ``mirsim reproduce new-sounds``: ``new_sounds.json`` and ``new_sounds.md``.
+NEW_SOUNDS = TableKind("reproduce new-sounds", "new_sounds", "candidates",
+                       ("data", "candidates", "protocol", "folds", "seed", "candidate_params"))
+
+#: What separates a candidate's input from its model.
+SEPARATOR = "/"
+#: Inputs and models of the default candidates (every input with every model).
+DEFAULT_INPUTS = ("mfcc", "jtfs", "musicnn-msd", "jtfs+musicnn-msd")
+DEFAULT_MODELS = ("euclidean", "lda", "nca", "lmnn", "mlp", "an-gnn")
+#: The metrics of a cell in the Markdown table (with judgments also the agreement).
+COLUMNS = ("p_at_1", "p_at_5", "map_at_r")
+#: The goal: MAP@R above the best Euclidean input, and agreement with listeners.
+GOAL_MAP_GAIN = 0.08
+GOAL_AGREEMENT = 0.90
+#: Every learned candidate's size with ``quick`` (a check that the command runs).
+QUICK = {"epochs": 3, "hidden": (64,), "embedding_dim": 32}
+
+
+def default_candidates() -> list[str]:
+    """Every default input with every default model.
+
+    >>> default_candidates()[:2], len(default_candidates())
+    (['mfcc/euclidean', 'mfcc/lda'], 24)
+    """
+    return [f"{i}{SEPARATOR}{m}" for i in DEFAULT_INPUTS for m in DEFAULT_MODELS]
+
+
+def parse_candidate(candidate: str) -> tuple[str, str]:
+    """``"jtfs/lda"`` -> ``("jtfs", "lda")``, or a one-line error.
+
+    >>> parse_candidate("jtfs+musicnn-msd/lmnn")
+    ('jtfs+musicnn-msd', 'lmnn')
+    >>> parse_candidate("lda")
+    Traceback (most recent call last):
+    ...
+    mirsim.errors.MirsimError: candidate 'lda': write INPUT/MODEL, e.g. jtfs/lda
+    """
+    feature, sep, model = candidate.partition(SEPARATOR)
+    if not sep or not feature.strip() or not model.strip():
+        raise MirsimError(f"candidate '{candidate}': write INPUT{SEPARATOR}MODEL, e.g. "
+                          f"jtfs{SEPARATOR}lda")
+    return feature.strip(), model.strip()
+
+
+def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None = None,
+                      protocol: str = "group-kfold", folds: int = 5, seed: int = 0,
+                      params: Sequence[str] | None = None, judgments: str | None = None,
+                      quick: bool = False) -> dict[str, Any]:
+    """The checked configuration of a ``reproduce new-sounds`` run (``config.json``).
+
+    Parameters
+    ----------
+    candidates : sequence of str, optional
+        ``INPUT/MODEL`` names (default :func:`default_candidates`).
+    params : sequence of str, optional
+        ``CANDIDATE:KEY=VALUE`` overrides, e.g. ``jtfs/lda:shrinkage=0.5``.
+    judgments : str, optional
+        The listener judgments file (or ``cyberlioz``) every cell is also scored against.
+    quick : bool
+        Train every learned candidate at the size of :data:`QUICK`.
+
+    Examples
+    --------
+    >>> c = new_sounds_config(candidates=["mfcc/euclidean", "mfcc/lda"],
+    ...                       params=["mfcc/lda:shrinkage=0.5"])
+    >>> c["candidate_params"]["mfcc/lda"]["shrinkage"], c["inputs"]
+    (0.5, ['mfcc'])
+    """
+    from mirsim.evaluation.protocols import make_protocol
+    from mirsim.experiments.specs import model_params, params_config
+    from mirsim.features import make_extractor
+    from mirsim.models import make_model
+    from mirsim.registries import MODELS
+    from mirsim.registry import class_params
+
+    make_protocol(protocol, folds, seed)
+    candidates = list(candidates) if candidates else default_candidates()
+    if len(set(candidates)) != len(candidates):
+        raise MirsimError(f"--candidates names a candidate twice: {', '.join(candidates)}")
+    overrides = row_overrides(params, candidates, "CANDIDATE")
+    inputs, models, candidate_params = [], {}, {}
+    for c in candidates:
+        feature, model = parse_candidate(c)
+        make_extractor(feature)
+        has = class_params(MODELS.get(model))
+        live = {**{k: v for k, v in (QUICK if quick else {}).items() if k in has},
+                **model_params(model, overrides.get(c, []))}
+        make_model(model, **live)  # every parameter checked before any work
+        candidate_params[c] = params_config(live)
+        models[c] = model
+        if feature not in inputs:
+            inputs.append(feature)
+    return NEW_SOUNDS.config(data=data, candidates=candidates, inputs=inputs,
+                             candidate_models=models, candidate_params=candidate_params,
+                             protocol=protocol, folds=folds, seed=seed, quick=quick,
+                             judgments=judgments)
+
+
+def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], *,
+                   n_jobs: int = 1, judgments=None, done: Cells | None = None,
+                   on_table: Callable[[dict], None] | None = None,
+                   on_cell: Callable[[str, str, dict], None] | None = None) -> dict[str, Any]:
+    """Evaluate every candidate of ``config``; return the table (JSON-able).
+
+    Parameters
+    ----------
+    feature_sets : dict
+        ``{input: FeatureSet}`` for every input of ``config`` (one collection).
+    judgments : ListenerGroupings or JudgedTriplets, optional
+        :func:`mirsim.experiments.judgments.load_judgments`: every cell also reports the
+        triplet agreement, and the table the human reference.
+    done, on_table, on_cell
+        As in :func:`mirsim.experiments.tables.fill_table`.
+    """
+    from mirsim.experiments.judgments import judgments_for
+
+    first = next(iter(feature_sets.values()))
+    candidates = config["candidates"]
+    table: dict[str, Any] = {
+        "data": first.collection.name, "description": first.collection.description,
+        "protocol": config["protocol"], "folds": config["folds"], "seed": config["seed"],
+        "n_items": len(first.X), "quick": bool(config.get("quick")),
+        "features": [config["protocol"]], "models": list(candidates),
+        "candidate_models": config["candidate_models"],
+        "row_names": {c: c for c in candidates},
+    }
+    matched = {}
+    if judgments is not None:  # per input: each may have skipped other items
+        matched = {f: judgments_for(fs, judgments) for f, fs in feature_sets.items()}
+        table["judgments"] = matched[first.feature].describe()
+
+    def cell(candidate: str, _column: str) -> dict[str, Any]:
+        feature, _ = parse_candidate(candidate)
+        return _cell(feature_sets[feature], config["candidate_models"][candidate],
+                     config["candidate_params"][candidate], config, n_jobs,
+                     matched.get(feature))
+
+    return fill_table(table, candidates, table["features"], cell, done=done,
+                      on_table=on_table, on_cell=on_cell)
+
+
+def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, Any],
+          n_jobs: int, judgments) -> dict[str, Any]:
+    from mirsim.models import model_class
+
+    live = model_class(model)._params_from_config(params)  # components saved as JSON
+    result = run_experiment(fs, model, config["protocol"], config["folds"], config["seed"],
+                            live, n_jobs=n_jobs, judgments=judgments)
+    j = result.to_json()
+    listeners = {} if "listeners" not in j else {"listeners": j["listeners"]["model"]}
+    return {**j["metrics"], "n_parameters": j["n_parameters"],
+            "train_seconds": j["train_seconds"], "n_items": j["n_items"],
+            "folds": result.folds, "queries": j["queries"], "distance": j["distance"],
+            "feature": fs.feature, "model": model, **listeners}
+
+
+def goal_check(table: dict[str, Any]) -> dict[str, Any] | None:
+    """The best Euclidean input and the best learned candidate (by MAP@R), and whether the
+    learned one meets the goal; ``None`` if the table has no Euclidean or no learned row.
+
+    Examples
+    --------
+    >>> s = lambda v: {"mean": v, "std": 0.0}
+    >>> t = {"features": ["group-kfold"], "models": ["a/euclidean", "a/lda"],
+    ...      "candidate_models": {"a/euclidean": "euclidean", "a/lda": "lda"},
+    ...      "cells": {"a/euclidean": {"group-kfold": {"map_at_r": s(0.25)}},
+    ...                "a/lda": {"group-kfold": {"map_at_r": s(0.35),
+    ...                                           "triplet_agreement": s(0.88)}}}}
+    >>> g = goal_check(t)
+    >>> g["learned"], round(g["gain"], 2), g["map_goal_met"], g["agreement_goal_met"]
+    ('a/lda', 0.1, True, False)
+    """
+    column = table["features"][0]
+    cells = {c: table["cells"][c][column] for c in table["models"]
+             if column in table["cells"].get(c, {})}
+    models = table.get("candidate_models", {})
+    plain = [c for c in cells if models.get(c) == "euclidean"]
+    learned = [c for c in cells if models.get(c) != "euclidean"]
+    if not plain or not learned:
+        return None
+    best_plain = max(plain, key=lambda c: cells[c]["map_at_r"]["mean"])
+    best = max(learned, key=lambda c: cells[c]["map_at_r"]["mean"])
+    gain = cells[best]["map_at_r"]["mean"] - cells[best_plain]["map_at_r"]["mean"]
+    agreement = (cells[best].get("triplet_agreement") or {}).get("mean")
+    return {"euclidean": best_plain, "learned": best, "gain": gain,
+            "map_goal_met": gain >= GOAL_MAP_GAIN, "agreement": agreement,
+            "agreement_goal_met": None if agreement is None else agreement >= GOAL_AGREEMENT}
+
+
+def new_sounds_markdown(table: dict[str, Any]) -> str:
+    """The table as Markdown: one row per candidate (input, model), P@1, P@5, MAP@R (and the
+    triplet agreement columns, with judgments) in %, mean ± std, the training time; the human
+    reference row; the goal check below.
+
+    Examples
+    --------
+    >>> s = {"mean": 0.5, "std": 0.1}
+    >>> t = {"data": "d", "description": "", "protocol": "group-kfold", "folds": 5,
+    ...      "n_items": 9, "features": ["group-kfold"], "models": ["mfcc/lda"],
+    ...      "candidate_models": {"mfcc/lda": "lda"},
+    ...      "cells": {"mfcc/lda": {"group-kfold": {"p_at_1": s, "p_at_5": s, "map_at_r": s,
+    ...                                              "train_seconds": 1.0}}}}
+    >>> print(new_sounds_markdown(t).splitlines()[5])
+    | mfcc | LDA | 50.0 ± 10.0 | 50.0 ± 10.0 | 50.0 ± 10.0 | 1.0 |
+    """
+    column = table["features"][0]
+    judged = table.get("judgments") or {}
+    metrics = list(COLUMNS)
+    if any("triplet_agreement" in (table["cells"][c].get(column) or {})
+           for c in table["models"]):
+        metrics += ["triplet_agreement", "triplet_agreement_high"]
+    head = ("| Input | Model | " + " | ".join(f"{METRIC_NAMES.get(m, m)} (%)" for m in metrics)
+            + " | train s |")
+    lines = [*preamble(table)]
+    if table.get("quick"):
+        lines[-1:] = ["Quick run (small networks, 3 epochs): a check that the command runs, "
+                      "not a result.", ""]
+    lines += [head, "|---|---|" + "---:|" * (len(metrics) + 1)]
+    for c in table["models"]:
+        cell = table["cells"][c][column]
+        feature, model = parse_candidate(c)
+        values = [percent(cell[m]) if m in cell else "—" for m in metrics]
+        lines.append(f"| {feature} | {row_name(model)} | " + " | ".join(values)
+                     + f" | {cell['train_seconds']:.1f} |")
+    human = judged.get("human_reference") or {}
+    if human:
+        values = [percent(human[m]) if m in human else "—" for m in metrics]
+        lines.append(f"| — | Human reference ({len(judged['listeners'])} listeners) | "
+                     + " | ".join(values) + " | — |")
+    goal = goal_check(table)
+    if goal is not None:
+        met = "met" if goal["map_goal_met"] else "not met"
+        text = (f"Goal: best learned {goal['learned']} against best Euclidean "
+                f"{goal['euclidean']}: MAP@R {100 * goal['gain']:+.1f} points (goal "
+                f"≥ +{100 * GOAL_MAP_GAIN:.0f}: {met})")
+        if goal["agreement"] is not None:
+            text += (f"; triplet agreement {100 * goal['agreement']:.1f} % (goal ≥ "
+                     f"{100 * GOAL_AGREEMENT:.0f} %: "
+                     f"{'met' if goal['agreement_goal_met'] else 'not met'})")
+        lines += ["", text + "."]
+    return "\n".join(lines + left_out_note(table))
