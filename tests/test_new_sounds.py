@@ -33,12 +33,14 @@ def test_bad_concatenations_are_one_line_errors():
     assert r.exit_code == 2 and "KEY one of: none" in r.stderr
     r = _run(["reproduce", "new-sounds", "--candidates", "lda"])
     assert r.exit_code == 2 and "write INPUT/MODEL" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lda/listeners"])
+    assert r.exit_code == 2 and "does not learn from judged triplets" in r.stderr
 
 
 def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
         cyberlioz_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRSIM_CYBERLIOZ_DIR", str(cyberlioz_dir))
-    candidates = "mfcc/euclidean,mfcc+mfcc/euclidean,mfcc/lda"
+    candidates = "mfcc/euclidean,mfcc+mfcc/euclidean,mfcc/lda,mfcc/lmnn/listeners"
     args = ["reproduce", "new-sounds", "--candidates", candidates, "--quick", "--workers", "1",
             "--runs", str(tmp_path / "runs")]
     r = _run(args)
@@ -53,7 +55,10 @@ def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
     assert len(table["judgments"]["listeners"]) == 16
     for cell in cells.values():
         assert 0.5 < cell["triplet_agreement"]["mean"] < 1.0
+    listened = cells["mfcc/lmnn/listeners"]
+    assert listened["supervision"] == "listeners" and listened["n_triplets"] > 1000
     md = (run / "new_sounds.md").read_text()
+    assert "| mfcc | LMNN | listeners |" in md and "nothing about new listeners" in md
     assert "| — | Human reference (16 listeners) |" in md
     assert "Goal: best learned mfcc/lda against best Euclidean" in md
     # resumable: a cell taken out is computed again, to the same numbers

@@ -24,14 +24,20 @@ def fail_cleanly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except MirsimError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            _print_error(str(exc))
             raise typer.Exit(2) from None
         except OSError as exc:  # the file system said no: where, and why
-            err.print(f"[red]error:[/red] {os_error_message(exc)}", highlight=False,
-                      soft_wrap=True)
+            _print_error(os_error_message(exc))
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _print_error(message: str) -> None:
+    """``error: message`` on stderr, the message as it is (brackets in it are no markup)."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
 
 
 def os_error_message(exc: OSError) -> str:

@@ -171,9 +171,10 @@ def reproduce_metric_vs_classification(
 def reproduce_new_sounds(
     data: str = typer.Option("cyberlioz", help="Data set (the 78 real sounds by default)."),
     candidates: Optional[str] = typer.Option(
-        None, help="Comma-separated INPUT/MODEL candidates, e.g. jtfs/lda,jtfs+musicnn-msd/lmnn "
-                   "(default: mfcc, jtfs, musicnn-msd, jtfs+musicnn-msd, each with euclidean, "
-                   "lda, nca, lmnn, mlp, an-gnn)."),
+        None, help="Comma-separated INPUT/MODEL[/SUPERVISION] candidates, e.g. "
+                   "jtfs/lda,jtfs+musicnn-msd/lmnn,jtfs/lmnn/listeners (supervision: clusters, "
+                   "the default, or listeners; default candidates: mfcc, jtfs, musicnn-msd, "
+                   "jtfs+musicnn-msd, each with euclidean, lda, nca, lmnn, mlp, an-gnn)."),
     protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds), loo or kfold."),
     folds: int = typer.Option(5, help="Number of folds."),
     seed: int = typer.Option(0, help="Seed."),

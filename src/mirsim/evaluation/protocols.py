@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 import numpy as np
 from joblib import delayed
 
-from mirsim.errors import DataError
+from mirsim.errors import DataError, MirsimError
 from mirsim.evaluation.metrics import retrieval_metrics
 from mirsim.params import Interval, estimator, param
 from mirsim.registries import PROTOCOLS
@@ -281,9 +281,31 @@ class ProtocolResult:
         return float(sum(self.fit_seconds))
 
 
+def training_triplets(triplets: np.ndarray, weights: np.ndarray | None, train: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The triplets whose three items are all in ``train``, as positions in ``train``, and
+    their weights: what a fold's model may learn from.
+
+    Examples
+    --------
+    >>> t = np.array([[0, 1, 2], [0, 1, 3], [2, 3, 0]])
+    >>> local, w = training_triplets(t, np.array([1.0, 0.5, 0.2]), np.array([0, 2, 3]))
+    >>> local.tolist(), w.tolist()
+    ([[1, 2, 0]], [0.2])
+    """
+    position = np.full(int(max(triplets.max(initial=-1), train.max(initial=-1))) + 1, -1)
+    position[train] = np.arange(len(train))
+    local = position[triplets]
+    keep = (local >= 0).all(axis=1)
+    if not keep.any():
+        raise MirsimError("no judged triplet lies among the training items of a fold")
+    return local[keep], None if weights is None else np.asarray(weights)[keep]
+
+
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
               torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None,
+              triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
               extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
               fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
@@ -298,7 +320,10 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
         torch.set_num_threads(torch_threads)
     model = make_model()
     t0 = time.perf_counter()
-    if views is None:
+    if triplets is not None:  # judged triplets among the training items only, no label
+        local, weights = training_triplets(*triplets, train)
+        model.fit(X[train], groups=groups[train], triplets=local, triplet_weights=weights)
+    elif views is None:
         model.fit(X[train], labels[train], groups[train])
     else:  # self-supervised: the training items' views only, and no label
         model.fit(X[train], groups=groups[train], views=views[train])
@@ -338,6 +363,7 @@ def evaluate_protocol(
     on_fold: Callable[[int, int], None] | None = None,
     n_jobs: int = 1,
     views: np.ndarray | None = None,
+    triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
     extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
     fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
 ) -> ProtocolResult:
@@ -366,6 +392,10 @@ def evaluate_protocol(
         Augmented views of every item, for self-supervised models: each fold's model is fitted
         on the views of its training items (never on a test item's) and no label; the labels
         serve only to measure retrieval.
+    triplets : (array of shape (m, 3), array of shape (m,) or None), optional
+        Judged triplets over all items (indices into ``X``) and their weights: each fold's
+        model is fitted on the triplets whose three items are all training items
+        (:func:`training_triplets`) and no label; the labels serve only to measure retrieval.
     extra_metrics : callable, optional
         ``extra_metrics(fold: FoldEmbeddings) -> {name: value}``, measured in every fold
         beside the retrieval metrics (a module-level function when ``n_jobs > 1``: it is
@@ -401,15 +431,15 @@ def evaluate_protocol(
     inside = proto.queries_inside_test_fold
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
-        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, extra_metrics,
-                             fold_scorer)
+        results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, triplets,
+                             extra_metrics, fold_scorer)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
-            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, extra_metrics,
-                               fold_scorer)
+            delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, triplets,
+                               extra_metrics, fold_scorer)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out, fold_scores = [], [], 0, None, []
     for i, (metrics, seconds, n_params, kept, scores) in enumerate(results):

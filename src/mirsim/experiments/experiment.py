@@ -283,9 +283,12 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                    seed: int = 0, model_params: dict[str, Any] | None = None,
                    on_fold: Callable[[int, int], None] | None = None,
                    n_jobs: int = 1, extra_metrics: Callable | None = None,
-                   judgments: ExperimentJudgments | None = None) -> ExperimentResult:
+                   judgments: ExperimentJudgments | None = None,
+                   triplets: tuple[np.ndarray, np.ndarray | None] | None = None
+                   ) -> ExperimentResult:
     """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once;
-    ``extra_metrics``: see :func:`mirsim.evaluation.protocols.evaluate_protocol`).
+    ``extra_metrics``, ``triplets`` (supervision by judged triplets instead of labels): see
+    :func:`mirsim.evaluation.protocols.evaluate_protocol`).
 
     With ``judgments`` (:func:`mirsim.experiments.judgments.judgments_for` of the same feature
     set) each fold's model is also scored against the listeners, on the triplets whose anchor
@@ -313,7 +316,7 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
-                                        extra_metrics=extra_metrics,
+                                        triplets=triplets, extra_metrics=extra_metrics,
                                         fold_scorer=None if judgments is None
                                         else judgments.scorer)
     n_folds = len(protocol_result.per_fold)
