@@ -105,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", default="jtfs,musicnn-msd")
     parser.add_argument("--protocols", default="group-kfold,loo")
+    parser.add_argument("--rows", default=None, help="comma-separated row names (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -112,6 +113,12 @@ def main() -> None:
     protocols = ["group-kfold"] if args.quick else args.protocols.split(",")
     table_rows = [r for r in rows() if r.name in ("euclidean", "linear triplet", "prototypical")
                   ] if args.quick else rows()
+    if args.rows:
+        wanted = [n.strip() for n in args.rows.split(",")]
+        unknown = sorted(set(wanted) - {r.name for r in rows()})
+        if unknown:
+            parser.error(f"unknown rows: {', '.join(unknown)}")
+        table_rows = [r for r in table_rows if r.name in wanted]
     epochs = 5 if args.quick else None
     name = "toolbox-new-sounds" + ("-quick" if args.quick else "")
     path = RESULTS / f"{name}.json"
