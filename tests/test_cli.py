@@ -165,10 +165,10 @@ def test_reproduce_table1_resumes_an_interrupted_run(library, tmp_path):
     # kept cells are not recomputed (their measured times are the saved ones) ...
     assert resumed["cells"]["knn-gnn"]["mfcc"] == full["cells"]["knn-gnn"]["mfcc"]
     # ... and the recomputed cell equals the uninterrupted run's (seeded)
+    # (it was deleted above, so it is in the table only if it was computed again)
     again, before = resumed["cells"]["knn-gnn"]["random"], full["cells"]["knn-gnn"]["random"]
-    assert again["train_seconds"] != before["train_seconds"]
     assert {k: again[k] for k in ("ii_p_at_5", "map_at_r", "p_at_1")} == \
-        {k: before[k] for k in ("ii_p_at_5", "map_at_r", "p_at_1")}
+        {k: before[k] for k in ("ii_p_at_5", "map_at_r", "p_at_1")}, (again, before)
 
 
 def test_resume_refuses_a_directory_that_is_not_a_table1_run(tmp_path):

@@ -69,3 +69,13 @@ def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
     assert r.exit_code == 0, r.output
     again = json.loads((run / "new_sounds.json").read_text())["cells"]["mfcc/lda"]
     assert again["group-kfold"]["map_at_r"] == before["group-kfold"]["map_at_r"]
+
+
+def test_a_network_supervised_by_listeners_learns_with_the_triplet_loss():
+    from mirsim.experiments.new_sounds import new_sounds_config
+
+    config = new_sounds_config(candidates=["mfcc/linear/listeners", "mfcc/linear"],
+                               judgments="listeners.csv")
+    params = config["candidate_params"]
+    assert params["mfcc/linear/listeners"]["loss"]["name"] == "triplet"
+    assert "loss" not in params["mfcc/linear"]  # the model's default (proxy-anchor)

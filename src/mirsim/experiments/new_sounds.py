@@ -148,8 +148,10 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
         if supervision == "listeners" and not judgments:
             raise MirsimError(f"candidate '{c}': supervision 'listeners' needs --judgments")
         has = class_params(MODELS.get(model))
+        # from listeners' triplets a network learns with the triplet loss, unless told
+        loss = "triplet" if supervision == "listeners" and "loss" in has else None
         live = {**{k: v for k, v in (QUICK if quick else {}).items() if k in has},
-                **model_params(model, overrides.get(c, []))}
+                **model_params(model, overrides.get(c, []), loss=loss)}
         make_model(model, **live)  # every parameter checked before any work
         candidate_params[c] = params_config(live)
         models[c] = model
