@@ -212,7 +212,7 @@ def reproduce_new_sounds(
     use = None if judgments.strip().lower() == "none" else judgments
     kind = NEW_SOUNDS
     config, done, run_dir = _start_or_resume(kind, resume, lambda: new_sounds_config(
-        data, _names(candidates) if candidates else None, protocol, folds, seed, param,
+        data, None if candidates is None else _names(candidates), protocol, folds, seed, param,
         use, quick))
     listeners = load_judgments(config["judgments"]) if config.get("judgments") else None
     if resume is None and listeners is not None:

@@ -133,7 +133,9 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     from mirsim.registry import class_params
 
     make_protocol(protocol, folds, seed)
-    candidates = list(candidates) if candidates else default_candidates()
+    if candidates is not None and not list(candidates):
+        raise MirsimError("--candidates names no candidate (write INPUT/MODEL,...)")
+    candidates = default_candidates() if candidates is None else list(candidates)
     if len(set(candidates)) != len(candidates):
         raise MirsimError(f"--candidates names a candidate twice: {', '.join(candidates)}")
     overrides = row_overrides(params, candidates, "CANDIDATE")
