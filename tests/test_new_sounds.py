@@ -33,6 +33,7 @@ def test_bad_concatenations_are_one_line_errors():
     assert r.exit_code == 2 and "KEY one of: none" in r.stderr
     r = _run(["reproduce", "new-sounds", "--candidates", "lda"])
     assert r.exit_code == 2 and "write INPUT/MODEL" in r.stderr
+    assert _run(["reproduce", "new-sounds", "--help"]).exit_code == 0
     r = _run(["reproduce", "new-sounds", "--candidates", ","])
     assert r.exit_code == 2 and "names no candidate" in r.stderr
     r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lda/listeners"])

@@ -24,6 +24,12 @@ Jobs = typer.Option(_CORES, "--jobs", min=1,
 Threads = typer.Option(None, "--threads", min=1, help="Torch threads for training.")
 Runs = typer.Option(None, "--runs", help="Where to create the run directory.")
 Json = typer.Option(False, "--json", help="Last stdout line: the result as JSON.")
+#: Options of the resumable ``reproduce`` tables.
+TableJson = typer.Option(False, "--json", help="Last stdout line: the table as JSON.")
+Resume = typer.Option(None, help="Continue the unfinished run in this run directory: its saved "
+                                 "configuration is used, its finished cells are kept.")
+QuickNetworks = typer.Option(False, "--quick", help="Small networks, 3 epochs: checks that the "
+                                                    "command runs (not a result).")
 Judgments = typer.Option(None, "--judgments",
                          help="Also score each fold's model against listeners, on held-out "
                               "anchors: a listener-groupings CSV (listener,fname,cluster), a "
@@ -32,5 +38,6 @@ Judgments = typer.Option(None, "--judgments",
                               "triplet_agreement_high (mean ± std over listeners) and the human "
                               "reference.")
 
-__all__ = ["Distance", "Jobs", "Json", "Judgments", "Loss", "Miner", "Optional", "Param", "Path", "Runs",
-           "Sampler", "SolRoot", "Threads", "Workers"]
+__all__ = ["Distance", "Jobs", "Json", "Judgments", "Loss", "Miner", "Optional", "Param", "Path",
+           "QuickNetworks", "Resume", "Runs", "Sampler", "SolRoot", "TableJson", "Threads",
+           "Workers"]

@@ -45,10 +45,8 @@ def reproduce_table1(
                                                   "them."),
     judgments: Optional[str] = opt.Judgments,
     runs: Optional[Path] = opt.Runs,
-    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
-                                                     "directory: its saved configuration is "
-                                                     "used, its finished cells are kept."),
-    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
+    resume: Optional[Path] = opt.Resume,
+    as_json: bool = opt.TableJson,
 ) -> None:
     """The AN-GNN paper's Table 1: ii-P@5 of each model on each feature (mean ± std).
 
@@ -124,17 +122,14 @@ def reproduce_metric_vs_classification(
     param: Optional[list[str]] = typer.Option(None, "--param", "-p",
                                               help="ROW:KEY=VALUE override, e.g. "
                                                    "triplet:margin=0.1 or classifier:epochs=20."),
-    quick: bool = typer.Option(False, "--quick", help="Small networks, 3 epochs: checks that "
-                                                      "the command runs (not a result)."),
+    quick: bool = opt.QuickNetworks,
     sol_root: Optional[Path] = opt.SolRoot,
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
     runs: Optional[Path] = opt.Runs,
-    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
-                                                     "directory: its saved configuration is "
-                                                     "used, its finished rows are kept."),
-    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
+    resume: Optional[Path] = opt.Resume,
+    as_json: bool = opt.TableJson,
 ) -> None:
     """Lee et al. 2020's comparison: triplet network, proxy losses, classification without
     and with normalisation, on one MLP backbone; R@1, R@2, R@4, R@8, label AUC from class
@@ -171,7 +166,7 @@ def reproduce_metric_vs_classification(
 def reproduce_new_sounds(
     data: str = typer.Option("cyberlioz", help="Data set (the 78 real sounds by default)."),
     candidates: Optional[str] = typer.Option(
-        None, help="Comma-separated INPUT/MODEL[/SUPERVISION] candidates, e.g. "
+        None, help="Comma-separated INPUT/MODEL or INPUT/MODEL/SUPERVISION candidates, e.g. "
                    "jtfs/lda,jtfs+musicnn-msd/lmnn,jtfs/lmnn/listeners (supervision: clusters, "
                    "the default, or listeners; default candidates: mfcc, jtfs, musicnn-msd, "
                    "jtfs+musicnn-msd, each with euclidean, lda, nca, lmnn, mlp, an-gnn)."),
@@ -184,16 +179,13 @@ def reproduce_new_sounds(
     judgments: str = typer.Option("cyberlioz", "--judgments",
                                   help="Listener judgments every cell is also scored against "
                                        "(see mirsim train --judgments), or 'none'."),
-    quick: bool = typer.Option(False, "--quick", help="Small networks, 3 epochs: checks that "
-                                                      "the command runs (not a result)."),
+    quick: bool = opt.QuickNetworks,
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
     runs: Optional[Path] = opt.Runs,
-    resume: Optional[Path] = typer.Option(None, help="Continue the unfinished run in this run "
-                                                     "directory: its saved configuration is "
-                                                     "used, its finished cells are kept."),
-    as_json: bool = typer.Option(False, "--json", help="Last stdout line: the table as JSON."),
+    resume: Optional[Path] = opt.Resume,
+    as_json: bool = opt.TableJson,
 ) -> None:
     """Every candidate metric (input x model) on sounds it never met and against listeners
     it never met: P@1, P@5, MAP@R, triplet agreement, beside the human reference; and
