@@ -415,3 +415,32 @@ def test_a_full_disk_during_a_build_is_one_line_and_keeps_the_previous_index(
     assert _last_json(r)["n_indexed"] == 24 + 40
     assert _run(["index", "verify", idx, "--no-files"]).exit_code == 0
     print(f"\n{len(failures)} failed builds, writing: {sorted(written)}")
+
+
+#: Libraries that short commands must not import (each costs from a tenth of a second to
+#: seconds at start-up; see benchmarks/bench_cli.py): pandas for `query`, more for `info`.
+NOT_FOR_QUERY = ("pandas", "torch", "sklearn", "pytorch_metric_learning", "pydantic")
+NOT_FOR_INFO = NOT_FOR_QUERY + ("librosa", "faiss", "numba", "scipy")
+
+
+def _modules_after(args: list[str]) -> set[str]:
+    """The top-level modules loaded by a fresh `mirsim ARGS` process (it must succeed)."""
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['mirsim', *{args!r}]\n"
+            "try:\n    runpy.run_module('mirsim.cli', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print('MODULES', ' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split("MODULES", 1)[1].split())
+
+
+def test_short_commands_import_only_what_they_need(library, tmp_path):
+    idx = tmp_path / "lib.index"
+    assert _run(["index", "build", library, "--out", idx, "--feature", "mfcc",
+                 "--workers", 1]).exit_code == 0
+    loaded = _modules_after(["query", str(idx), str(library / "dull" / "dull 2 ü.wav")])
+    assert "faiss" in loaded and not loaded & set(NOT_FOR_QUERY), loaded & set(NOT_FOR_QUERY)
+    _modules_after(["info"])  # the first run writes the registries' catalogue cache ...
+    loaded = _modules_after(["info"])  # ... which the next ones read instead of importing
+    assert not loaded & set(NOT_FOR_INFO), loaded & set(NOT_FOR_INFO)

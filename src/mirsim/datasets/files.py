@@ -22,12 +22,13 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mirsim.audio import FileSource
-from mirsim.datasets.collection import Collection
 from mirsim.errors import DataError
+
+if TYPE_CHECKING:  # the walk is on the query path, which must not import pandas
+    from mirsim.datasets.collection import Collection
 
 #: File endings read as audio when walking a folder.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -184,6 +185,10 @@ def load_folder(root: str | Path) -> Collection:
     DataError
         The folder does not exist or holds no audio file.
     """
+    import pandas as pd
+
+    from mirsim.datasets.collection import Collection
+
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
@@ -228,6 +233,10 @@ def load_manifest(csv_path: str | Path) -> Collection:
     >>> load_manifest(p).items[["id", "label", "group"]].values.tolist()
     [['a.wav', 'x', 'a.wav'], ['b.wav', 'y', 'b.wav']]
     """
+    import pandas as pd
+
+    from mirsim.datasets.collection import Collection
+
     csv_path = Path(csv_path)
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True,

@@ -19,10 +19,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mirsim.audio import FileSource, file_sha256
 from mirsim.datasets.files import list_audio_files
@@ -33,6 +32,9 @@ from mirsim.index.faiss_backend import configure, require_faiss, search, stored_
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.scan import group_of
 from mirsim.index.storage import index_version
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Graph libraries up to this size are fully re-embedded by :meth:`SoundIndex.verify`.
 VERIFY_GRAPH_LIMIT = 20_000
@@ -119,14 +121,17 @@ class SoundIndex:
     ((1, 2), 4, True)
     """
 
-    def __init__(self, directory: Path, config: dict[str, Any], manifest: pd.DataFrame,
-                 faiss_index, build_report: dict[str, Any] | None = None,
-                 root: Path | None = None, version: str | None = None):
+    def __init__(self, directory: Path, config: dict[str, Any],
+                 manifest: dict[str, np.ndarray], faiss_index, build_report: dict[str, Any] | None = None, root: Path | None = None,
+                 version: str | None = None):
         self.directory = directory
         #: Which build of ``directory`` this is (:func:`mirsim.index.storage.index_version`).
         self.version = version
         self.config = config
-        self.manifest = manifest
+        #: The manifest's columns (:func:`~mirsim.index.manifest.read_manifest` with
+        #: ``as_frame=False``; :attr:`manifest` is the same as a DataFrame).
+        self.columns = manifest
+        self._manifest: pd.DataFrame | None = None
         self.faiss_index = faiss_index
         self.build_report = build_report or {}
         self.root = Path(root) if root is not None else Path(config["root"])
@@ -162,7 +167,7 @@ class SoundIndex:
         if int(config.get("format_version", 0)) > mf.FORMAT_VERSION:
             raise SoundIndexError(f"{directory}: index format {config['format_version']} is "
                                   f"newer than this mirsim reads ({mf.FORMAT_VERSION}); upgrade")
-        manifest = mf.read_manifest(directory / mf.MANIFEST_FILE)
+        manifest = mf.read_manifest(directory / mf.MANIFEST_FILE, as_frame=False)
         faiss = require_faiss()
         try:
             index = faiss.read_index(str(directory / mf.FAISS_FILE))
@@ -176,7 +181,15 @@ class SoundIndex:
 
     # -- basic properties -------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.manifest)
+        return len(self.columns["path"])
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest as a pandas DataFrame (made on first use: searching does not need
+        pandas, see :attr:`columns`)."""
+        if self._manifest is None:
+            self._manifest = mf.manifest_frame(self.columns)
+        return self._manifest
 
     def __repr__(self) -> str:
         return (f"SoundIndex({str(self.directory)!r}, n={len(self)}, "
@@ -211,7 +224,7 @@ class SoundIndex:
         """Rows whose sound has this content hash (copies of one sound share it)."""
         if self._rows_by_hash is None:
             self._rows_by_hash = {}
-            for i, h in enumerate(self.manifest["sha256"]):
+            for i, h in enumerate(self.columns["sha256"]):
                 self._rows_by_hash.setdefault(h, []).append(i)
         return self._rows_by_hash.get(sha256, [])
 
@@ -257,9 +270,9 @@ class SoundIndex:
 
     def neighbours(self, distances: np.ndarray, rows: np.ndarray) -> list[Neighbour]:
         """Manifest records of one query's result rows (missing results dropped)."""
-        m = self.manifest
-        return [Neighbour(rank + 1, str(self.root / m.at[r, "path"]), m.at[r, "path"],
-                          round(float(d), 6), m.at[r, "label"], m.at[r, "group"])
+        paths, labels, groups = (self.columns[c] for c in ("path", "label", "group"))
+        return [Neighbour(rank + 1, str(self.root / paths[r]), str(paths[r]),
+                          round(float(d), 6), str(labels[r]), str(groups[r]))
                 for rank, (d, r) in enumerate(zip(distances, rows)) if r >= 0]
 
     def embed_audio(self, path: str | Path, cache: FeatureCache | None = None
@@ -304,7 +317,7 @@ class SoundIndex:
         group = self._group_of_query(Path(path), rows)
         excluded = set(rows)
         if exclude_same_group and group is not None:
-            excluded |= set(np.flatnonzero(self.manifest["group"].to_numpy() == group).tolist())
+            excluded |= set(np.flatnonzero(self.columns["group"] == group).tolist())
         dist, found = self.search(vector[None, :], k, [excluded])
         return QueryResult(str(path), bool(rows), sha, group, self.neighbours(dist[0], found[0]),
                            self.distance)
@@ -343,7 +356,7 @@ class SoundIndex:
                 raise SoundIndexError(f"the model's prototypes have {vector.shape[-1]} "
                                       f"dimensions, the index {self.dim}")
             return vector, {"label": label, "source": "model", "n_items": None}
-        labels = self.manifest["label"].astype(str).to_numpy()
+        labels = self.columns["label"].astype(str)
         rows = np.flatnonzero(labels == label)
         if len(rows) == 0:
             raise UnknownNameError("prototype label", label, set(labels) | set(classes))
@@ -362,7 +375,7 @@ class SoundIndex:
 
     def _group_of_query(self, path: Path, rows: list[int]) -> str | None:
         if rows:
-            return str(self.manifest.at[rows[0], "group"])
+            return str(self.columns["group"][rows[0]])
         try:
             rel = path.resolve().relative_to(self.root).as_posix()
         except ValueError:

@@ -14,12 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from mirsim.audio import file_sha256, load_audio, quiet_decoder
 from mirsim.datasets.files import walk_library
 from mirsim.index.errors import SoundIndexError
+
+if TYPE_CHECKING:  # group_of is on the query path, which must not import pandas
+    import pandas as pd
 
 #: Values of ``group_by``: what counts as "the same sound" for ``exclude_same_group``.
 GROUP_BY = ("folder", "file")
