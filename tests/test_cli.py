@@ -109,7 +109,7 @@ def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
     (["train", "--data", "nowhere"], "unknown data set 'nowhere' (valid: "),
     (["train", "--protocol", "holdout", "--data", "{lib}"], "unknown protocol 'holdout'"),
     (["train", "-p", "lr"], "parameter 'lr' not understood"),
-    (["train", "-p", "epochs=many"], "cannot read 'many' as int"),
+    (["train", "--model", "an-gnn", "-p", "epochs=many"], "cannot read 'many' as int"),
     (["reproduce", "table1", "--features", "mfcc,foo"], "unknown feature 'foo'"),
 ])
 def test_bad_names_give_one_line_errors(library, args, message):
@@ -269,7 +269,7 @@ def test_demo_falls_back_to_the_synth_library(tmp_path, monkeypatch):
     assert "Cyberlioz data not found" in r.stdout and "synth" in r.stdout
     run = next(tmp_path.glob("*demo*"))
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics) == {"euclidean", "linear", "mlp", "an-gnn"}
+    assert set(metrics) == {"euclidean", "lda", "mlp", "an-gnn"}
     map_at_r = {m: v["metrics"]["map_at_r"]["mean"] for m, v in metrics.items()}
     best = max((m for m in map_at_r if m != "euclidean"), key=map_at_r.get)
     # measured on synth: Euclidean 0.119, linear 0.137, MLP 0.293, AN-GNN (128 wide) 0.111
@@ -331,9 +331,11 @@ def test_usage_errors_are_one_line(args, message):
 
 
 @pytest.mark.parametrize("args", [["train", "--folds", "1"], ["train", "--folds", "0"],
-                                  ["train", "-p", "epochs=-1"], ["train", "-p", "lr=nan"],
+                                  ["train", "--model", "an-gnn", "-p", "epochs=-1"],
+                                  ["train", "--model", "an-gnn", "-p", "lr=nan"],
                                   ["train", "--model", "an-gnn", "-p", "k=0"],
-                                  ["train", "--feature-param", "n_mfcc=-5"]])
+                                  ["train", "--feature", "mfcc", "--feature-param",
+                                   "n_mfcc=-5"]])
 def test_out_of_range_values_are_refused_before_any_work(args):
     r = _mirsim([*args, "--data", "no-such-data"])
     assert r.returncode == 2 and r.stderr.startswith("error: ")

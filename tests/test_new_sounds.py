@@ -82,3 +82,51 @@ def test_a_network_supervised_by_listeners_learns_with_the_triplet_loss():
     params = config["candidate_params"]
     assert params["mfcc/linear/listeners"]["loss"]["name"] == "triplet"
     assert "loss" not in params["mfcc/linear"]  # the model's default (proxy-anchor)
+
+
+def _random_features(collection, kept, dim=6, seed=0):
+    """A FeatureSet of ``collection``'s rows ``kept`` with random features (no audio read)."""
+    from mirsim.experiments.experiment import FeatureSet
+
+    items = collection.items.iloc[kept]
+    X = np.random.default_rng(seed).standard_normal((len(kept), dim)).astype(np.float32)
+    X += items["label"].to_numpy()[:, None].astype(np.float32)  # something to learn
+    return FeatureSet(collection, "mfcc", X, items["label"].to_numpy(),
+                      items["group"].astype(str).to_numpy(), np.asarray(kept))
+
+
+def test_the_extended_rows_are_training_variants_of_their_seed_sounds(cyberlioz_dir):
+    from mirsim.datasets.cyberlioz import load_cyberlioz, load_cyberlioz_extended, seed_copies
+    from mirsim.experiments.experiment import variants_of
+    from mirsim.experiments.new_sounds import new_sounds_config, run_new_sounds
+
+    seeds, extended = load_cyberlioz(cyberlioz_dir), load_cyberlioz_extended(cyberlioz_dir)
+    fs = _random_features(seeds, np.arange(1, 78))  # the first seed sound left out
+    ext = _random_features(extended, np.arange(len(extended.items)), seed=1)
+    v = variants_of(fs, ext, "seed", unchanged=seed_copies)
+    items = extended.items
+    ids = seeds.items["id"].to_numpy()
+    expected = ((items["seed"] != ids[0]) & ~seed_copies(items)).to_numpy()
+    assert len(v.X) == expected.sum() > 5000
+    np.testing.assert_array_equal(v.X, ext.X[expected])
+    assert (ids[1:][v.source] == items["seed"].to_numpy()[expected]).all()  # each its seed
+    assert (fs.labels[v.source] == items["label"].to_numpy()[expected]).all()
+    assert seed_copies(items).sum() >= 78  # a row at every seed's own pitch and dynamics
+    with pytest.raises(Exception, match="no column 'fname'"):
+        variants_of(fs, ext, "fname")
+
+    config = new_sounds_config(candidates=["mfcc/lda", "mfcc/lda/extended"])
+    assert config["variant_data"] == "cyberlioz-extended" and config["variant_inputs"] == ["mfcc"]
+    table = run_new_sounds({"mfcc": fs}, config, variant_sets={"mfcc": ext})
+    cell = table["cells"]["mfcc/lda/extended"]["group-kfold"]
+    assert cell["supervision"] == "extended" and cell["n_variants"] == len(v.X)
+    plain = table["cells"]["mfcc/lda"]["group-kfold"]
+    assert plain["supervision"] == "clusters" and plain["map_at_r"] != cell["map_at_r"]
+    with pytest.raises(Exception, match="variants' features were not loaded"):
+        run_new_sounds({"mfcc": fs}, new_sounds_config(candidates=["mfcc/lda/extended"]))
+
+
+def test_extended_supervision_needs_data_with_variants(tmp_path):
+    r = _run(["reproduce", "new-sounds", "--data", str(tmp_path), "--candidates",
+              "mfcc/lda/extended"])
+    assert r.exit_code == 2 and "needs data with variants (cyberlioz)" in r.stderr

@@ -146,3 +146,37 @@ def test_fold_scores_from_parallel_workers_equal_the_serial_ones():
     for a, b in zip(serial.fold_scores, parallel.fold_scores):
         np.testing.assert_array_equal(a["embeddings"], b["embeddings"])
         assert a["test"].tolist() == b["test"].tolist()
+
+
+def test_a_fold_learns_from_the_variants_of_its_training_items_only():
+    from mirsim.evaluation.protocols import TrainingVariants
+    from mirsim.models.linear_metrics import LDAModel
+
+    X, y, g = _data()
+    rng = np.random.default_rng(1)
+    source = np.repeat(np.arange(len(X)), 2)  # two variants of every item
+    variants = TrainingVariants(X[source] + 0.3 * rng.standard_normal((len(source), 3)), source)
+    r = evaluate_protocol(LDAModel, X, y, g, "group-kfold", n_folds=3, seed=0,
+                          fold_scorer=RecordingScorer(), variants=variants)
+    plain = evaluate_protocol(LDAModel, X, y, g, "group-kfold", n_folds=3, seed=0,
+                              fold_scorer=RecordingScorer())
+    splits = split_indices("group-kfold", len(X), g, n_folds=3, seed=0)
+    X32 = X.astype(np.float32)
+    for (tr, te), seen, without in zip(splits, r.fold_scores, plain.fold_scores):
+        rows = variants.of(tr)
+        assert set(source[rows]) == set(tr.tolist())  # never a variant of a test item
+        fitted = LDAModel().fit(np.concatenate([X32[tr], variants.X[rows].astype(np.float32)]),
+                                np.concatenate([y[tr], y[source[rows]]]),
+                                np.concatenate([g[tr], g[source[rows]]]))
+        np.testing.assert_allclose(seen["embeddings"], fitted.transform(X32), rtol=1e-5)
+        assert not np.allclose(seen["embeddings"], without["embeddings"])  # they did count
+    with pytest.raises(Exception, match="not with views or triplets"):
+        evaluate_protocol(LDAModel, X, y, g, "group-kfold", n_folds=3, variants=variants,
+                          triplets=(np.array([[0, 1, 2]]), None))
+
+
+def test_variants_need_one_source_each():
+    from mirsim.evaluation.protocols import TrainingVariants
+
+    with pytest.raises(ValueError, match="3 variants but 2 sources"):
+        TrainingVariants(np.zeros((3, 2)), np.array([0, 1]))

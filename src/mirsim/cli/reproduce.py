@@ -168,7 +168,8 @@ def reproduce_new_sounds(
     candidates: Optional[str] = typer.Option(
         None, help="Comma-separated INPUT/MODEL or INPUT/MODEL/SUPERVISION candidates, e.g. "
                    "jtfs/lda,jtfs+musicnn-msd/lmnn,jtfs/lmnn/listeners (supervision: clusters, "
-                   "the default, or listeners; default candidates: mfcc, jtfs, musicnn-msd, "
+                   "the default, listeners, or extended: the clusters and the simulated pitch "
+                   "and dynamics variants of the training sounds; default candidates: mfcc, jtfs, musicnn-msd, "
                    "jtfs+musicnn-msd, each with euclidean, lda, nca, lmnn, mlp, an-gnn)."),
     protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds), loo or kfold."),
     folds: int = typer.Option(5, help="Number of folds."),
@@ -211,13 +212,17 @@ def reproduce_new_sounds(
         config["judgments"] = str(listeners.source)  # the file found, as run
     sets = {f: load_features_with_progress(config["data"], f, {}, workers, data_options(None))
             for f in config["inputs"]}
+    variant_sets = {f: load_features_with_progress(config["variant_data"], f, {}, workers,
+                                                   data_options(None))
+                    for f in config.get("variant_inputs") or []}
     if run_dir is None:
         first = next(iter(sets.values()))
         run_dir = kind.start(config, f"new-sounds-{first.collection.name}-{config['protocol']}",
                              runs)
     with progress_bar() as progress:
         task = progress.add_task("new sounds", total=len(config["candidates"]))
-        table = run_new_sounds(sets, config, n_jobs=jobs, judgments=listeners, done=done,
+        table = run_new_sounds(sets, config, n_jobs=jobs, judgments=listeners,
+                               variant_sets=variant_sets, done=done,
                                on_table=lambda t: kind.save(run_dir, t),
                                on_cell=lambda r, f, c: progress.advance(task))
     _finish(kind, run_dir, table, new_sounds_markdown(table), as_json)

@@ -16,12 +16,19 @@ from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, err, fail_cleanl
                                queries_note, set_threads)
 
 
+#: What ``mirsim train`` learns without ``--feature`` and ``--model``: the configuration that
+#: generalises best to new sounds (README, *Which metric generalises*).
+DEFAULT_FEATURE, DEFAULT_MODEL = "jtfs", "lda"
+
+
 @fail_cleanly
 def train(
     data: str = typer.Option("cyberlioz", help="Data set name, folder or CSV manifest "
                                                "(default: the 78 real Cyberlioz sounds)."),
-    feature: str = typer.Option("mfcc", help="Input feature."),
-    model: str = typer.Option("an-gnn", help="Metric model."),
+    feature: str = typer.Option(DEFAULT_FEATURE, help="Input feature (default: joint "
+                                                      "time-frequency scattering)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Metric model (default: LDA, the best "
+                                                  "on new sounds)."),
     protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds: the default), "
                                                      "kfold (the AN-GNN paper's) or loo."),
     folds: int = typer.Option(5, help="Number of folds (ignored by loo)."),

@@ -202,6 +202,19 @@ def load_cyberlioz_extended(root: str | Path | None = None,
                       f"(varispeed transposition + gain per manifest row; no SOL audio): {len(items)} items")
 
 
+def seed_copies(items: pd.DataFrame) -> np.ndarray:
+    """Which rows of the simulated extended set are their seed sound itself (no transposition,
+    no gain): a training variant that adds nothing. With real SOL audio (no ``n_steps``
+    column) no row is marked.
+
+    >>> seed_copies(pd.DataFrame({"n_steps": [0.0, 2.0, 0.0], "gain_db": [0.0, 0.0, -6.0]}))
+    array([ True, False, False])
+    """
+    if "n_steps" not in items.columns:
+        return np.zeros(len(items), dtype=bool)
+    return ((items["n_steps"].to_numpy() == 0) & (items["gain_db"].to_numpy() == 0))
+
+
 @DATASETS.register
 @estimator
 class CyberliozDataset(Dataset):

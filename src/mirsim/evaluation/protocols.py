@@ -281,6 +281,51 @@ class ProtocolResult:
         return float(sum(self.fit_seconds))
 
 
+@dataclass(frozen=True)
+class TrainingVariants:
+    """Extra training items made from items of a data set (transposed or louder versions of a
+    sound, say): a fold learns from the variants of its training items, never from those of a
+    test item. A variant has its source's label and group.
+
+    Parameters
+    ----------
+    X : array of shape (m, d)
+        The variants' features (the data set's feature space).
+    source : array of shape (m,)
+        For each variant, the index of the item it was made from (into the data set's ``X``).
+
+    Examples
+    --------
+    >>> v = TrainingVariants(np.arange(8.0).reshape(4, 2), np.array([0, 0, 2, 3]))
+    >>> v.of(np.array([0, 3])).tolist()  # rows of the variants of items 0 and 3
+    [0, 1, 3]
+    """
+
+    X: np.ndarray
+    source: np.ndarray
+
+    def __post_init__(self):
+        if len(self.X) != len(self.source):
+            raise ValueError(f"{len(self.X)} variants but {len(self.source)} sources")
+
+    def of(self, train: np.ndarray) -> np.ndarray:
+        """Rows of the variants whose source is in ``train``."""
+        return np.flatnonzero(np.isin(self.source, train))
+
+
+def _with_variants(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, train: np.ndarray,
+                   variants: TrainingVariants | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and groups a fold fits on: its training items and their variants."""
+    if variants is None:
+        return X[train], labels[train], groups[train]
+    rows = variants.of(train)
+    source = variants.source[rows]
+    return (np.concatenate([X[train], np.asarray(variants.X[rows], dtype=X.dtype)]),
+            np.concatenate([labels[train], labels[source]]),
+            np.concatenate([groups[train], groups[source]]))
+
+
 def training_triplets(triplets: np.ndarray, weights: np.ndarray | None, train: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray | None]:
     """The triplets whose three items are all in ``train``, as positions in ``train``, and
@@ -307,7 +352,8 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
               torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None,
               triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
               extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
-              fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None
+              fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
+              variants: TrainingVariants | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
     """Fit on ``train`` (on the training items' views instead of their labels, if ``views``
     is given), embed, and measure retrieval for one fold (with the model's own distance), and
@@ -324,7 +370,7 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
         local, weights = training_triplets(*triplets, train)
         model.fit(X[train], groups=groups[train], triplets=local, triplet_weights=weights)
     elif views is None:
-        model.fit(X[train], labels[train], groups[train])
+        model.fit(*_with_variants(X, labels, groups, train, variants))
     else:  # self-supervised: the training items' views only, and no label
         model.fit(X[train], groups=groups[train], views=views[train])
     fit_seconds = time.perf_counter() - t0
@@ -366,6 +412,7 @@ def evaluate_protocol(
     triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
     extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
     fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
+    variants: TrainingVariants | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -405,6 +452,11 @@ def evaluate_protocol(
         embeddings of every item, the fold's test indices and the model's distance; its
         results go to ``fold_scores`` (see the module's description). Picklable when
         ``n_jobs > 1``.
+    variants : TrainingVariants, optional
+        Extra training items made from the items (e.g. the simulated pitch and dynamics
+        variants of the Cyberlioz sounds): each fold's model is also fitted on the variants of
+        its training items, with their sources' labels and groups; test items and their
+        variants are never seen. Only with labels (not with ``views`` or ``triplets``).
 
     Returns
     -------
@@ -425,6 +477,8 @@ def evaluate_protocol(
     """
     X = np.asarray(X, dtype=np.float32)
     labels, groups = np.asarray(labels), np.asarray(groups)
+    if variants is not None and (views is not None or triplets is not None):
+        raise MirsimError("training variants go with labels, not with views or triplets")
     proto = make_protocol(protocol, n_folds, seed) if isinstance(protocol, str) else protocol
     splits = proto.split(len(X), groups)
     args = (make_model, X, labels, groups)
@@ -432,14 +486,14 @@ def evaluate_protocol(
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
         results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, triplets,
-                             extra_metrics, fold_scorer)
+                             extra_metrics, fold_scorer, variants)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
             delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, triplets,
-                               extra_metrics, fold_scorer)
+                               extra_metrics, fold_scorer, variants)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out, fold_scores = [], [], 0, None, []
     for i, (metrics, seconds, n_params, kept, scores) in enumerate(results):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mirsim.datasets import Collection, load_collection
 from mirsim.errors import DataError, MirsimError, UnknownNameError
-from mirsim.evaluation.protocols import ProtocolResult, evaluate_protocol
+from mirsim.evaluation.protocols import ProtocolResult, TrainingVariants, evaluate_protocol
 from mirsim.experiments.judgments import ExperimentJudgments
 from mirsim.experiments.specs import params_config
 from mirsim.features import make_extractor
@@ -279,15 +279,48 @@ class ExperimentResult:
         }
 
 
+def variants_of(features: FeatureSet, variant_features: FeatureSet, source: str = "seed",
+                unchanged: Callable[[Any], np.ndarray] | None = None) -> TrainingVariants:
+    """The items of ``variant_features`` as training variants of the items of ``features``.
+
+    Column ``source`` of the variant collection names the id of the item each variant was made
+    from (the Cyberlioz extended set: ``seed``, the seed sound's fname). Variants of an item
+    that ``features`` does not hold (skipped, or a duplicate dropped) are left out, and so are
+    those for which ``unchanged(items)`` is true (copies of the source itself: in the extended
+    set the rows at the seed's own pitch and dynamics).
+
+    Raises
+    ------
+    MirsimError
+        The variant collection has no column ``source``, or no variant is left.
+    """
+    items = variant_features.collection.items.iloc[variant_features.kept]
+    if source not in items.columns:
+        raise MirsimError(f"{variant_features.collection.name}: no column '{source}' naming "
+                          f"the item each row was made from")
+    ids = features.collection.items["id"].astype(str).to_numpy()[features.kept]
+    position = {i: n for n, i in enumerate(ids)}
+    rows = np.array([position.get(str(v), -1) for v in items[source]])
+    keep = rows >= 0
+    if unchanged is not None:
+        keep &= ~np.asarray(unchanged(items), dtype=bool)
+    if not keep.any():
+        raise MirsimError(f"{variant_features.collection.name}: no row is a variant of an item "
+                          f"of {features.collection.name}")
+    return TrainingVariants(variant_features.X[keep], rows[keep])
+
+
 def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", folds: int = 5,
                    seed: int = 0, model_params: dict[str, Any] | None = None,
                    on_fold: Callable[[int, int], None] | None = None,
                    n_jobs: int = 1, extra_metrics: Callable | None = None,
                    judgments: ExperimentJudgments | None = None,
-                   triplets: tuple[np.ndarray, np.ndarray | None] | None = None
+                   triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
+                   variants: TrainingVariants | None = None
                    ) -> ExperimentResult:
     """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once;
-    ``extra_metrics``, ``triplets`` (supervision by judged triplets instead of labels): see
+    ``extra_metrics``, ``triplets`` (supervision by judged triplets instead of labels),
+    ``variants`` (extra training items made from the items, :func:`variants_of`): see
     :func:`mirsim.evaluation.protocols.evaluate_protocol`).
 
     With ``judgments`` (:func:`mirsim.experiments.judgments.judgments_for` of the same feature
@@ -318,7 +351,7 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
                                         triplets=triplets, extra_metrics=extra_metrics,
                                         fold_scorer=None if judgments is None
-                                        else judgments.scorer)
+                                        else judgments.scorer, variants=variants)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,

@@ -42,9 +42,13 @@ COLUMNS = ("p_at_1", "p_at_5", "map_at_r")
 #: The goal: MAP@R above the best Euclidean input, and agreement with listeners.
 GOAL_MAP_GAIN = 0.08
 GOAL_AGREEMENT = 0.90
-#: Supervisions a candidate can name: the consensus clusters (labels, the default), or the
-#: triplets of the individual listeners' groupings (:func:`listener_triplets`).
-SUPERVISIONS = ("clusters", "listeners")
+#: Supervisions a candidate can name: the consensus clusters (labels, the default), the
+#: triplets of the individual listeners' groupings (:func:`listener_triplets`), or the
+#: clusters with the simulated pitch and dynamics variants of the training sounds
+#: (``extended``: :data:`VARIANT_DATA`, see :func:`mirsim.experiments.experiment.variants_of`).
+SUPERVISIONS = ("clusters", "listeners", "extended")
+#: The data set whose rows are variants of the sounds of another (supervision ``extended``).
+VARIANT_DATA = {"cyberlioz": "cyberlioz-extended"}
 #: Share of the listeners a triplet needs for the supervision ``listeners``.
 LISTENER_SHARE = 0.75
 #: Every learned candidate's size with ``quick`` (a check that the command runs).
@@ -143,12 +147,15 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     for c in candidates:
         feature, model, supervision = parse_candidate(c)
         make_extractor(feature)
-        wanted = "labels" if supervision == "clusters" else "triplets"
+        wanted = "triplets" if supervision == "listeners" else "labels"
         if wanted not in MODELS.get(model).supervision:
             raise MirsimError(f"candidate '{c}': model '{model}' does not learn from "
                               f"{'judged triplets' if wanted == 'triplets' else 'labels'}")
         if supervision == "listeners" and not judgments:
             raise MirsimError(f"candidate '{c}': supervision 'listeners' needs --judgments")
+        if supervision == "extended" and data not in VARIANT_DATA:
+            raise MirsimError(f"candidate '{c}': supervision 'extended' needs data with "
+                              f"variants ({', '.join(VARIANT_DATA)}), not '{data}'")
         has = class_params(MODELS.get(model))
         # from listeners' triplets a network learns with the triplet loss, unless told
         loss = "triplet" if supervision == "listeners" and "loss" in has else None
@@ -159,14 +166,20 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
         models[c] = model
         if feature not in inputs:
             inputs.append(feature)
+    variant_inputs = sorted({parse_candidate(c)[0] for c in candidates
+                             if parse_candidate(c)[2] == "extended"})
     return NEW_SOUNDS.config(data=data, candidates=candidates, inputs=inputs,
+                             variant_data=VARIANT_DATA.get(data) if variant_inputs else None,
+                             variant_inputs=variant_inputs,
                              candidate_models=models, candidate_params=candidate_params,
                              protocol=protocol, folds=folds, seed=seed, quick=quick,
                              judgments=judgments)
 
 
 def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], *,
-                   n_jobs: int = 1, judgments=None, done: Cells | None = None,
+                   n_jobs: int = 1, judgments=None,
+                   variant_sets: dict[str, FeatureSet] | None = None,
+                   done: Cells | None = None,
                    on_table: Callable[[dict], None] | None = None,
                    on_cell: Callable[[str, str, dict], None] | None = None) -> dict[str, Any]:
     """Evaluate every candidate of ``config``; return the table (JSON-able).
@@ -178,6 +191,9 @@ def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], 
     judgments : ListenerGroupings or JudgedTriplets, optional
         :func:`mirsim.experiments.judgments.load_judgments`: every cell also reports the
         triplet agreement, and the table the human reference.
+    variant_sets : dict, optional
+        ``{input: FeatureSet}`` of ``config["variant_data"]`` for every input of a candidate
+        with supervision ``extended``.
     done, on_table, on_cell
         As in :func:`mirsim.experiments.tables.fill_table`.
     """
@@ -202,25 +218,41 @@ def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], 
         feature, _, supervision = parse_candidate(candidate)
         triplets = (listener_triplets(matched.get(feature)) if supervision == "listeners"
                     else None)
+        variants = (_variants(feature_sets[feature], (variant_sets or {}).get(feature))
+                    if supervision == "extended" else None)
         return _cell(feature_sets[feature], config["candidate_models"][candidate],
                      config["candidate_params"][candidate], config, n_jobs,
-                     matched.get(feature), triplets)
+                     matched.get(feature), triplets, variants)
 
     return fill_table(table, candidates, table["features"], cell, done=done,
                       on_table=on_table, on_cell=on_cell)
 
 
+def _variants(fs: FeatureSet, variant_set: FeatureSet | None):
+    """The extended set's rows as training variants of the seed sounds (copies left out)."""
+    from mirsim.datasets.cyberlioz import seed_copies
+    from mirsim.experiments.experiment import variants_of
+
+    if variant_set is None:
+        raise MirsimError(f"supervision 'extended' on {fs.feature}: its variants' features "
+                          f"were not loaded")
+    return variants_of(fs, variant_set, "seed", unchanged=seed_copies)
+
+
 def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, Any],
-          n_jobs: int, judgments, triplets=None) -> dict[str, Any]:
+          n_jobs: int, judgments, triplets=None, variants=None) -> dict[str, Any]:
     from mirsim.models import model_class
 
     live = model_class(model)._params_from_config(params)  # components saved as JSON
     result = run_experiment(fs, model, config["protocol"], config["folds"], config["seed"],
-                            live, n_jobs=n_jobs, judgments=judgments, triplets=triplets)
+                            live, n_jobs=n_jobs, judgments=judgments, triplets=triplets,
+                            variants=variants)
     j = result.to_json()
     listeners = {} if "listeners" not in j else {"listeners": j["listeners"]["model"]}
-    supervision = ({"supervision": "clusters"} if triplets is None else
-                   {"supervision": "listeners", "n_triplets": int(len(triplets[0]))})
+    supervision = ({"supervision": "listeners", "n_triplets": int(len(triplets[0]))}
+                   if triplets is not None else
+                   {"supervision": "extended", "n_variants": int(len(variants.X))}
+                   if variants is not None else {"supervision": "clusters"})
     return {**j["metrics"], "n_parameters": j["n_parameters"],
             "train_seconds": j["train_seconds"], "n_items": j["n_items"],
             "folds": result.folds, "queries": j["queries"], "distance": j["distance"],
