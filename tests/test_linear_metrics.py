@@ -161,3 +161,31 @@ def test_scikit_learn_estimator_checks_pass(model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_estimator(model)
+
+
+def test_a_fold_ensemble_averages_its_members_squared_distances():
+    from sklearn.base import clone
+
+    from mirsim.evaluation.protocols import split_indices
+    from mirsim.models import make_model
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 10)
+    X = rng.standard_normal((40, 6)) + 1.5 * y[:, None]
+    groups = np.arange(40) // 2
+    ensemble = make_model("fold-ensemble", estimator=make_model("lda"), inner_folds=4)
+    E = ensemble.fit(X, y, groups).transform(X)
+    assert len(ensemble.members_) == 4 and ensemble.distance_ == "euclidean"
+    # each member is the base model fitted on one inner training part (groups never split)
+    for member, (train, test) in zip(ensemble.members_,
+                                     split_indices("group-kfold", 40, groups, 4, 0)):
+        assert not set(groups[train]) & set(groups[test])
+        alone = clone(make_model("lda")).fit(X[train], y[train], groups[train])
+        np.testing.assert_allclose(member.transform(X), alone.transform(X), rtol=1e-5)
+    d2 = ((E[:, None] - E[None]) ** 2).sum(-1)
+    parts = [m.transform(X) for m in ensemble.members_]
+    mean = np.mean([((P[:, None] - P[None]) ** 2).sum(-1) for P in parts], axis=0)
+    np.testing.assert_allclose(d2, mean, rtol=1e-4, atol=1e-4)
+    assert not hasattr(clone(ensemble), "members_")  # nothing learned before fit
+    with pytest.raises(Exception, match="cannot be saved"):
+        ensemble.save("unused")
