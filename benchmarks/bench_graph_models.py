@@ -5,7 +5,8 @@ to its fold's model, each sound being its own IMT), MAP@R against the consensus 
 model at mirsim's defaults unless a row says otherwise::
 
     MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_graph_models.py
-    MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_graph_models.py --features musicnn-msd
+    MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_graph_models.py --features musicnn-msd \
+        --experiments memorisation,optimisation,inner-cv-lr
     MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_graph_models.py --imt musicnn-msd
     MIRSIM_CYBERLIOZ_DIR=... python benchmarks/bench_graph_models.py --quick
 
@@ -331,7 +332,7 @@ def main() -> None:
                     if key not in cells:
                         t0 = time.perf_counter()
                         cells[key] = {"data": fs.collection.name, "description":
-                                      fs.collection.description, "n_items": int(len(fs.X)),
+                                      fs.collection.description, "n_items": len(fs.X),
                                       "protocol": protocol, "feature": feature, "model": model,
                                       "params": params,
                                       **_cell(fs, model, params, args.quick, protocol),
