@@ -7,6 +7,7 @@ import platform
 import time
 from pathlib import Path
 
+import mirsim  # noqa: F401  (before torch: pins the CPU kernels, see mirsim.reproducibility)
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
