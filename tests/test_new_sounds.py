@@ -40,6 +40,21 @@ def test_bad_concatenations_are_one_line_errors():
     assert r.exit_code == 2 and "does not learn from judged triplets" in r.stderr
 
 
+def test_a_supervision_the_model_cannot_learn_from_is_a_one_line_error():
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lda/coassociation"])
+    assert r.exit_code == 2 and "model 'lda' does not learn from target similarities" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lmnn/soft-labels"])
+    assert r.exit_code == 2 and "does not learn from target similarities" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/pair-regression/listeners"])
+    assert r.exit_code == 2 and "does not learn from judged triplets" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/soft-lda/coassociation",
+              "--judgments", "none"])
+    assert r.exit_code == 2 and "supervision 'coassociation' needs --judgments" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/soft-lda/coassoc"])
+    assert r.exit_code == 2 and "unknown supervision 'coassoc'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
         cyberlioz_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRSIM_CYBERLIOZ_DIR", str(cyberlioz_dir))
