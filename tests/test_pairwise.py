@@ -24,8 +24,11 @@ def _toy(n=60, d=8, seed=0):
     return X, S
 
 
-@pytest.mark.parametrize("make", [lambda: PairRegressionModel(n_components=4, steps=300),
-                                  lambda: SoftLDAModel(n_components=2)])
+def _regression():
+    return PairRegressionModel(n_components=4, steps=300, lr=0.01, weight_decay=1e-3)
+
+
+@pytest.mark.parametrize("make", [_regression, lambda: SoftLDAModel(n_components=2)])
 def test_learned_distances_follow_the_target_similarities_on_new_items(make):
     X, S = _toy()
     train, test = np.arange(40), np.arange(40, 60)
@@ -38,7 +41,7 @@ def test_learned_distances_follow_the_target_similarities_on_new_items(make):
 
 def test_pair_regression_learns_the_target_scale_and_survives_clone_and_save(tmp_path):
     X, S = _toy()
-    model = PairRegressionModel(n_components=4, steps=300)
+    model = _regression()
     fitted = model.fit(X, similarities=S)
     distances = pdist(fitted.transform(X))
     assert abs(np.median(distances) - np.median(1 - squareform(S, checks=False))) < 0.15

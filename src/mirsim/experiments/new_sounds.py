@@ -316,6 +316,8 @@ def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, 
 def goal_check(table: dict[str, Any]) -> dict[str, Any] | None:
     """The best Euclidean input and the best learned candidate (by MAP@R), and whether the
     learned one meets the goal; ``None`` if the table has no Euclidean or no learned row.
+    ``both_met`` lists the learned candidates that meet both goals (MAP@R gain and agreement),
+    by MAP@R: the best by MAP@R need not be one of them.
 
     Examples
     --------
@@ -328,6 +330,8 @@ def goal_check(table: dict[str, Any]) -> dict[str, Any] | None:
     >>> g = goal_check(t)
     >>> g["learned"], round(g["gain"], 2), g["map_goal_met"], g["agreement_goal_met"]
     ('a/lda', 0.1, True, False)
+    >>> g["both_met"]
+    []
     """
     column = table["features"][0]
     cells = {c: table["cells"][c][column] for c in table["models"]
@@ -341,7 +345,11 @@ def goal_check(table: dict[str, Any]) -> dict[str, Any] | None:
     best = max(learned, key=lambda c: cells[c]["map_at_r"]["mean"])
     gain = cells[best]["map_at_r"]["mean"] - cells[best_plain]["map_at_r"]["mean"]
     agreement = (cells[best].get("triplet_agreement") or {}).get("mean")
-    return {"euclidean": best_plain, "learned": best, "gain": gain,
+    floor = cells[best_plain]["map_at_r"]["mean"] + GOAL_MAP_GAIN
+    both = [c for c in sorted(learned, key=lambda c: -cells[c]["map_at_r"]["mean"])
+            if cells[c]["map_at_r"]["mean"] >= floor
+            and ((cells[c].get("triplet_agreement") or {}).get("mean") or 0.0) >= GOAL_AGREEMENT]
+    return {"euclidean": best_plain, "learned": best, "gain": gain, "both_met": both,
             "map_goal_met": gain >= GOAL_MAP_GAIN, "agreement": agreement,
             "agreement_goal_met": None if agreement is None else agreement >= GOAL_AGREEMENT}
 
@@ -413,4 +421,6 @@ def new_sounds_markdown(table: dict[str, Any]) -> str:
                      f"{100 * GOAL_AGREEMENT:.0f} %: "
                      f"{'met' if goal['agreement_goal_met'] else 'not met'})")
         lines += ["", text + "."]
+        if goal["agreement"] is not None:
+            lines += ["", "Both goals met by: " + (", ".join(goal["both_met"]) or "none") + "."]
     return "\n".join(lines + left_out_note(table))
