@@ -137,3 +137,15 @@ def test_new_sounds_supervisions_from_the_listeners(cyberlioz_dir):
     soft = soft_labels(fs.labels, C)
     same = fs.labels[:, None] == fs.labels[None, :]
     np.testing.assert_allclose(soft, 0.5 * np.nan_to_num(C) + 0.5 * same)
+
+
+@pytest.mark.parametrize("model", [SoftLDAModel(), PairRegressionModel(steps=20)],
+                         ids=["soft-lda", "pair-regression"])
+def test_scikit_learn_estimator_checks_pass(model):
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(model)

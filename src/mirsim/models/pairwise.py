@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mirsim.errors import DataError, MirsimError
+from mirsim.errors import DataError
 from mirsim.models.linear_metrics import LinearMapModel, _shrinkage_ok
 from mirsim.params import Interval, Nullable, Satisfies, estimator, param
 from mirsim.registries import MODELS
@@ -213,7 +213,7 @@ class SoftLDAModel(LinearMapModel):
     shrinkage : "auto", float in [0, 1] or None
         Shrinkage of the within covariance towards a scaled identity.
     n_components : int
-        Axes kept (at most the features).
+        Axes kept, at most the features (with fewer features, as many as features).
     seed : int
         Unused (deterministic); kept for a uniform command line.
 
@@ -243,7 +243,7 @@ class SoftLDAModel(LinearMapModel):
 
     shrinkage: Any = param("auto", Satisfies(_shrinkage_ok, "auto, none or a number in [0, 1]"),
                            "within-covariance shrinkage: auto is Ledoit-Wolf")
-    n_components: int = param(18, Interval(int, 1, None), "axes kept")
+    n_components: int = param(18, Interval(int, 1, None), "axes kept, at most the features")
     seed: int = param(0, Interval(int, 0, None), "unused (deterministic)")
 
     def _fit_standardised(self, X: np.ndarray, y: np.ndarray | None, groups, *,
@@ -253,9 +253,6 @@ class SoftLDAModel(LinearMapModel):
 
         X = X.astype(np.float64)
         n, d = X.shape
-        if self.n_components > d:
-            raise MirsimError(f"{self.name}: n_components must be at most the {d} features, "
-                              f"got {self.n_components}")
         W = np.nan_to_num(target_similarities(y, similarities))
         residuals = X - (W @ X) / W.sum(axis=1, keepdims=True)
         if not np.any(np.abs(residuals) > 1e-12):
@@ -268,7 +265,7 @@ class SoftLDAModel(LinearMapModel):
                  if self.shrinkage == "auto" else float(self.shrinkage or 0.0))
         within = (1 - alpha) * within + alpha * np.trace(within) / d * np.eye(d)
         values, vectors = eigh(between, within)
-        order = np.argsort(values)[::-1][:self.n_components]
+        order = np.argsort(values)[::-1][:min(self.n_components, d)]
         self.shrinkage_ = alpha
         self.L_ = torch.from_numpy(np.ascontiguousarray(vectors[:, order].T, dtype=np.float32))
 
