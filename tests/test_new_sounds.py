@@ -40,6 +40,21 @@ def test_bad_concatenations_are_one_line_errors():
     assert r.exit_code == 2 and "does not learn from judged triplets" in r.stderr
 
 
+def test_a_supervision_the_model_cannot_learn_from_is_a_one_line_error():
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lda/coassociation"])
+    assert r.exit_code == 2 and "model 'lda' does not learn from target similarities" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/lmnn/soft-labels"])
+    assert r.exit_code == 2 and "does not learn from target similarities" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/pair-regression/listeners"])
+    assert r.exit_code == 2 and "does not learn from judged triplets" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/soft-lda/coassociation",
+              "--judgments", "none"])
+    assert r.exit_code == 2 and "supervision 'coassociation' needs --judgments" in r.stderr
+    r = _run(["reproduce", "new-sounds", "--candidates", "mfcc/soft-lda/coassoc"])
+    assert r.exit_code == 2 and "unknown supervision 'coassoc'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
         cyberlioz_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRSIM_CYBERLIOZ_DIR", str(cyberlioz_dir))
@@ -130,3 +145,23 @@ def test_extended_supervision_needs_data_with_variants(tmp_path):
     r = _run(["reproduce", "new-sounds", "--data", str(tmp_path), "--candidates",
               "mfcc/lda/extended"])
     assert r.exit_code == 2 and "needs data with variants (cyberlioz)" in r.stderr
+
+
+def test_the_goal_check_names_the_candidates_that_meet_both_goals():
+    from mirsim.experiments.new_sounds import goal_check, new_sounds_markdown
+
+    def cell(map_at_r, agreement):
+        s = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
+        return {"group-kfold": {"p_at_1": s(0.5), "p_at_5": s(0.5), "map_at_r": s(map_at_r),
+                                "triplet_agreement": s(agreement), "train_seconds": 0.0}}
+
+    names = ["a/euclidean", "a/lda", "a/soft-lda/soft-labels", "a/soft-lda/coassociation"]
+    table = {"data": "d", "description": "", "protocol": "group-kfold", "folds": 5,
+             "n_items": 9, "features": ["group-kfold"], "models": names,
+             "candidate_models": dict(zip(names, ["euclidean", "lda", "soft-lda", "soft-lda"])),
+             "cells": dict(zip(names, [cell(0.26, 0.72), cell(0.38, 0.88), cell(0.37, 0.905),
+                                       cell(0.30, 0.91)]))}
+    goal = goal_check(table)
+    assert goal["learned"] == "a/lda" and not goal["agreement_goal_met"]
+    assert goal["both_met"] == ["a/soft-lda/soft-labels"]  # coassociation: MAP@R +4 only
+    assert "Both goals met by: a/soft-lda/soft-labels." in new_sounds_markdown(table)

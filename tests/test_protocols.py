@@ -170,7 +170,7 @@ def test_a_fold_learns_from_the_variants_of_its_training_items_only():
                                 np.concatenate([g[tr], g[source[rows]]]))
         np.testing.assert_allclose(seen["embeddings"], fitted.transform(X32), rtol=1e-5)
         assert not np.allclose(seen["embeddings"], without["embeddings"])  # they did count
-    with pytest.raises(Exception, match="not with views or triplets"):
+    with pytest.raises(Exception, match="not with views, triplets or similarities"):
         evaluate_protocol(LDAModel, X, y, g, "group-kfold", n_folds=3, variants=variants,
                           triplets=(np.array([[0, 1, 2]]), None))
 

@@ -168,8 +168,11 @@ def reproduce_new_sounds(
     candidates: Optional[str] = typer.Option(
         None, help="Comma-separated INPUT/MODEL or INPUT/MODEL/SUPERVISION candidates, e.g. "
                    "jtfs/lda,jtfs+musicnn-msd/lmnn,jtfs/lmnn/listeners (supervision: clusters, "
-                   "the default, listeners, or extended: the clusters and the simulated pitch "
-                   "and dynamics variants of the training sounds; default candidates: mfcc, jtfs, musicnn-msd, "
+                   "the default, listeners, extended: the clusters and the simulated pitch "
+                   "and dynamics variants of the training sounds, or coassociation: the share "
+                   "of listeners who grouped each pair, for soft-lda or pair-regression, or "
+                   "soft-labels: that share and the clusters, half and half; "
+                   "default candidates: mfcc, jtfs, musicnn-msd, "
                    "jtfs+musicnn-msd, each with euclidean, lda, nca, lmnn, mlp, an-gnn)."),
     protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds), loo or kfold."),
     folds: int = typer.Option(5, help="Number of folds."),

@@ -347,19 +347,36 @@ def training_triplets(triplets: np.ndarray, weights: np.ndarray | None, train: n
     return local[keep], None if weights is None else np.asarray(weights)[keep]
 
 
+def training_similarities(similarities: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The target similarities among the items of ``train`` (rows and columns in the order of
+    ``train``): what a fold's model may learn from, never a test item's row or column.
+
+    Examples
+    --------
+    >>> S = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.0]])
+    >>> training_similarities(S, np.array([2, 0])).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    S = np.asarray(similarities)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise MirsimError(f"target similarities must be a square matrix, got shape {S.shape}")
+    return S[np.ix_(train, train)]
+
+
 def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               train: np.ndarray, test: np.ndarray, inside_test_fold: bool, k: int,
               torch_threads: int | None, keep: bool = False, views: np.ndarray | None = None,
               triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
               extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
               fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
-              variants: TrainingVariants | None = None
+              variants: TrainingVariants | None = None,
+              similarities: np.ndarray | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
-    """Fit on ``train`` (on the training items' views instead of their labels, if ``views``
-    is given), embed, and measure retrieval for one fold (with the model's own distance), and
-    ``extra_metrics``; with ``keep``, also return the test part's embeddings (rows in the order
-    of ``test``), else ``None``; with ``fold_scorer``, also what it returns for the embeddings
-    of every item and ``test``, else ``None``."""
+    """Fit on ``train`` (on the training items' views, triplets or target similarities instead
+    of their labels, if given), embed, and measure retrieval for one fold (with the model's
+    own distance), and ``extra_metrics``; with ``keep``, also return the test part's
+    embeddings (rows in the order of ``test``), else ``None``; with ``fold_scorer``, also what
+    it returns for the embeddings of every item and ``test``, else ``None``."""
     if torch_threads is not None:
         import torch
 
@@ -369,6 +386,9 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
     if triplets is not None:  # judged triplets among the training items only, no label
         local, weights = training_triplets(*triplets, train)
         model.fit(X[train], groups=groups[train], triplets=local, triplet_weights=weights)
+    elif similarities is not None:  # the similarities among the training items only
+        model.fit(X[train], groups=groups[train],
+                  similarities=training_similarities(similarities, train))
     elif views is None:
         model.fit(*_with_variants(X, labels, groups, train, variants))
     else:  # self-supervised: the training items' views only, and no label
@@ -413,6 +433,7 @@ def evaluate_protocol(
     extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
     fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
     variants: TrainingVariants | None = None,
+    similarities: np.ndarray | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -457,6 +478,11 @@ def evaluate_protocol(
         variants of the Cyberlioz sounds): each fold's model is also fitted on the variants of
         its training items, with their sources' labels and groups; test items and their
         variants are never seen. Only with labels (not with ``views`` or ``triplets``).
+    similarities : array of shape (n, n), optional
+        Target similarities between all items (e.g. the listeners' co-association,
+        :func:`mirsim.evaluation.judgments.coassociation`): each fold's model is fitted on the
+        block of its training items (:func:`training_similarities`; no test item's row or
+        column) and no label; the labels serve only to measure retrieval.
 
     Returns
     -------
@@ -477,8 +503,16 @@ def evaluate_protocol(
     """
     X = np.asarray(X, dtype=np.float32)
     labels, groups = np.asarray(labels), np.asarray(groups)
-    if variants is not None and (views is not None or triplets is not None):
-        raise MirsimError("training variants go with labels, not with views or triplets")
+    given = [n for n, v in (("views", views), ("triplets", triplets),
+                            ("similarities", similarities)) if v is not None]
+    if variants is not None and given:
+        raise MirsimError("training variants go with labels, not with views, triplets or "
+                          "similarities")
+    if len(given) > 1:
+        raise MirsimError(f"give one supervision besides labels, not {' and '.join(given)}")
+    if similarities is not None and np.shape(similarities) != (len(X), len(X)):
+        raise MirsimError(f"target similarities must have shape ({len(X)}, {len(X)}), got "
+                          f"{np.shape(similarities)}")
     proto = make_protocol(protocol, n_folds, seed) if isinstance(protocol, str) else protocol
     splits = proto.split(len(X), groups)
     args = (make_model, X, labels, groups)
@@ -486,14 +520,14 @@ def evaluate_protocol(
     last = len(splits) - 1 if proto.keeps_held_out else -1  # the fold whose test part is kept
     if n_jobs == 1:
         results = (_run_fold(*args, tr, te, inside, k, None, i == last, views, triplets,
-                             extra_metrics, fold_scorer, variants)
+                             extra_metrics, fold_scorer, variants, similarities)
                    for i, (tr, te) in enumerate(splits))
     else:
         from mirsim.parallel import worker_processes  # workers that end with this process
 
         results = worker_processes(n_jobs)(
             delayed(_run_fold)(*args, tr, te, inside, k, 1, i == last, views, triplets,
-                               extra_metrics, fold_scorer, variants)
+                               extra_metrics, fold_scorer, variants, similarities)
             for i, (tr, te) in enumerate(splits))
     per_fold, fit_seconds, n_params, held_out, fold_scores = [], [], 0, None, []
     for i, (metrics, seconds, n_params, kept, scores) in enumerate(results):

@@ -316,11 +316,13 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                    n_jobs: int = 1, extra_metrics: Callable | None = None,
                    judgments: ExperimentJudgments | None = None,
                    triplets: tuple[np.ndarray, np.ndarray | None] | None = None,
-                   variants: TrainingVariants | None = None
+                   variants: TrainingVariants | None = None,
+                   similarities: np.ndarray | None = None
                    ) -> ExperimentResult:
     """Evaluate one model on one feature set under one protocol (``n_jobs`` folds at once;
     ``extra_metrics``, ``triplets`` (supervision by judged triplets instead of labels),
-    ``variants`` (extra training items made from the items, :func:`variants_of`): see
+    ``variants`` (extra training items made from the items, :func:`variants_of`),
+    ``similarities`` (target similarities between the items instead of labels): see
     :func:`mirsim.evaluation.protocols.evaluate_protocol`).
 
     With ``judgments`` (:func:`mirsim.experiments.judgments.judgments_for` of the same feature
@@ -351,7 +353,8 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
                                         triplets=triplets, extra_metrics=extra_metrics,
                                         fold_scorer=None if judgments is None
-                                        else judgments.scorer, variants=variants)
+                                        else judgments.scorer, variants=variants,
+                                        similarities=similarities)
     n_folds = len(protocol_result.per_fold)
     return ExperimentResult(features.collection.name, features.feature, model, protocol, n_folds,
                             seed, protocol_result, len(features.X), params,

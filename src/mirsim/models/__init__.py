@@ -21,6 +21,7 @@ _EXPORTS = {
     "EuclideanModel": ".baselines", "LinearModel": ".baselines", "MLPModel": ".baselines",
     "GraphModel": ".graph", "ANGNNModel": ".graph", "KNNGNNModel": ".graph",
     "LMNNModel": ".lmnn",
+    "PairRegressionModel": ".pairwise", "SoftLDAModel": ".pairwise",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

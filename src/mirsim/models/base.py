@@ -9,8 +9,9 @@ safetensors file: no pickle.
 A model is a scikit-learn estimator: parameters are keyword arguments of ``__init__`` stored
 unchanged (declared once, with what they may be: :mod:`mirsim.params`), nothing is learned
 before ``fit``, learned state ends with an underscore, ``sklearn.base.clone`` works. Besides
-labels, ``fit`` takes judged triplets (``triplets=``) or augmented views (``views=``) for the
-models whose ``supervision`` lists them.
+labels, ``fit`` takes judged triplets (``triplets=``), target similarities between the items
+(``similarities=``, e.g. the listeners' co-association) or augmented views (``views=``) for
+the models whose ``supervision`` lists them.
 
 Adding a model is one new file in :mod:`mirsim.models`: a subclass registered with
 ``@MODELS.register``, whose class attributes say what tables and pipelines need to know
@@ -38,7 +39,7 @@ from mirsim.training.components import Component, component_config, resolve
 from mirsim.training.runtime import without_torch_reregistration_warning
 
 #: The ways a model can be supervised (see :meth:`MetricModel.fit`).
-SUPERVISIONS = ("labels", "triplets", "views")
+SUPERVISIONS = ("labels", "triplets", "views", "similarities")
 
 
 def _plain(value: Any) -> Any:
@@ -79,7 +80,7 @@ class MetricModel(TransformerMixin, BaseEstimator):
     table1_row: ClassVar[int | None] = None
     #: embeddings depend on a reference set (a graph over the library), not on the item alone
     needs_reference: ClassVar[bool] = False
-    #: what ``fit`` can learn from: "labels", "triplets", "views"
+    #: what ``fit`` can learn from: "labels", "triplets", "views", "similarities"
     supervision: ClassVar[tuple[str, ...]] = ("labels",)
     #: ``fit`` needs augmented views of every item (self-supervised models)
     needs_views: ClassVar[bool] = False
@@ -103,7 +104,8 @@ class MetricModel(TransformerMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, groups: Any = None, *, triplets: Any = None,
-            triplet_weights: Any = None, views: Any = None) -> MetricModel:
+            triplet_weights: Any = None, views: Any = None, similarities: Any = None
+            ) -> MetricModel:
         """Learn the standardisation and the metric.
 
         Parameters
@@ -122,12 +124,17 @@ class MetricModel(TransformerMixin, BaseEstimator):
         views : array of shape (n, v, d), optional
             Features of ``v`` augmented versions of each item, instead of ``y``
             (self-supervised models).
+        similarities : array of shape (n, n), optional
+            Target similarity of every pair of rows of ``X`` in [0, 1] (e.g. the share of
+            listeners who grouped the two sounds together: 1 the same, 0 unrelated), symmetric;
+            NaN marks a pair without a target. Instead of ``y`` (models whose ``supervision``
+            has "similarities").
 
         Returns
         -------
         self
         """
-        mode = self._supervision_mode(y, triplets, views)
+        mode = self._supervision_mode(y, triplets, views, similarities)
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)  # a failed fit must not leave a half-fitted model behind
         self._check_own_params()
@@ -143,6 +150,9 @@ class MetricModel(TransformerMixin, BaseEstimator):
         classes, y_codes = (np.unique(np.asarray(y), return_inverse=True) if mode == "labels"
                             else (np.zeros(0), None))
         trip, weights = self._check_triplets(triplets, triplet_weights, len(X))
+        # passed only when given, so that subclasses written before it need not name it
+        targets = ({} if similarities is None
+                   else {"similarities": self._check_similarities(similarities, len(X))})
         mean, scale = X.mean(axis=0), X.std(axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)
         views_std = None
@@ -156,7 +166,7 @@ class MetricModel(TransformerMixin, BaseEstimator):
         self._fit_standardised(((X - mean) / scale).astype(np.float32),
                                None if y_codes is None else y_codes.reshape(-1), groups,
                                distance=distance, triplets=trip, triplet_weights=weights,
-                               views=views_std)
+                               views=views_std, **targets)
         self.classes_, self.mean_, self.scale_, self.distance_ = classes, mean, scale, distance
         return self
 
@@ -175,10 +185,12 @@ class MetricModel(TransformerMixin, BaseEstimator):
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(np.float32)
 
-    def _supervision_mode(self, y: Any, triplets: Any, views: Any) -> str:
-        given = [m for m, v in zip(SUPERVISIONS, (y, triplets, views)) if v is not None]
+    def _supervision_mode(self, y: Any, triplets: Any, views: Any,
+                          similarities: Any = None) -> str:
+        given = [m for m, v in zip(SUPERVISIONS, (y, triplets, views, similarities))
+                 if v is not None]
         if len(given) > 1:
-            raise ValueError(f"{self.name}: give one of y, triplets or views, not "
+            raise ValueError(f"{self.name}: give one of y, triplets, views or similarities, not "
                              f"{' and '.join(given)}")
         if not given:
             if "labels" in self.supervision:
@@ -209,6 +221,22 @@ class MetricModel(TransformerMixin, BaseEstimator):
                              f"with a positive sum")
         return trip.astype(np.int64), w
 
+    @staticmethod
+    def _check_similarities(similarities: Any, n: int) -> np.ndarray:
+        """The target similarities as float64, checked: ``(n, n)``, symmetric, in [0, 1] or
+        NaN (no target), at least one known pair off the diagonal."""
+        S = np.asarray(similarities, dtype=np.float64)
+        if S.shape != (n, n):
+            raise ValueError(f"similarities must have shape ({n}, {n}), got {S.shape}")
+        known = np.isfinite(S)
+        if np.isinf(S).any() or np.any((S[known] < 0) | (S[known] > 1)):
+            raise ValueError("similarities must lie in [0, 1] (NaN: no target)")
+        if not np.array_equal(known, known.T) or not np.allclose(S[known], S.T[known]):
+            raise ValueError("similarities must be symmetric")
+        if not (known & ~np.eye(n, dtype=bool)).any():
+            raise ValueError("similarities give no target for any pair of different items")
+        return S
+
     def _check_own_params(self) -> None:
         check_params(self, f"model '{self.name}'")
 
@@ -229,7 +257,8 @@ class MetricModel(TransformerMixin, BaseEstimator):
     def _fit_standardised(self, X: np.ndarray, y: np.ndarray | None, groups: Any, *,
                           distance: str, triplets: np.ndarray | None,
                           triplet_weights: np.ndarray | None, views: np.ndarray | None) -> None:
-        """Learn from standardised features and integer labels (or triplets, or views)."""
+        """Learn from standardised features and integer labels (or triplets, or views; or
+        ``similarities=``, passed only when given)."""
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
         return X

@@ -29,7 +29,7 @@ class EuclideanModel(MetricModel):
     name = "euclidean"
     display_name = "Euclidean"
     table1_row = 1
-    supervision = ("labels", "triplets", "views")  # nothing is learned: any supervision will do
+    supervision = ("labels", "triplets", "views", "similarities")  # nothing is learned: any supervision will do
 
     seed: int = param(0, Interval(int, 0, None), "unused (no randomness); kept for a uniform CLI")
 
