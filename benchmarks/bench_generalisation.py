@@ -8,9 +8,10 @@ the 78 real Cyberlioz sounds under group-kfold, scored against the consensus clu
 Sections (each cell is ``mirsim.experiments.run_experiment``, the numbers ``mirsim train
 --judgments cyberlioz`` prints; 5 group folds, seed 0):
 
-* ``inputs``: Euclidean and LDA on ``musicnn-msd`` with ``layer=pooled`` (its mid-end
-  features pooled over time, mean and max: 1,506 values; the default ``musicnn-msd`` is the
-  200-unit penultimate layer) and on ``jtfs`` beside it (the two side by side);
+* ``inputs``: Euclidean, LDA and soft-label LDA (supervision ``soft-labels`` of ``reproduce
+  new-sounds``) on ``musicnn-msd`` with ``layer=pooled`` (its mid-end features pooled over
+  time, mean and max: 1,506 values; the default ``musicnn-msd`` is the 200-unit penultimate
+  layer) and on ``jtfs`` beside it (the two side by side);
 * ``ensembles``: ``fold-ensemble`` (one member per inner group fold of the training sounds,
   embeddings side by side) of LDA on ``jtfs`` and ``jtfs+musicnn-msd``, and of the MLP on
   ``musicnn-msd``, against the single model;
@@ -38,6 +39,7 @@ from mirsim.datasets.cyberlioz import seed_copies
 from mirsim.experiments import load_features
 from mirsim.experiments.experiment import FeatureSet, run_experiment, variants_of
 from mirsim.experiments.judgments import judgments_for, load_judgments
+from mirsim.experiments.new_sounds import listener_coassociation, soft_labels
 from mirsim.models import make_model
 
 METRICS = ("p_at_1", "p_at_5", "map_at_r", "triplet_agreement", "triplet_agreement_high")
@@ -69,7 +71,9 @@ def cells(section: str, quick: bool) -> list[dict[str, Any]]:
     """The cells of a section: input, model (and its parameters), variants kept."""
     if section == "inputs":
         inputs = ["mfcc"] if quick else ["musicnn-msd-pooled", "jtfs+musicnn-msd-pooled"]
-        return [{"input": i, "model": m} for i in inputs for m in ("euclidean", "lda")]
+        return ([{"input": i, "model": m} for i in inputs for m in ("euclidean", "lda")]
+                + [{"input": i, "model": "soft-lda", "supervision": "soft-labels"}
+                   for i in inputs])
     if section == "ensembles":
         pairs = ([("mfcc", "lda")] if quick else
                  [("jtfs", "lda"), ("jtfs+musicnn-msd", "lda"), ("musicnn-msd", "mlp")])
@@ -100,9 +104,13 @@ def _run_cell(cell: dict[str, Any], cache: dict, judgments, quick: bool) -> dict
         far = (lambda items: seed_copies(items)) if limit is None else \
             (lambda items: seed_copies(items) | (np.abs(items["n_steps"].to_numpy()) > limit))
         variants = variants_of(fs, extended, "seed", unchanged=far)
+    matched = judgments_for(fs, judgments)
+    similarities = None
+    if cell.get("supervision") == "soft-labels":  # as reproduce new-sounds' supervision
+        similarities = soft_labels(fs.labels, listener_coassociation(matched))
     t0 = time.perf_counter()
-    j = run_experiment(fs, model, "group-kfold", 5, 0, params,
-                       judgments=judgments_for(fs, judgments), variants=variants).to_json()
+    j = run_experiment(fs, model, "group-kfold", 5, 0, params, judgments=matched,
+                       variants=variants, similarities=similarities).to_json()
     return {**{m: j["metrics"][m] for m in METRICS if m in j["metrics"]},
             "n_variants": 0 if variants is None else int(len(variants.X)),
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -111,7 +119,8 @@ def _run_cell(cell: dict[str, Any], cache: dict, judgments, quick: bool) -> dict
 def key(cell: dict[str, Any]) -> str:
     """What identifies a cell (its section, input, model, ensemble and variants kept)."""
     return json.dumps({k: cell[k] for k in ("section", "input", "model", "ensemble",
-                                            "semitones") if k in cell}, sort_keys=True)
+                                            "semitones", "supervision") if k in cell},
+                      sort_keys=True)
 
 
 def main() -> None:
@@ -132,7 +141,7 @@ def main() -> None:
             cell.update(_run_cell(cell, cache, judgments, args.quick))
             done.append(cell)
             print(" ".join(f"{k}={cell[k]}" for k in ("section", "input", "model", "ensemble",
-                                                       "semitones") if k in cell),
+                                                       "semitones", "supervision") if k in cell),
                   " ".join(f"{m} {cell[m]['mean']:.3f}" for m in METRICS if m in cell),
                   f"variants {cell['n_variants']}  {cell['seconds']:.0f} s", flush=True)
             write_result(name, {"what": "78 real Cyberlioz sounds, group-kfold (5 folds, seed "
