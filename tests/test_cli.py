@@ -75,7 +75,7 @@ def _check_test_embeddings(run, library, skipped, model, protocol, shape):
 
 @pytest.mark.parametrize("protocol", ["group-kfold", "loo"])
 def test_held_out_embeddings_of_other_protocols(library, tmp_path, protocol):
-    r = _run(["train", "--data", str(library), "--model", "euclidean", "--protocol", protocol,
+    r = _run(["train", "--feature", "mfcc", "--data", str(library), "--model", "euclidean", "--protocol", protocol,
               "--folds", "3", "--workers", "1", "--jobs", "1", "--runs", str(tmp_path),
               "--json", "--no-save-model"])
     assert r.exit_code == 0, r.output
@@ -91,7 +91,7 @@ def test_held_out_embeddings_of_other_protocols(library, tmp_path, protocol):
 def test_second_run_does_not_recompute_features(library, tmp_path, monkeypatch):
     import mirsim.features.extraction as extraction
 
-    args = ["train", "--data", str(library), "--model", "euclidean", "--folds", "3",
+    args = ["train", "--feature", "mfcc", "--data", str(library), "--model", "euclidean", "--folds", "3",
             "--workers", "1", "--runs", str(tmp_path), "--json", "--no-save-model"]
     assert _run(args).exit_code == 0
     computed = []
@@ -313,7 +313,7 @@ def test_train_lists_dangling_links_and_duplicates_in_skipped_json(tmp_path):
     (lib / "dull" / "gone.wav").symlink_to("../nowhere.wav")
     (lib / "mellow" / "loop").symlink_to("..")
     shutil.copyfile(lib / "dull" / "dull 0.wav", lib / "bright" / "a copy.wav")
-    r = _run(["train", "--data", str(lib), "--model", "euclidean", "--protocol", "kfold",
+    r = _run(["train", "--feature", "mfcc", "--data", str(lib), "--model", "euclidean", "--protocol", "kfold",
               "--folds", "3", "--workers", "1", "--jobs", "1", "--runs", str(tmp_path / "runs"),
               "--json", "--no-save-model"])
     assert r.exit_code == 0, r.output
@@ -395,7 +395,7 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(library, tmp_path):
     r = _mirsim(["reproduce", "table1", "--data", str(library), "--features", "mfcc",
                  "--models", "euclidean", "--runs", "/proc/x"])
     assert r.returncode == 2 and "cannot create the runs directory" in r.stderr
-    r = _run(["train", "--data", str(library), "--model", "euclidean", "--folds", "2",
+    r = _run(["train", "--feature", "mfcc", "--data", str(library), "--model", "euclidean", "--folds", "2",
               "--workers", "1", "--runs", str(tmp_path), "--json"])
     run_dir = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
     r = _mirsim(["report", run_dir, "--out", "/proc/x.html"])

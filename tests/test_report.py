@@ -38,7 +38,7 @@ def library(tmp_path_factory, isolated_env) -> Path:
 def train_run(library, tmp_path_factory) -> Path:
     """A `mirsim train` run (MLP, a few epochs, 3 folds) with its saved model."""
     runs = tmp_path_factory.mktemp("report-runs")
-    r = _run(["train", "--data", library, "--model", "mlp", "--folds", 3, "-p", "epochs=4",
+    r = _run(["train", "--feature", "mfcc", "--data", library, "--model", "mlp", "--folds", 3, "-p", "epochs=4",
               "-p", "batch_size=16", "--workers", 1, "--jobs", 1, "--threads", 1,
               "--runs", runs])
     assert r.exit_code == 0, r.output
@@ -288,7 +288,7 @@ def _numeric_library(root: Path) -> Path:
 
 def test_a_leave_one_out_run_says_so_with_its_real_number_of_folds(isolated_env, tmp_path):
     lib = _numeric_library(tmp_path / "lib")
-    r = _run(["train", "--data", lib, "--model", "euclidean", "--protocol", "loo",
+    r = _run(["train", "--feature", "mfcc", "--data", lib, "--model", "euclidean", "--protocol", "loo",
               "--workers", 1, "--jobs", 1, "--runs", tmp_path / "runs"])
     assert r.exit_code == 0, r.output
     run = next((tmp_path / "runs").iterdir())
@@ -345,7 +345,7 @@ def _listener_file(library: Path, path: Path) -> Path:
 
 def test_a_run_scored_against_listeners_plots_each_listener(library, tmp_path):
     listeners = _listener_file(library, tmp_path / "listeners.csv")
-    r = _run(["train", "--data", library, "--model", "euclidean", "--folds", 3,
+    r = _run(["train", "--feature", "mfcc", "--data", library, "--model", "euclidean", "--folds", 3,
               "--judgments", listeners, "--workers", 1, "--jobs", 1, "--runs", tmp_path / "r"])
     assert r.exit_code == 0, r.output
     run = next((tmp_path / "r").iterdir())
