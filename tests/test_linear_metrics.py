@@ -189,3 +189,20 @@ def test_a_fold_ensemble_averages_its_members_squared_distances():
     assert not hasattr(clone(ensemble), "members_")  # nothing learned before fit
     with pytest.raises(Exception, match="cannot be saved"):
         ensemble.save("unused")
+
+
+def test_the_diagonal_metric_weights_each_feature_by_its_shrunk_fisher_ratio():
+    from mirsim.models import make_model
+
+    # two labels, two features; hand-computed on the standardised values
+    X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 1.0], [6.0, 3.0]])
+    y = np.array([0, 0, 1, 1])
+    model = make_model("diagonal", shrinkage=0.0).fit(X, y)
+    Z = (X - X.mean(0)) / X.std(0)  # feature 0: -1.342, -0.447, 0.447, 1.342; feature 1: -1, 1, -1, 1
+    between = np.array([0.8, 0.0])  # label means (-0.894, 0.894) and (0, 0)
+    within = ((Z - np.array([Z[:2].mean(0), Z[:2].mean(0), Z[2:].mean(0), Z[2:].mean(0)])) ** 2).mean(0)
+    np.testing.assert_allclose(within, [0.2, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(np.diag(model.L_.numpy()) ** 2, between / within, rtol=1e-5)
+    shrunk = make_model("diagonal", shrinkage=1.0).fit(X, y)  # denominators all mean(W) = 0.6
+    np.testing.assert_allclose(np.diag(shrunk.L_.numpy()) ** 2, between / 0.6, rtol=1e-5)
+    assert model.n_parameters == 2 and model.transform(X).shape == (4, 2)
