@@ -16,7 +16,7 @@ from mirsim.models.graph import Adjacency, GraphEmbeddingNetwork, nearest_indice
 FAST = {"euclidean": {}, "linear": {"epochs": 3}, "lmnn": {}, "mlp": {"epochs": 3},
         "knn-gnn": {"epochs": 3}, "an-gnn": {"epochs": 3}, "classifier": {"epochs": 3},
         "prototypical": {"epochs": 3}, "pair-regression": {"steps": 30},
-        "soft-lda": {"n_components": 2}}
+        "soft-lda": {"n_components": 2}, "diagonal": {}}
 
 
 def _blobs(n_per=12, n_classes=3, dim=6, seed=0):
