@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from mirsim.cli import options as opt
+from mirsim.cli.train import DEFAULT_FEATURE
 from mirsim.cli.common import (fail_cleanly, human_reference_row, load_features_with_progress,
                                metrics_table, out, progress_bar)
 
@@ -16,7 +17,7 @@ from mirsim.cli.common import (fail_cleanly, human_reference_row, load_features_
 def demo(
     data: str = typer.Option("auto", help="auto: the 78 real Cyberlioz sounds if found, else "
                                           "the offline synth library."),
-    feature: str = typer.Option("jtfs", help="Input feature."),
+    feature: str = typer.Option(DEFAULT_FEATURE, help="Input feature (mirsim train's default)."),
     models: str = typer.Option(",".join(("euclidean", "lda", "mlp", "an-gnn")),
                                help="Comma-separated models to compare."),
     folds: int = typer.Option(5, help="Number of folds."),

@@ -188,7 +188,7 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     if len(set(candidates)) != len(candidates):
         raise MirsimError(f"--candidates names a candidate twice: {', '.join(candidates)}")
     overrides = row_overrides(params, candidates, "CANDIDATE")
-    inputs, models, candidate_params = [], {}, {}
+    inputs, variant_inputs, models, candidate_params = [], set(), {}, {}
     for c in candidates:
         feature, model, supervision = parse_candidate(c)
         make_extractor(feature)
@@ -210,11 +210,11 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
         models[c] = model
         if feature not in inputs:
             inputs.append(feature)
-    variant_inputs = sorted({parse_candidate(c)[0] for c in candidates
-                             if parse_candidate(c)[2] == "extended"})
+        if supervision == "extended":
+            variant_inputs.add(feature)
     return NEW_SOUNDS.config(data=data, candidates=candidates, inputs=inputs,
                              variant_data=VARIANT_DATA.get(data) if variant_inputs else None,
-                             variant_inputs=variant_inputs,
+                             variant_inputs=sorted(variant_inputs),
                              candidate_models=models, candidate_params=candidate_params,
                              protocol=protocol, folds=folds, seed=seed, quick=quick,
                              judgments=judgments)
@@ -290,7 +290,7 @@ def _variants(fs: FeatureSet, variant_set: FeatureSet | None):
 
 def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, Any],
           n_jobs: int, judgments, triplets=None, variants=None, similarities=None,
-          supervision: str = "coassociation") -> dict[str, Any]:
+          supervision: str = "clusters") -> dict[str, Any]:
     from mirsim.models import model_class
 
     live = model_class(model)._params_from_config(params)  # components saved as JSON
@@ -299,18 +299,19 @@ def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, 
                             variants=variants, similarities=similarities)
     j = result.to_json()
     listeners = {} if "listeners" not in j else {"listeners": j["listeners"]["model"]}
-    supervision = ({"supervision": "listeners", "n_triplets": int(len(triplets[0]))}
-                   if triplets is not None else
-                   {"supervision": "extended", "n_variants": int(len(variants.X))}
-                   if variants is not None else
-                   {"supervision": supervision,
-                    "n_pairs": int(np.isfinite(similarities[np.triu_indices(len(similarities),
-                                                                             1)]).sum())}
-                   if similarities is not None else {"supervision": "clusters"})
+    size = {}  # how much the supervision gave besides (or instead of) the labels
+    if triplets is not None:
+        size["n_triplets"] = int(len(triplets[0]))
+    elif variants is not None:
+        size["n_variants"] = int(len(variants.X))
+    elif similarities is not None:
+        pairs = similarities[np.triu_indices(len(similarities), 1)]
+        size["n_pairs"] = int(np.isfinite(pairs).sum())
     return {**j["metrics"], "n_parameters": j["n_parameters"],
             "train_seconds": j["train_seconds"], "n_items": j["n_items"],
             "folds": result.folds, "queries": j["queries"], "distance": j["distance"],
-            "feature": fs.feature, "model": model, **supervision, **listeners}
+            "feature": fs.feature, "model": model, "supervision": supervision, **size,
+            **listeners}
 
 
 def goal_check(table: dict[str, Any]) -> dict[str, Any] | None:
