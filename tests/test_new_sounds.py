@@ -26,11 +26,48 @@ def test_a_concatenation_is_its_parts_side_by_side():
     assert both.identity != make_extractor("scat1d+mfcc").identity
 
 
+def test_a_part_takes_its_parameters_in_brackets():
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(44100)).astype(np.float32)
+    both = make_extractor("mfcc[n_mfcc=20,n_mels=64]+scat1d")
+    parts = [make_extractor("mfcc", n_mfcc=20, n_mels=64)(y, 44100),
+             make_extractor("scat1d")(y, 44100)]
+    assert both(y, 44100).shape == (20 + len(parts[1]),)
+    np.testing.assert_allclose(both(y, 44100), np.concatenate(parts), rtol=1e-5, atol=1e-6)
+    assert both.identity != make_extractor("mfcc+scat1d").identity  # another cache key
+    assert make_extractor("mfcc[n_mfcc=20]").identity == make_extractor("mfcc", n_mfcc=20).identity
+
+
+def test_default_candidates_follow_the_data_and_the_judgments():
+    from mirsim.experiments.new_sounds import (FROM_LISTENERS, default_candidates,
+                                               new_sounds_config, parse_candidate)
+
+    def supervisions(names):
+        return {parse_candidate(c)[2] for c in names}
+
+    assert supervisions(default_candidates("cyberlioz", judged=True)) == {
+        "clusters", "listeners", "coassociation", "soft-labels", "extended"}
+    assert supervisions(default_candidates("cyberlioz", judged=False)) == {"clusters",
+                                                                           "extended"}
+    assert supervisions(default_candidates("synth", judged=False)) == {"clusters"}
+    assert not supervisions(default_candidates("synth", judged=True)) & {"extended"}
+    assert "jtfs+musicnn-msd[layer=pooled]" in {parse_candidate(c)[0]
+                                                for c in default_candidates()}
+    # every default candidate is one its model can learn (checked before any work)
+    config = new_sounds_config(judgments="cyberlioz")
+    assert config["candidates"] == default_candidates("cyberlioz", judged=True)
+    assert config["variant_inputs"] == ["jtfs", "mfcc"]
+    assert not set(FROM_LISTENERS) & supervisions(new_sounds_config("synth")["candidates"])
+
+
 def test_bad_concatenations_are_one_line_errors():
     r = _run(["train", "--feature", "mfcc+mel"])
     assert r.exit_code == 2 and "unknown feature 'mel'" in r.stderr
     r = _run(["train", "--feature", "mfcc+jtfs", "--feature-param", "n_mfcc=20"])
     assert r.exit_code == 2 and "KEY one of: none" in r.stderr
+    for bad in ("mfcc[n_mfcc=many]", "mfcc[n_mfcc=20", "mfcc[hop=1]+jtfs"):
+        r = _run(["train", "--feature", bad])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad
     r = _run(["reproduce", "new-sounds", "--candidates", "lda"])
     assert r.exit_code == 2 and "write INPUT/MODEL" in r.stderr
     assert _run(["reproduce", "new-sounds", "--help"]).exit_code == 0

@@ -171,9 +171,12 @@ def reproduce_new_sounds(
                    "the default, listeners, extended: the clusters and the simulated pitch "
                    "and dynamics variants of the training sounds, or coassociation: the share "
                    "of listeners who grouped each pair, for soft-lda or pair-regression, or "
-                   "soft-labels: that share and the clusters, half and half; "
-                   "default candidates: mfcc, jtfs, musicnn-msd, "
-                   "jtfs+musicnn-msd, each with euclidean, lda, nca, lmnn, mlp, an-gnn)."),
+                   "soft-labels: that share and the clusters, half and half; an input's "
+                   "parameters in brackets, e.g. jtfs+musicnn-msd[layer=pooled]/lda; "
+                   "default: mfcc, jtfs, musicnn-msd, musicnn-msd[layer=pooled] and the "
+                   "concatenations of jtfs with both, each with euclidean, lda, nca, lmnn, "
+                   "mlp, an-gnn from the clusters, and the models of the other supervisions "
+                   "the data and judgments allow)."),
     protocol: str = typer.Option("group-kfold", help="group-kfold (new sounds), loo or kfold."),
     folds: int = typer.Option(5, help="Number of folds."),
     seed: int = typer.Option(0, help="Seed."),
@@ -232,8 +235,10 @@ def reproduce_new_sounds(
 
 
 def _names(text: str) -> list[str]:
-    """``"a, b,"`` -> ``["a", "b"]``."""
-    return [n.strip() for n in text.split(",") if n.strip()]
+    """``"a, b[k=1,j=2],"`` -> ``["a", "b[k=1,j=2]"]`` (commas in brackets are a name's)."""
+    from mirsim.experiments.specs import split_outside_brackets
+
+    return [n.strip() for n in split_outside_brackets(text) if n.strip()]
 
 
 def _start_or_resume(kind, resume: Optional[Path], new_config: Callable[[], dict]):

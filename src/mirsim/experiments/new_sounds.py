@@ -34,9 +34,22 @@ NEW_SOUNDS = TableKind("reproduce new-sounds", "new_sounds", "candidates",
 
 #: What separates a candidate's input from its model.
 SEPARATOR = "/"
-#: Inputs and models of the default candidates (every input with every model).
-DEFAULT_INPUTS = ("mfcc", "jtfs", "musicnn-msd", "jtfs+musicnn-msd")
+#: Inputs and models of the default candidates: every input with every model from the
+#: consensus clusters; a part's parameters in brackets (musicnn's pooled mid-end features).
+DEFAULT_INPUTS = ("mfcc", "jtfs", "musicnn-msd", "musicnn-msd[layer=pooled]",
+                  "jtfs+musicnn-msd", "jtfs+musicnn-msd[layer=pooled]")
 DEFAULT_MODELS = ("euclidean", "lda", "nca", "lmnn", "mlp", "an-gnn")
+#: The default candidates' other supervisions: the models that learn from each and their
+#: inputs (``None``: every default input). Those of :data:`FROM_LISTENERS` where there are
+#: judgments, ``extended`` where the data has variants. Fewer inputs where a cell is dear:
+#: LMNN on the listeners' triplets takes minutes per fold on wide inputs (and loses MAP@R on
+#: every one measured), and ``extended`` extracts every variant's features (thousands).
+DEFAULT_SUPERVISED = {
+    "listeners": (("lmnn",), ("jtfs", "musicnn-msd")),
+    "coassociation": (("soft-lda", "pair-regression"), None),
+    "soft-labels": (("soft-lda", "pair-regression"), None),
+    "extended": (("lda", "mlp"), ("mfcc", "jtfs")),
+}
 #: The metrics of a cell in the Markdown table (with judgments also the agreement).
 COLUMNS = ("p_at_1", "p_at_5", "map_at_r")
 #: The goal: MAP@R above the best Euclidean input, and agreement with listeners.
@@ -68,13 +81,26 @@ LISTENER_SHARE = 0.75
 QUICK = {"epochs": 3, "hidden": (64,), "embedding_dim": 32}
 
 
-def default_candidates() -> list[str]:
-    """Every default input with every default model.
+def default_candidates(data: str = "cyberlioz", judged: bool = True) -> list[str]:
+    """Every default input with every default model from the clusters, then with every
+    model of each other supervision the data and the judgments allow
+    (:data:`DEFAULT_SUPERVISED`): with listener judgments (``judged``) those learned from the
+    listeners, on data with variants (:data:`VARIANT_DATA`) those learned with them.
 
     >>> default_candidates()[:2], len(default_candidates())
-    (['mfcc/euclidean', 'mfcc/lda'], 24)
+    (['mfcc/euclidean', 'mfcc/lda'], 66)
+    >>> len(default_candidates("synth", judged=False))
+    36
     """
-    return [f"{i}{SEPARATOR}{m}" for i in DEFAULT_INPUTS for m in DEFAULT_MODELS]
+    names = [f"{i}{SEPARATOR}{m}" for i in DEFAULT_INPUTS for m in DEFAULT_MODELS]
+    for supervision, (models, inputs) in DEFAULT_SUPERVISED.items():
+        if supervision in FROM_LISTENERS and not judged:
+            continue
+        if supervision == "extended" and data not in VARIANT_DATA:
+            continue
+        names += [SEPARATOR.join((i, m, supervision)) for i in inputs or DEFAULT_INPUTS
+                  for m in models]
+    return names
 
 
 def parse_candidate(candidate: str) -> tuple[str, str, str]:
@@ -159,7 +185,8 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     Parameters
     ----------
     candidates : sequence of str, optional
-        ``INPUT/MODEL`` names (default :func:`default_candidates`).
+        ``INPUT/MODEL[/SUPERVISION]`` names (default :func:`default_candidates` of ``data``
+        and ``judgments``).
     params : sequence of str, optional
         ``CANDIDATE:KEY=VALUE`` overrides, e.g. ``jtfs/lda:shrinkage=0.5``.
     judgments : str, optional
@@ -184,7 +211,8 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     make_protocol(protocol, folds, seed)
     if candidates is not None and not list(candidates):
         raise MirsimError("--candidates names no candidate (write INPUT/MODEL,...)")
-    candidates = default_candidates() if candidates is None else list(candidates)
+    candidates = (default_candidates(data, bool(judgments)) if candidates is None
+                  else list(candidates))
     if len(set(candidates)) != len(candidates):
         raise MirsimError(f"--candidates names a candidate twice: {', '.join(candidates)}")
     overrides = row_overrides(params, candidates, "CANDIDATE")

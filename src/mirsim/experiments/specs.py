@@ -91,6 +91,24 @@ def split_assignment(pair: str) -> tuple[str, str]:
     return key, raw.strip()
 
 
+def split_outside_brackets(text: str, separator: str = ",") -> list[str]:
+    """``text`` split at ``separator`` where it is not inside brackets, so that a list of
+    names may hold names with bracketed parameters (no library splits at a depth).
+
+    Examples
+    --------
+    >>> split_outside_brackets("jtfs/lda,mfcc[n_mfcc=20,n_mels=64]/lda")
+    ['jtfs/lda', 'mfcc[n_mfcc=20,n_mels=64]/lda']
+    """
+    pieces, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == separator and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    return [*pieces, text[start:]]
+
+
 def parse_params(pairs: Iterable[str] | None, cls: type, what: str) -> dict[str, Any]:
     """``["lr=0.01", "hidden=128,256"]`` -> typed keyword arguments of ``cls``.
 

@@ -28,15 +28,41 @@ def available_features() -> list[str]:
     return FEATURES.names()
 
 
+def feature_parts(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The features a name names and the parameters written in it.
+
+    A part may carry parameters in brackets, ``name[key=value,...]``, read as the types of
+    that feature's defaults: ``"musicnn-msd[layer=pooled]"`` is ``musicnn-msd`` with
+    ``layer="pooled"``, and ``"jtfs+musicnn-msd[layer=pooled]"`` the concatenation of
+    ``jtfs`` at its defaults and that. A malformed name is a one-line error.
+
+    Examples
+    --------
+    >>> feature_parts("jtfs+musicnn-msd[layer=pooled]")
+    [('jtfs', {}), ('musicnn-msd', {'layer': 'pooled'})]
+    >>> feature_parts("mfcc[n_mfcc=20]")
+    [('mfcc', {'n_mfcc': 20})]
+    """
+    from mirsim.experiments.specs import parse_params, split_outside_brackets
+
+    parts = []
+    for text in split_outside_brackets(name, "+"):
+        base, bracket, rest = text.strip().partition("[")
+        if bracket and not rest.endswith("]") or not base.strip() or "]" in base:
+            raise MirsimError(f"feature '{name}': write NAME or NAME[KEY=VALUE,...] for each "
+                              f"part, joined by '+'")
+        pairs = [p for p in split_outside_brackets(rest[:-1], ",") if p.strip()] if bracket else []
+        cls = FEATURES.get(base.strip())
+        parts.append((base.strip(), parse_params(pairs, cls, f"feature '{base.strip()}'")))
+    return parts
+
+
 def extractor_class(name: str) -> type:
     """The class of the extractor called ``name`` (raises :class:`UnknownNameError`)."""
-    from mirsim.features.concatenation import ConcatenatedFeatures, is_concatenation
+    from mirsim.features.concatenation import ConcatenatedFeatures
 
-    if is_concatenation(name):
-        for part in name.split("+"):
-            FEATURES.get(part)
-        return ConcatenatedFeatures
-    return FEATURES.get(name)
+    parts = feature_parts(name)
+    return ConcatenatedFeatures if len(parts) > 1 else FEATURES.get(parts[0][0])
 
 
 def make_extractor(name: str, **params: Any):
@@ -50,16 +76,27 @@ def make_extractor(name: str, **params: Any):
         A parameter it does not have, or a value outside its range (one line).
 
     ``"a+b"`` names the concatenation of features ``a`` and ``b``
-    (:class:`~mirsim.features.concatenation.ConcatenatedFeatures`), each at its defaults.
+    (:class:`~mirsim.features.concatenation.ConcatenatedFeatures`); each part takes its
+    parameters in brackets (:func:`feature_parts`), e.g. ``"jtfs+musicnn-msd[layer=pooled]"``.
+
+    Examples
+    --------
+    >>> make_extractor("musicnn-msd[layer=pooled]").layer
+    'pooled'
+    >>> make_extractor("mfcc[n_mfcc=20]", n_mfcc=13).n_mfcc  # a keyword wins
+    13
     """
-    from mirsim.features.concatenation import ConcatenatedFeatures, is_concatenation
+    from mirsim.features.concatenation import ConcatenatedFeatures
 
-    if is_concatenation(name):
-        if params:
-            raise MirsimError(f"feature '{name}': a concatenation takes no feature parameters "
-                              f"(its parts are used at their defaults)")
-        return ConcatenatedFeatures(*(FEATURES.make(part.strip()) for part in name.split("+")))
-    return FEATURES.make(name, **params)
+    parts = feature_parts(name)
+    if len(parts) == 1:
+        base, written = parts[0]
+        return FEATURES.make(base, **{**written, **params})
+    if params:
+        raise MirsimError(f"feature '{name}': a concatenation takes its parts' parameters in "
+                          f"brackets, e.g. jtfs+musicnn-msd[layer=pooled]")
+    return ConcatenatedFeatures(*(FEATURES.make(base, **written) for base, written in parts))
 
 
-__all__ = sorted([*_EXPORTS, "available_features", "extractor_class", "make_extractor"])
+__all__ = sorted([*_EXPORTS, "available_features", "extractor_class", "feature_parts",
+                  "make_extractor"])
