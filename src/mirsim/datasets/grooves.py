@@ -540,12 +540,15 @@ def _read_manifest(root: Path) -> dict[str, Any] | None:
 
 
 def _remove_songs(root: Path, keep: set[str]) -> None:
-    """Delete songs (and their MIDI files) that are not in ``keep``: other parameters' songs."""
+    """Delete songs (and their MIDI files) that are not in ``keep`` (other parameters' songs),
+    and the temporary files of writes that were interrupted."""
     for folder, suffix in (("songs", ".flac"), ("midi", ".mid")):
         if (root / folder).is_dir():
             for p in (root / folder).glob(f"song-*{suffix}"):
                 if p.name[:-len(suffix)] not in keep:
                     p.unlink(missing_ok=True)
+            for p in (root / folder).glob(f".song-*{suffix}.*.tmp"):
+                p.unlink(missing_ok=True)
 
 
 def _collection(root: Path, items: pd.DataFrame) -> Collection:
