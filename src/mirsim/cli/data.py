@@ -37,13 +37,19 @@ def data_fetch(
 @data_app.command("info")
 @fail_cleanly
 def data_info(data: str = typer.Argument(..., help="Data set name, folder or CSV manifest."),
-              sol_root: Optional[Path] = opt.SolRoot) -> None:
-    """Summarise a data set: items, labels, groups."""
+              sol_root: Optional[Path] = opt.SolRoot,
+              dimension: Optional[list[str]] = typer.Option(
+                  None, help="NAME=RULE: a column of a CSV as a dimension of similarity "
+                             "(rules: same-label, shared-tag, tempo, key); repeatable.")) -> None:
+    """Summarise a data set: items, labels, groups, dimensions."""
     from mirsim.datasets import load_collection
 
-    c = load_collection(data, **data_options(sol_root))
+    options = {**data_options(sol_root), **({"dimensions": dimension} if dimension else {})}
+    c = load_collection(data, **options)
     out.print(c.summary())
     out.print(c.description)
+    if c.dimensions:
+        out.print("dimensions: " + ", ".join(f"{d.name} ({d.rule})" for d in c.dimensions))
 
 
 @data_app.command("build")
