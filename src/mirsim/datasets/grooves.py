@@ -32,7 +32,6 @@ Needs ``apt-get install mma fluid-soundfont-gm musescore-general-soundfont`` (De
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import math
 import shutil
@@ -48,7 +47,7 @@ import pandas as pd
 import soundfile as sf
 
 from mirsim.artefacts.files import atomic_path, read_json_object, write_bytes_atomic, write_json
-from mirsim.audio import FileSource
+from mirsim.audio import FileSource, file_sha256
 from mirsim.config import data_cache_dir
 from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
@@ -229,14 +228,6 @@ def soundfont_files(names: Sequence[str] = tuple(SOUNDFONTS)) -> dict[str, Path]
                               f"{INSTALL}")
         found[name] = path
     return found
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_midi(plan: SongPlan, duration: float, path: Path) -> Path:
@@ -453,7 +444,7 @@ def _params(seed: int, sample_rate: int, duration: float,
     return {"version": RENDER_VERSION, "seed": int(seed), "sample_rate": int(sample_rate),
             "duration": float(duration), "mma": mma_version(),
             "tinysoundfont": _tinysoundfont_version(),
-            "soundfonts": {name: {"file": path.name, "sha256": _sha256(path)}
+            "soundfonts": {name: {"file": path.name, "sha256": file_sha256(path)}
                            for name, path in files.items()}}
 
 
