@@ -37,6 +37,10 @@ if [ "$task" = test ] && ! { command -v chromium >/dev/null && [ -x /usr/bin/chr
     echo "note: the web page tests need: sudo apt-get install chromium chromium-driver" >&2
   fi
 fi
+# mma and the General MIDI soundfonts for the `grooves` data set (Debian); its tests skip without.
+if [ "$task" = test ]; then
+  bash scripts/install_debian_data.sh
+fi
 case "$task" in
   setup) ;;
   demo) mirsim demo "$@" ;;

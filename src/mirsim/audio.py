@@ -13,6 +13,7 @@ descriptor 2 at a temporary file while a file is opened and read.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -360,3 +361,37 @@ class FileSource:
 
     def __repr__(self) -> str:
         return f"FileSource({str(self.path)!r})"
+
+
+class ClipSource:
+    """A clip of a sound file: ``length`` seconds from ``offset`` (the audio source protocol of
+    :class:`FileSource`: ``name``, ``key``, ``load(sr, duration)``).
+
+    Examples
+    --------
+    >>> import tempfile, os, soundfile as sf
+    >>> p = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> sf.write(p, np.sin(np.arange(8000) / 5.0), 8000)
+    >>> clip = ClipSource(p, offset=0.25, length=0.5)
+    >>> clip.load(8000).shape, clip.load(8000, duration=0.1).shape, clip.name.endswith("@0.25")
+    ((4000,), (800,), True)
+    """
+
+    def __init__(self, path: str | Path, offset: float, length: float):
+        self.file, self.offset, self.length = FileSource(path), float(offset), float(length)
+
+    @property
+    def name(self) -> str:
+        return f"{self.file.name}@{self.offset:g}"
+
+    @property
+    def key(self) -> str:
+        clip = f"{self.file.key}:{self.offset!r}:{self.length!r}".encode()
+        return hashlib.sha256(clip).hexdigest()
+
+    def load(self, sr: int, duration: float | None = None) -> np.ndarray:
+        seconds = self.length if duration is None else min(duration, self.length)
+        return load_audio(self.file.path, sr=sr, offset=self.offset, duration=seconds)
+
+    def __repr__(self) -> str:
+        return f"ClipSource({self.name!r}, length={self.length:g})"

@@ -2,7 +2,7 @@
 
 >>> from mirsim.datasets import available_datasets
 >>> available_datasets()
-['cyberlioz', 'cyberlioz-extended', 'synth']
+['cyberlioz', 'cyberlioz-extended', 'grooves', 'synth']
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ def available_datasets() -> list[str]:
 
 
 def load_collection(name: str, **options: Any):
-    """Load a named data set, a folder (one sub-folder per label) or a CSV manifest.
+    """Load a named data set, a folder (one sub-folder per label), a CSV manifest or a tagged
+    library CSV (a header that declares dimensions, ``genre:same-label``; see
+    :mod:`mirsim.datasets.tagged`).
 
     Parameters
     ----------
     name : str
         A registered data set (``cyberlioz``, ``cyberlioz-extended``, ``synth``...), or a path.
     **options
-        The data set's parameters (e.g. ``sol_root`` for ``cyberlioz-extended``).
+        The data set's parameters (e.g. ``sol_root`` for ``cyberlioz-extended``); for a CSV,
+        ``dimensions`` (``["genre=same-label", ...]``) makes it a tagged library.
 
     Raises
     ------
@@ -46,6 +49,10 @@ def load_collection(name: str, **options: Any):
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise DataError(f"{path}: a data file must be a CSV manifest (path,label[,group])")
+        from mirsim.datasets.tagged import is_tagged_csv, load_tagged
+
+        if options.get("dimensions") or is_tagged_csv(path):
+            return load_tagged(path, options.get("dimensions"))
         from mirsim.datasets.files import load_manifest
 
         return load_manifest(path)

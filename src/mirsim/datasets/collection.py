@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mirsim.datasets.dimensions import Dimension, check_dimensions
 from mirsim.errors import DataError
 from mirsim.features.extraction import AudioSource
 
@@ -37,6 +38,11 @@ class Collection:
         Whether the items have labels. An unlabelled collection (a flat folder of sounds) has
         ``None`` as every label: only self-supervised models learn from it, and nothing is
         evaluated against its labels.
+    dimensions : list of Dimension
+        The dimensions of similarity the data set declares (genre, tempo, key...: each names
+        the item column(s) it reads and its rule; see :mod:`mirsim.datasets.dimensions`).
+        Empty by default. ``similarity_matrices(c.items, c.dimensions)`` gives one boolean
+        ``(n, n)`` matrix per dimension, which a conditional model learns from.
 
     Examples
     --------
@@ -53,6 +59,7 @@ class Collection:
     triplets: pd.DataFrame | None = field(default=None, repr=False)
     skipped: list[dict[str, str]] = field(default_factory=list, repr=False)
     labelled: bool = True
+    dimensions: list[Dimension] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.items.columns]
@@ -62,6 +69,8 @@ class Collection:
             raise DataError(f"collection '{self.name}': {len(self.items)} items but "
                             f"{len(self.sources)} sources")
         self.items = self.items.reset_index(drop=True)
+        self.dimensions = list(self.dimensions)
+        check_dimensions(self.items.columns, self.dimensions)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -79,7 +88,7 @@ class Collection:
         index = np.asarray(index, dtype=int)
         return Collection(self.name, self.items.iloc[index].reset_index(drop=True),
                           [self.sources[i] for i in index], self.description,
-                          labelled=self.labelled)
+                          labelled=self.labelled, dimensions=self.dimensions)
 
     def summary(self) -> str:
         """One line: name, size, number of labels (or "no labels") and groups."""

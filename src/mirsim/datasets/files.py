@@ -214,6 +214,39 @@ def load_folder(root: str | Path) -> Collection:
                       skipped=skipped, labelled=labelled)
 
 
+def read_csv_table(csv_path: Path, kind: str = "manifest"):
+    """The rows of a CSV file as strings (column names stripped and lower-cased, blank lines
+    left out, the row index still ``line number - 2``).
+
+    Raises
+    ------
+    DataError
+        No such file, not readable, or not a CSV (one line naming the file).
+    """
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=False)  # keep row index == line number - 2
+    except FileNotFoundError as exc:
+        raise DataError(f"{csv_path}: no such file") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{csv_path}: not a readable CSV {kind} "
+                        f"({str(exc).strip()[:160]})") from exc
+    except OSError as exc:  # a folder, no permission...
+        raise DataError(f"{csv_path}: cannot read ({exc.strerror or exc})") from exc
+    table.columns = [c.strip().lower() for c in table.columns]
+    return table[~(table.apply(lambda col: col.str.strip()) == "").all(axis=1)]  # blank lines
+
+
+def require_values(table, csv_path: Path, columns) -> None:
+    """Raise ``DataError`` naming the first line where one of ``columns`` is empty."""
+    for col in columns:
+        empty = table.index[table[col].str.strip() == ""]
+        if len(empty):
+            raise DataError(f"{csv_path}: empty '{col}' on line {int(empty[0]) + 2}")
+
+
 def load_manifest(csv_path: str | Path) -> Collection:
     """A collection from a CSV with columns ``path,label[,group]`` (other columns kept).
 
@@ -233,32 +266,18 @@ def load_manifest(csv_path: str | Path) -> Collection:
     >>> load_manifest(p).items[["id", "label", "group"]].values.tolist()
     [['a.wav', 'x', 'a.wav'], ['b.wav', 'y', 'b.wav']]
     """
-    import pandas as pd
-
     from mirsim.datasets.collection import Collection
 
     csv_path = Path(csv_path)
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            skip_blank_lines=False)  # keep row index == line number - 2
-    except FileNotFoundError as exc:
-        raise DataError(f"{csv_path}: no such file") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{csv_path}: not a readable CSV manifest ({str(exc).strip()[:160]})") from exc
-    except OSError as exc:  # a folder, no permission...
-        raise DataError(f"{csv_path}: cannot read ({exc.strerror or exc})") from exc
-    table.columns = [c.strip().lower() for c in table.columns]
-    table = table[~(table.apply(lambda col: col.str.strip()) == "").all(axis=1)]  # blank lines
+    table = read_csv_table(csv_path, "manifest")
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
         raise DataError(f"{csv_path}: manifest needs columns path,label[,group]; "
                         f"missing {', '.join(missing)} (found: {', '.join(table.columns)})")
     if table.empty:
         raise DataError(f"{csv_path}: manifest has no rows")
-    for col in ("path", "label") + (("group",) if "group" in table.columns else ()):
-        empty = table.index[table[col].str.strip() == ""]
-        if len(empty):
-            raise DataError(f"{csv_path}: empty '{col}' on line {int(empty[0]) + 2}")
+    require_values(table, csv_path,
+                   ("path", "label") + (("group",) if "group" in table.columns else ()))
     paths = [Path(p) if Path(p).is_absolute() else csv_path.parent / p for p in table["path"]]
     items = table.rename(columns={"path": "manifest_path"}).copy()
     items.insert(0, "id", table["path"].values)
