@@ -188,21 +188,24 @@ def parse_aspect_weights(text: str, names: Sequence[str]) -> dict[str, float]:
     >>> parse_aspect_weights("mood=1", ["tempo", "key"])
     Traceback (most recent call last):
     ...
-    mirsim.index.errors.SoundIndexError: unknown aspect 'mood' (aspects: tempo, key)
+    mirsim.index.aspects.AspectWeightsError: unknown aspect 'mood' (aspects: tempo, key)
     """
     weights: dict[str, float] = {}
     for entry in (e.strip() for e in str(text).split(",")):
         name, sep, value = entry.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise _weights_error(f"expected NAME=WEIGHT, got {entry!r}", names)
+            raise _weights_error(f"expected NAME=WEIGHT, got {entry!r}", names,
+                                 public="expected NAME=WEIGHT pairs separated by commas")
         if name in weights:
-            raise _weights_error(f"aspect '{name}' given twice", names)
+            raise _weights_error(f"aspect '{name}' given twice", names,
+                                 public="an aspect given twice")
         try:
             weights[name] = float(value)
         except ValueError:
             raise _weights_error(f"the weight of '{name}' must be a number, got "
-                                 f"{value.strip()!r}", names) from None
+                                 f"{value.strip()!r}", names,
+                                 public="a weight that is not a number") from None
     return dict(zip(names, check_aspect_weights(weights, names).tolist()))
 
 
@@ -216,16 +219,18 @@ def check_aspect_weights(weights: Mapping[str, float], names: Sequence[str]) -> 
     >>> check_aspect_weights({"key": 0}, ["tempo", "key"])
     Traceback (most recent call last):
     ...
-    mirsim.index.errors.SoundIndexError: at least one aspect weight must be above 0 (aspects: tempo, key)
+    mirsim.index.aspects.AspectWeightsError: at least one aspect weight must be above 0 (aspects: tempo, key)
     """
     unknown = [n for n in weights if n not in names]
     if unknown:
-        raise _weights_error(f"unknown aspect '{unknown[0]}'", names, with_colon=False)
+        raise _weights_error(f"unknown aspect '{unknown[0]}'", names, with_colon=False,
+                             public="an unknown aspect")
     w = np.array([float(weights.get(n, 0.0)) for n in names], dtype=np.float64)
     bad = [n for n, v in zip(names, w) if not math.isfinite(v) or v < 0]
     if bad:
         raise _weights_error(f"the weight of '{bad[0]}' must be a finite number >= 0, got "
-                             f"{weights[bad[0]]}", names)
+                             f"{weights[bad[0]]}", names,
+                             public=f"the weight of '{bad[0]}' must be a finite number >= 0")
     if not (w > 0).any():
         raise _weights_error("at least one aspect weight must be above 0", names,
                              with_colon=False)
@@ -305,16 +310,14 @@ def exact_aspect_search(query: np.ndarray, rows: np.ndarray, space: AspectSpace,
     [1, 2]
     """
     wq = weighted_query(query, space, weights)
-    want = min(k + len(exclude), len(rows))
-    best_rows, best_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    want = min(k + len(exclude) + 1, len(rows))  # one spare: float32 near-ties at the edge
+    best = []
     for start in range(0, len(rows), _BLOCK):
         scores = np.asarray(rows[start:start + _BLOCK], dtype=np.float32) @ wq
         top = np.argpartition(-scores, want - 1)[:want] if len(scores) > want else (
             np.arange(len(scores)))
-        best_rows = np.concatenate([best_rows, top + start])
-        best_scores = np.concatenate([best_scores, scores[top]])
-    order = np.lexsort((best_rows, -best_scores))  # largest score first; ties by row
-    return np.array([r for r in best_rows[order] if r not in exclude][:k], dtype=np.int64)
+        best.append(top + start)
+    return _reranked(query, rows, space, weights, np.concatenate(best), k, exclude)
 
 
 def approximate_aspect_search(query: np.ndarray, rows: np.ndarray, space: AspectSpace,
@@ -328,14 +331,30 @@ def approximate_aspect_search(query: np.ndarray, rows: np.ndarray, space: Aspect
     n_candidates = min(len(rows), max(MIN_CANDIDATES, candidates_per_result * want))
     wq = weighted_query(query, space, weights)[None, :]
     _, found = faiss_index.search(np.ascontiguousarray(wq, dtype=np.float32), n_candidates)
-    candidates = np.unique(found[0][found[0] >= 0])
+    return _reranked(query, rows, space, weights, found[0][found[0] >= 0], k, exclude)
+
+
+def _reranked(query: np.ndarray, rows: np.ndarray, space: AspectSpace, weights: np.ndarray,
+              candidates: np.ndarray, k: int, exclude: set[int]) -> np.ndarray:
+    """The ``k`` candidates nearest by :func:`aspect_distances` (ties by row), none of
+    ``exclude``: exact and approximate search order their candidates by one computation."""
+    candidates = np.unique(candidates)
     total, _ = aspect_distances(query, np.asarray(rows[candidates]), space, weights)
     order = candidates[np.lexsort((candidates, total))]
     return np.array([r for r in order if r not in exclude][:k], dtype=np.int64)
 
 
-def _weights_error(what: str, names: Sequence[str], with_colon: bool = True
-                   ) -> SoundIndexError:
-    listed = ", ".join(names)
-    return SoundIndexError(f"{what} (aspects: {listed})" if not with_colon
-                           else f"bad aspect weights: {what} (aspects: {listed})")
+class AspectWeightsError(SoundIndexError):
+    """Aspect weights that cannot be used. ``public`` says what is wrong without repeating
+    what was sent (the web API answers with it; see :mod:`mirsim.server`)."""
+
+    def __init__(self, message: str, public: str):
+        super().__init__(message)
+        self.public = public
+
+
+def _weights_error(what: str, names: Sequence[str], with_colon: bool = True,
+                   public: str | None = None) -> AspectWeightsError:
+    listed = f"(aspects: {', '.join(names)})"
+    message = f"{what} {listed}" if not with_colon else f"bad aspect weights: {what} {listed}"
+    return AspectWeightsError(message, f"bad aspect weights: {public or what} {listed}")
