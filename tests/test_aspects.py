@@ -166,6 +166,8 @@ def test_approximate_aspect_search_above_the_threshold(csn_library, csn_run, tmp
     expected = exact.query_aspects(csn_library / QUERY, "timbre=1,register=0.5", k=5)
     assert r.aspects["search"] == "approximate" and expected.aspects["search"] == "exact"
     assert [n.relpath for n in r.results] == [n.relpath for n in expected.results]
+    # one aspect alone: the graph links sounds near in all of them, so this is scanned
+    assert index.query_aspects(csn_library / QUERY, "timbre=1", k=5).aspects["search"] == "exact"
     # a rebuild of an unchanged library reuses the aspects' FAISS index
     build_index(csn_library, out, run_dir=csn_run, approximate="hnsw", cache=feature_cache)
     again = SoundIndex.load(out)

@@ -45,7 +45,9 @@ Euclidean one, which is what HNSW graphs navigate well.
   :func:`aspect_distances` (:func:`approximate_aspect_search`). The graph is built on the
   unweighted rows; a query that weighs one aspect alone asks it for neighbours in a space
   its edges were not built for, so more candidates than ``k`` are taken
-  (``candidates_per_result``). ``benchmarks/bench_aspects.py`` measures the recall.
+  (``candidates_per_result``), and a query weighing one aspect (nearly) alone is answered by
+  the exact scan (:func:`effective_aspects`). ``benchmarks/bench_aspects.py`` measures the
+  recall.
 """
 
 from __future__ import annotations
@@ -70,6 +72,26 @@ _BLOCK = 65536
 CANDIDATES_PER_RESULT = 10
 #: ... and at least this many.
 MIN_CANDIDATES = 100
+#: Approximate search only for weights spread over at least this many aspects
+#: (:func:`effective_aspects`); a query that weighs one aspect (nearly) alone is scanned.
+MIN_EFFECTIVE_ASPECTS = 1.5
+
+
+def effective_aspects(weights: np.ndarray) -> float:
+    """``(sum w)^2 / sum w^2``: 1 for one aspect alone, K for K equal weights.
+
+    The HNSW graph of the stored rows links sounds near in *all* aspects; sounds near in one
+    aspect alone are strewn across it, so a search that weighs one aspect alone finds few of
+    them (recall@10 0.22 at 100,000 sounds, ``benchmarks/bench_aspects.py``). Such queries
+    are answered by the exact scan instead.
+
+    Examples
+    --------
+    >>> effective_aspects(np.array([1.0, 0.0, 0.0])), effective_aspects(np.ones(3))
+    (1.0, 3.0)
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    return float(w.sum() ** 2 / (w ** 2).sum())
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from mirsim.audio import FileSource, file_sha256
 from mirsim.datasets.files import list_audio_files
 from mirsim.features.extraction import FeatureCache, extract_features
 from mirsim.index import manifest as mf
-from mirsim.index.aspects import (ASPECTS_FAISS_FILE, ASPECTS_FILE, AspectSpace,
-                                  approximate_aspect_search, aspect_distances,
-                                  check_aspect_weights, exact_aspect_search,
-                                  parse_aspect_weights)
+from mirsim.index.aspects import (ASPECTS_FAISS_FILE, ASPECTS_FILE, MIN_EFFECTIVE_ASPECTS,
+                                  AspectSpace, approximate_aspect_search, aspect_distances,
+                                  check_aspect_weights, effective_aspects,
+                                  exact_aspect_search, parse_aspect_weights)
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import configure, require_faiss, search, stored_vectors
 from mirsim.index.pipeline import EmbeddingPipeline
@@ -343,7 +343,8 @@ class SoundIndex:
         if k < 1:
             raise SoundIndexError(f"k must be at least 1 (got {k})")
         rows, excluded = self.aspect_rows, set(map(int, exclude))
-        approximate = self.config["aspects"].get("index_type", "flat") != "flat"
+        approximate = (self.config["aspects"].get("index_type", "flat") != "flat"
+                       and effective_aspects(w) >= MIN_EFFECTIVE_ASPECTS)
         if approximate:
             found = approximate_aspect_search(query, rows, space, w, k, self._aspect_index(),
                                               excluded)
