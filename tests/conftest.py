@@ -43,3 +43,35 @@ def isolated_env(_session_cache_dir):
         mp.setenv("MIRSIM_CACHE_DIR", str(_session_cache_dir))
         mp.setenv("MIRSIM_RUNS_DIR", str(_session_cache_dir / "runs"))
         yield
+
+
+@pytest.fixture(scope="session")
+def csn_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """18 sounds: three timbres (folders) x 6 pitches (numbered in file names)."""
+    from synthetic_audio import write_timbre_library
+
+    return write_timbre_library(tmp_path_factory.mktemp("csn") / "tones", 6)
+
+
+@pytest.fixture(scope="session")
+def csn_run(csn_library: Path, tmp_path_factory: pytest.TempPathFactory,
+            feature_cache: FeatureCache) -> Path:
+    """A `mirsim train`-style run directory of a CSN with aspects ``timbre`` and ``register``
+    (:func:`run_dirs.csn_run_dir`)."""
+    import torch
+
+    from run_dirs import csn_run_dir
+
+    torch.set_num_threads(1)
+    return csn_run_dir(tmp_path_factory.mktemp("csn-run") / "run", csn_library, feature_cache)
+
+
+@pytest.fixture(scope="session")
+def csn_index(csn_library: Path, csn_run: Path, tmp_path_factory: pytest.TempPathFactory,
+              feature_cache: FeatureCache) -> Path:
+    """The index of :func:`csn_library` built with :func:`csn_run` (it has aspects)."""
+    from mirsim.index import build_index
+
+    out = tmp_path_factory.mktemp("csn-index") / "tones.index"
+    build_index(csn_library, out, run_dir=csn_run, cache=feature_cache)
+    return out

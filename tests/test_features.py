@@ -138,3 +138,83 @@ def test_two_workers_give_the_same_features_as_one(sound_folder, tmp_path_factor
     two = extract_features(sources, f, cache=FeatureCache(tmp_path_factory.mktemp("b")),
                            n_jobs=2, chunk_size=2)
     np.testing.assert_allclose(one.features, two.features, rtol=1e-5, atol=1e-6)
+
+
+# -- the multi-input network's time-frequency inputs -------------------------------------------
+def _song(seconds=3.0, bpm=120.0, freq=220.0):
+    """Clicks at ``bpm`` over a harmonic tone: a beat and a pitch class to find."""
+    y = _harmonic(freq, seconds=seconds)
+    period = int(round(60.0 / bpm * SR))
+    for start in range(0, len(y), period):
+        y[start:start + 200] += 0.5 * np.hanning(200).astype(np.float32)
+    return y
+
+
+def test_multi_input_matrix_shapes_share_one_time_axis():
+    f = make_extractor("multi-input")
+    m = f.matrix(f.prepare(_song(), SR))
+    assert f.layout() == {"mel": 128, "tempogram": 32, "chroma": 16} and m.shape == (176, 256)
+    mel, tempo, chroma = m[:128], m[128:160], m[160:]
+    assert abs(mel.mean()) < 1e-4 and abs(mel.std() - 1.0) < 0.02  # z-scored over the segment
+    assert (chroma[12:] == 0).all() and chroma[:12].max() > 0  # 12 CENS bins, zero-padded
+    assert np.isfinite(tempo).all() and tempo.min() >= 0
+    assert np.argmax(chroma[:12].mean(axis=1)) == 9  # 220 Hz is an A
+    x = f(_song(), SR)
+    assert x.shape == (176 * 256,) and np.array_equal(x.reshape(176, 256), m.astype(np.float32))
+    mel_only = make_extractor("multi-input", inputs=("mel",))
+    assert mel_only(_song(), SR).shape == (128 * 256,)
+
+
+def test_cyclic_tempogram_folds_octaves_of_one_tempo_together():
+    from mirsim.features.multi_input import cyclic_tempogram
+
+    a = cyclic_tempogram(_song(seconds=6.0, bpm=100.0), SR, 256, 384, 16).mean(axis=1)
+    b = cyclic_tempogram(_song(seconds=6.0, bpm=200.0), SR, 256, 384, 16).mean(axis=1)
+    assert abs(int(np.argmax(a)) - int(np.argmax(b))) in (0, 1, 15)  # one bin, cyclically
+
+
+def test_multi_input_parameters_are_checked_in_one_line():
+    from mirsim.errors import MirsimError
+
+    for bad in ({"inputs": ("mel", "mfcc")}, {"inputs": ("mel", "mel")}, {"chroma_rows": 8},
+                {"hop_length": 100}, {"n_frames": 400}, {"tuning": 2.0}):
+        with pytest.raises(MirsimError) as err:
+            make_extractor("multi-input", **bad)
+        assert "\n" not in str(err.value)
+
+
+_CHROMA_SCRIPT = """
+import numpy as np, librosa
+y = np.random.default_rng(0).standard_normal(3 * 22050).astype(np.float32)
+print(librosa.feature.chroma_cens(y=y, sr=22050, hop_length=256{tuning}).shape)
+"""
+
+
+@pytest.mark.parametrize("tuning", ["", ", tuning=0.0"])
+def test_chroma_cens_runs_cleanly_in_a_fresh_process(tuning):
+    # librosa.feature.chroma_cens once died here with a segmentation fault: numba's on-disk
+    # cache of librosa.core.pitch, written by four processes at once, mapped a signature to
+    # another signature's machine code, and the tuning estimate (piptrack's parabolic
+    # interpolation) ran it. A fresh process loads the installed cache as any worker would:
+    # a corrupt cache fails this test (exit -11) instead of killing a worker pool.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CHROMA_SCRIPT.format(tuning=tuning)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "(12, 259)"
+
+
+def test_multi_input_extracts_in_worker_processes(tmp_path, tmp_path_factory):
+    paths = []
+    for i, bpm in enumerate((90.0, 120.0, 150.0)):
+        paths.append(tmp_path / f"song{i}.wav")
+        sf.write(str(paths[-1]), _song(bpm=bpm, freq=220.0 * (i + 1)), SR)
+    sources = [FileSource(p) for p in paths]
+    f = make_extractor("multi-input", n_mels=32, tempo_bins=8)
+    one = extract_features(sources, f, cache=FeatureCache(tmp_path_factory.mktemp("a")))
+    two = extract_features(sources, f, cache=FeatureCache(tmp_path_factory.mktemp("b")),
+                           n_jobs=2, chunk_size=1)
+    assert not one.skipped and not two.skipped and one.features.shape == (3, 56 * 256)
+    np.testing.assert_allclose(one.features, two.features, rtol=1e-5, atol=1e-5)

@@ -386,6 +386,57 @@ def _framed_page(driver) -> str | None:
         driver.switch_to.default_content()
 
 
+def _aspect_ids(url: str, i: int, weights: str) -> list[int]:
+    r = httpx.get(f"{url}/api/items/{i}/aspect-neighbors", params={"weights": weights, "k": 10})
+    return [n["id"] for n in r.json()["neighbors"]]
+
+
+def _wait_ids(driver, ids: list[int], also: str = "true") -> None:
+    """Wait until the neighbour list shows these items, in this order (and ``also``)."""
+    listed = json.dumps(ids, separators=(",", ":"))
+    _wait(driver, f"({also}) && JSON.stringify(Array.from(document.querySelectorAll("
+                  f"'#results li[data-id]'), li => +li.dataset.id)) === '{listed}'")
+
+
+def test_aspect_sliders_rerank_the_neighbours_and_the_map_shows_one_aspect(browser, csn_index,
+                                                                           tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    with running_server(csn_index, tmp_path / "server.log", "--map", "pca") as url:
+        _open(browser, url)
+        assert browser.execute_script("return window.mirsim.aspects") == ["timbre", "register"]
+        sliders = browser.find_elements("css selector", "#aspect-sliders input[type=range]")
+        assert [s.get_attribute("data-aspect") for s in sliders] == ["timbre", "register"]
+        browser.execute_script("window.mirsim.select(0)")
+        _wait(browser, "document.querySelectorAll('#results li[data-id]').length === 10")
+        before = _result_ids(browser)
+        assert before == _aspect_ids(url, 0, "timbre=1,register=1")
+
+        sliders[0].send_keys(Keys.HOME)  # the timbre slider to 0, as a user would
+        after = _aspect_ids(url, 0, "timbre=0,register=1")
+        assert after != before
+        _wait_ids(browser, after)
+        assert browser.execute_script("return window.mirsim.weights") == {"timbre": 0,
+                                                                          "register": 1}
+        sent = browser.execute_script("return window.mirsim.neighbourRequests")
+        sliders[1].send_keys(Keys.ARROW_LEFT * 5)  # five moves in a row: debounced
+        expected = _aspect_ids(url, 0, "timbre=0,register=0.75")
+        _wait_ids(browser, expected, "window.mirsim.weights.register === 0.75")
+        time.sleep(0.5)
+        assert browser.execute_script("return window.mirsim.neighbourRequests") - sent < 5
+
+        Select(browser.find_element("id", "map-space")).select_by_value("register")
+        mapped = httpx.get(f"{url}/api/map", params={"aspect": "register"}).json()
+        _wait(browser, "window.mirsim.mapAspect === 'register' && document.getElementById("
+                       "'status-message').textContent === 'The map shows the aspect register.'")
+        drawn = browser.execute_script("return window.mirsim.mapX")  # as float32
+        assert drawn == pytest.approx(mapped["x"], abs=1e-6) and drawn != pytest.approx(
+            httpx.get(f"{url}/api/map").json()["x"], abs=1e-3)
+        assert browser.execute_script("return window.mirsim.selected") == 0
+        assert _csp_violations(browser) == []
+
+
 def test_an_index_rebuilt_under_an_open_page(browser, library, tmp_path, feature_cache):
     """The server picks the new index up; the page that shows the old map says to reload
     instead of listing the neighbours of another sound; reloaded, it shows the new library."""

@@ -21,7 +21,9 @@ that may be killed:
   for the first time) interleave its index and data files, and every later process that loads
   the mixed-up cache crashes with a segmentation fault inside numba (seen here as
   ``librosa.feature.chroma_cens`` and ``librosa.yin`` crashing; reproduced with four processes
-  importing librosa at once into an empty cache, three times out of three). So the parent
+  importing librosa at once into an empty cache, three times out of three; chroma_cens dies in
+  its tuning estimate, in ``piptrack``'s parabolic interpolation, a gufunc of
+  ``librosa.core.pitch``, and not with ``tuning=0.0``, which skips it). So the parent
   imports those modules itself (:func:`warm_numba_caches`, under a file lock) before any
   worker starts, and the workers only read the complete cache.
 * **No memory-mapped copies of arguments.** joblib memory-maps array arguments above 1 MB into

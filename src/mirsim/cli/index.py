@@ -161,9 +161,13 @@ def index_info(
         return
     for key in ("index", "root", "n_items", "n_labels", "n_groups", "total_duration_seconds",
                 "feature", "feature_identity", "model", "model_id", "run_dir", "embedding_dim",
-                "distance", "index_type", "size_bytes", "built_at", "mirsim_version",
+                "distance", "aspects", "index_type", "size_bytes", "built_at",
+                "mirsim_version",
                 "n_skipped_at_build"):
-        out.print(f"{key:24} {info[key]}", highlight=False, soft_wrap=True)
+        value = info[key]
+        if isinstance(value, list):
+            value = ", ".join(value) or "none"
+        out.print(f"{key:24} {value}", highlight=False, soft_wrap=True)
     table = Table(title="labels", title_justify="left")
     table.add_column("label")
     table.add_column("sounds", justify="right")
@@ -216,9 +220,17 @@ def query(
     exclude_same_group: bool = typer.Option(False, "--exclude-same-group",
                                             help="Leave out sounds of the query's own group "
                                                  "(its folder, by default)."),
+    aspects: Optional[str] = typer.Option(None, "--aspects", metavar="NAME=W,...",
+                                          help="Rank by the weighted sum of the aspects' "
+                                               "cosine distances (an index built with a csn "
+                                               "run), e.g. tempo=1,key=0,genre=0.5; aspects "
+                                               "not named weigh 0."),
+    aspect: Optional[str] = typer.Option(None, "--aspect", metavar="NAME",
+                                         help="Shorthand for --aspects NAME=1: this aspect "
+                                              "alone."),
 ) -> None:
     """Find the sounds of an index nearest to a sound file, or to the prototype of a label
-    (by the index's distance)."""
+    (by the index's distance, or by a weighted mix of its aspects)."""
     from mirsim.index import SoundIndex, SoundIndexError
 
     if k < 1:
@@ -229,24 +241,52 @@ def query(
     if prototype is not None and exclude_same_group:
         raise SoundIndexError("--exclude-same-group needs a query sound; a prototype has no "
                               "group")
+    weights = _aspect_weights(aspects, aspect, prototype)
     loaded = SoundIndex.load(index)
     if prototype is not None:
         result = loaded.query_prototype(prototype, k=k)
+    elif weights is not None:
+        result = loaded.query_aspects(audio, weights, k=k, exclude_same_group=exclude_same_group)
     else:
         result = loaded.query_audio(audio, k=k, exclude_same_group=exclude_same_group)
     if as_json:
         print(json.dumps(result.to_json()))
         return
     table = Table(title=_query_title(result, audio, exclude_same_group), title_justify="left")
-    for col, justify in (("#", "right"), ("distance", "right"), ("label", "left"),
-                         ("path", "left")):
+    names = list(result.aspects["weights"]) if result.aspects is not None else []
+    for col, justify in (("#", "right"), ("distance", "right"), *((a, "right") for a in names),
+                         ("label", "left"), ("path", "left")):
         table.add_column(col, justify=justify)
     for n in result.results:
-        table.add_row(str(n.rank), f"{n.distance:.4f}", n.label, n.relpath)
+        per = [f"{n.aspect_distances[a]:.4f}" for a in names]
+        table.add_row(str(n.rank), f"{n.distance:.4f}", *per, n.label, n.relpath)
     out.print(table)
-    out.print("distance: " + ("cosine (1 - cos) between embeddings" if result.distance == "cosine"
-                              else "Euclidean (not squared) between embeddings"),
-              highlight=False)
+    out.print("distance: " + _distance_note(result), highlight=False, soft_wrap=True)
+
+
+def _aspect_weights(aspects: Optional[str], aspect: Optional[str],
+                    prototype: Optional[str]) -> Optional[str]:
+    """The ``--aspects`` weights (``--aspect NAME`` is ``NAME=1``), checked against the
+    index later; ``None`` without either."""
+    from mirsim.index import SoundIndexError
+
+    if aspects is not None and aspect is not None:
+        raise SoundIndexError("give --aspects NAME=W,... or --aspect NAME, not both")
+    weights = aspects if aspect is None else f"{aspect}=1"
+    if weights is not None and prototype is not None:
+        raise SoundIndexError("--aspects needs a query sound (AUDIO), not --prototype")
+    return weights
+
+
+def _distance_note(result) -> str:
+    """What the distances of a result are."""
+    if result.aspects is not None:
+        mix = " + ".join(f"{w:g} × {name}" for name, w in result.aspects["weights"].items()
+                         if w > 0)
+        return (f"weighted sum of the aspects' cosine distances (1 - cos): {mix} "
+                f"({result.aspects['search']} search)")
+    return ("cosine (1 - cos) between embeddings" if result.distance == "cosine"
+            else "Euclidean (not squared) between embeddings")
 
 
 def _query_title(result, audio: Optional[Path], exclude_same_group: bool) -> str:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "FeatureExtractor": ".base", "MFCC": ".mfcc", "JTFSFeature": ".jtfs",
     "MusicnnMSD": ".musicnn", "MusicnnMTT": ".musicnn", "OpenL3Feature": ".openl3",
     "RandomFeature": ".random", "Scattering1DFeature": ".scattering",
+    "MultiInputFeature": ".multi_input",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

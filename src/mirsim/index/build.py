@@ -49,6 +49,7 @@ from mirsim.datasets.files import label_of
 from mirsim.errors import DataError
 from mirsim.features.extraction import ExtractionResult, FeatureCache, extract_features
 from mirsim.index import manifest as mf
+from mirsim.index.aspects import ASPECTS_FAISS_FILE, ASPECTS_FILE, AspectSpace
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
                                         METRICS, build_faiss_index, choose_index_type,
@@ -218,12 +219,16 @@ def _build(root: Path, out: Path, run_dir, feature, feature_params, approximate,
         progress("index", 1, 1)
     timings["index"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    aspects = _aspects(pipeline, E, index_type, previous if reuse_faiss else None, seed)
+    timings["aspects"] = time.perf_counter() - t
+
     report = _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reason,
                      embeddings_how, reuse_faiss, index_type, stale, out)
     config = _config(root, group_by, pipeline, X, E, index_params, approximate,
-                     approximate_threshold, seed)
+                     approximate_threshold, seed, aspects)
     _write(out, config, manifest, X, E, faiss_index, previous if reuse_faiss else None,
-           pipeline, report, timings, t_start, progress)
+           pipeline, report, timings, t_start, progress, aspects)
     return report
 
 
@@ -426,6 +431,35 @@ def _faiss_reusable(previous: _Previous | None, E: np.ndarray, index_type: str) 
     return stored.shape == E.shape and bool(np.array_equal(stored, E))
 
 
+@dataclass
+class _Aspects:
+    """The sub-space embeddings of a conditional model's library (:mod:`mirsim.index.aspects`)."""
+
+    rows: np.ndarray
+    config: dict[str, Any]
+    faiss_index: Any = None  # above the approximate threshold: an index of ``rows``
+    reuse_from: _Previous | None = None  # ... or the previous build's, when unchanged
+
+
+def _aspects(pipeline: EmbeddingPipeline, E: np.ndarray, index_type: str,
+             unchanged: _Previous | None, seed: int) -> _Aspects | None:
+    """The library's aspects, if the model has sub-spaces: rows always recomputed from the
+    embeddings (cheap); their approximate FAISS index (of the same type as the main index's)
+    reused when the embeddings and the aspects are unchanged, else built."""
+    space = AspectSpace.from_model(pipeline.model)
+    if space is None:
+        return None
+    rows = space.embed(E)
+    config = {**space.to_config(), "index_type": index_type}
+    if index_type == "flat":  # exact search scans aspects.npy: no FAISS index
+        return _Aspects(rows, {**config, "index_params": {"type": "flat", "exact": True}})
+    old = unchanged.config.get("aspects") if unchanged is not None else None
+    if old is not None and {k: v for k, v in old.items() if k != "index_params"} == config:
+        return _Aspects(rows, old, reuse_from=unchanged)
+    index, params = build_faiss_index(rows, index_type, seed, DEFAULT_TARGET_RECALL, "cosine")
+    return _Aspects(rows, {**config, "index_params": params}, index)
+
+
 def _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reason,
             embeddings_how, reuse_faiss, index_type, stale, out) -> dict[str, Any]:
     old = dict(zip(previous.manifest["path"], previous.manifest["sha256"])) if previous else {}
@@ -452,10 +486,13 @@ def _report(root, manifest, previous, skipped, n_found, extracted, rebuild_reaso
     }
 
 
-def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold, seed
-            ) -> dict[str, Any]:
+def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold, seed,
+            aspects: _Aspects | None) -> dict[str, Any]:
     faiss = require_faiss()
-    return {"format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
+    # an index without aspects stays version 1, which an older mirsim reads
+    version = mf.FORMAT_VERSION if aspects is not None else mf.PLAIN_FORMAT_VERSION
+    extra = {"aspects": aspects.config} if aspects is not None else {}
+    return {"format": mf.FORMAT, "format_version": version, **extra,
             "mirsim_version": mirsim.__version__, "faiss_version": faiss.__version__,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "root": str(root),
             "group_by": group_by, **pipeline.describe(), "n_items": int(len(E)),
@@ -466,7 +503,8 @@ def _config(root, group_by, pipeline, X, E, index_params, approximate, threshold
 
 
 def _write(out: Path, config, manifest, X, E, faiss_index, reuse_from: _Previous | None,
-           pipeline: EmbeddingPipeline, report, timings, t_start, progress) -> None:
+           pipeline: EmbeddingPipeline, report, timings, t_start, progress,
+           aspects: _Aspects | None = None) -> None:
     """Write everything into a staging directory, then publish it atomically."""
     t = time.perf_counter()
 
@@ -488,6 +526,7 @@ def _write(out: Path, config, manifest, X, E, faiss_index, reuse_from: _Previous
              (mf.EMBEDDINGS_FILE, lambda path: np.save(path, E)),
              (mf.FAISS_FILE, write_faiss),
              (mf.MODEL_DIR, pipeline.model.save),
+             *_aspect_steps(aspects),
              (mf.REPORT_FILE, write_report)]
     staging = staging_dir(out)
     path = staging
@@ -514,6 +553,21 @@ def _write(out: Path, config, manifest, X, E, faiss_index, reuse_from: _Previous
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _aspect_steps(aspects: _Aspects | None) -> list[tuple[str, Callable[[Path], None]]]:
+    """The files of the aspects (none without): their rows, and their FAISS index above
+    the approximate threshold."""
+    if aspects is None:
+        return []
+    steps = [(ASPECTS_FILE, lambda path: np.save(path, aspects.rows))]
+    if aspects.reuse_from is not None:
+        steps.append((ASPECTS_FAISS_FILE, lambda path: _link_or_copy(
+            aspects.reuse_from.directory / ASPECTS_FAISS_FILE, path)))
+    elif aspects.faiss_index is not None:
+        steps.append((ASPECTS_FAISS_FILE,
+                      lambda path: write_faiss_index(aspects.faiss_index, path)))
+    return steps
 
 
 def _writer_error(exc: Exception, staging: Path) -> OSError | None:

@@ -27,6 +27,10 @@ from mirsim.audio import FileSource, file_sha256
 from mirsim.datasets.files import list_audio_files
 from mirsim.features.extraction import FeatureCache, extract_features
 from mirsim.index import manifest as mf
+from mirsim.index.aspects import (ASPECTS_FAISS_FILE, ASPECTS_FILE, MIN_EFFECTIVE_ASPECTS,
+                                  AspectSpace, approximate_aspect_search, aspect_distances,
+                                  check_aspect_weights, effective_aspects,
+                                  exact_aspect_search, parse_aspect_weights)
 from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import configure, require_faiss, search, stored_vectors
 from mirsim.index.pipeline import EmbeddingPipeline
@@ -50,6 +54,8 @@ class Neighbour:
     distance: float
     label: str
     group: str
+    #: for an aspect query: the cosine distance of each aspect (unweighted)
+    aspect_distances: dict[str, float] | None = None
 
 
 @dataclass
@@ -68,15 +74,21 @@ class QueryResult:
     distance: str = "euclidean"
     #: for a prototype query: ``{"label", "source", "n_items"}`` (see :meth:`SoundIndex.prototype`)
     prototype: dict[str, Any] | None = None
+    #: for an aspect query: ``{"weights": {aspect: weight}, "search": "exact" | "approximate"}``
+    aspects: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``{"query", "distance", "results": [{"path", "distance", "label", ...}], ...}``
-        (and ``"prototype"`` for a prototype query)."""
+        (and ``"prototype"`` for a prototype query; ``"aspects"`` and each result's
+        ``"aspect_distances"`` for an aspect query)."""
+        extra = {key: value for key, value in (("prototype", self.prototype),
+                                               ("aspects", self.aspects)) if value is not None}
         return {"query": self.query, "distance": self.distance,
-                "in_index": self.in_index,
-                **({"prototype": self.prototype} if self.prototype is not None else {}),
+                "in_index": self.in_index, **extra,
                 "results": [{"path": n.path, "distance": n.distance, "label": n.label,
-                             "relpath": n.relpath, "group": n.group, "rank": n.rank}
+                             "relpath": n.relpath, "group": n.group, "rank": n.rank,
+                             **({"aspect_distances": n.aspect_distances}
+                                if n.aspect_distances is not None else {})}
                             for n in self.results]}
 
 
@@ -138,6 +150,8 @@ class SoundIndex:
         self._pipeline: EmbeddingPipeline | None = None
         self._embeddings: np.ndarray | None = None
         self._rows_by_hash: dict[str, list[int]] | None = None
+        self._aspect_rows: np.ndarray | None = None
+        self._aspect_faiss: Any = None
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -220,6 +234,33 @@ class SoundIndex:
             self._embeddings = np.load(self.directory / mf.EMBEDDINGS_FILE, mmap_mode="r")
         return self._embeddings
 
+    @property
+    def aspect_space(self) -> AspectSpace | None:
+        """The aspects of the index's model (:mod:`mirsim.index.aspects`), ``None`` for an
+        index without."""
+        entry = self.config.get("aspects")
+        return AspectSpace.from_config(entry) if entry else None
+
+    @property
+    def aspect_rows(self) -> np.ndarray:
+        """Stored aspects, ``(len(self), width)``, memory-mapped (see :attr:`aspect_space`)."""
+        self._require_aspects()
+        if self._aspect_rows is None:
+            try:
+                self._aspect_rows = np.load(self.directory / ASPECTS_FILE, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise SoundIndexError(f"{self.directory / ASPECTS_FILE}: unreadable "
+                                      f"({exc})") from None
+        return self._aspect_rows
+
+    def _require_aspects(self) -> AspectSpace:
+        space = self.aspect_space
+        if space is None:
+            raise SoundIndexError(f"{self.directory}: this index has no aspects (its model, "
+                                  f"{self.config.get('model')}, has no sub-spaces; build it "
+                                  f"with --run of a conditional model's run, e.g. csn)")
+        return space
+
     def rows_of_hash(self, sha256: str) -> list[int]:
         """Rows whose sound has this content hash (copies of one sound share it)."""
         if self._rows_by_hash is None:
@@ -268,12 +309,95 @@ class SoundIndex:
             out_d[i, :len(keep)], out_r[i, :len(keep)] = dist[i, keep], rows[i, keep]
         return out_d, out_r
 
-    def neighbours(self, distances: np.ndarray, rows: np.ndarray) -> list[Neighbour]:
-        """Manifest records of one query's result rows (missing results dropped)."""
+    def search_aspects(self, query: np.ndarray, weights: str | dict[str, float], k: int = 10,
+                       exclude: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray, dict[str, Any]]:
+        """The ``k`` indexed sounds nearest to one query by the weighted sum of its aspects'
+        cosine distances (:func:`~mirsim.index.aspects.aspect_distances`).
+
+        Parameters
+        ----------
+        query : numpy.ndarray
+            ``(width,)`` the query's aspects (a stored row, or
+            ``aspect_space.embed(embedding)``).
+        weights : str or dict
+            ``"tempo=1,key=0.5"`` or ``{"tempo": 1, "key": 0.5}`` (aspects not named weigh 0).
+        k : int
+        exclude : sequence of int
+            Rows never returned.
+
+        Returns
+        -------
+        distances, rows, per_aspect, about
+            ``(n,)`` weighted distances, ``(n,)`` rows (nearest first; ``n <= k``),
+            ``(n, K)`` each aspect's cosine distance, and ``{"weights", "search"}``.
+
+        Raises
+        ------
+        SoundIndexError
+            No aspects in the index, bad weights (one line listing the aspects), bad ``k``.
+        """
+        space = self._require_aspects()
+        w = (check_aspect_weights(parse_aspect_weights(weights, space.names), space.names)
+             if isinstance(weights, str) else check_aspect_weights(weights, space.names))
+        if k < 1:
+            raise SoundIndexError(f"k must be at least 1 (got {k})")
+        rows, excluded = self.aspect_rows, set(map(int, exclude))
+        approximate = (self.config["aspects"].get("index_type", "flat") != "flat"
+                       and effective_aspects(w) >= MIN_EFFECTIVE_ASPECTS)
+        if approximate:
+            found = approximate_aspect_search(query, rows, space, w, k, self._aspect_index(),
+                                              excluded)
+        else:
+            found = exact_aspect_search(query, rows, space, w, k, excluded)
+        total, per = aspect_distances(query, np.asarray(rows[found]), space, w)
+        about = {"weights": dict(zip(space.names, w.tolist())),
+                 "search": "approximate" if approximate else "exact"}
+        return total, found, per, about
+
+    def _aspect_index(self):
+        if self._aspect_faiss is None:
+            path = self.directory / ASPECTS_FAISS_FILE
+            try:
+                self._aspect_faiss = require_faiss().read_index(str(path))
+            except RuntimeError as exc:
+                raise SoundIndexError(f"{path}: not a readable FAISS index "
+                                      f"({str(exc).strip().splitlines()[0][:120]})") from None
+            configure(self._aspect_faiss, self.config["aspects"].get("index_params", {}))
+        return self._aspect_faiss
+
+    def query_aspects(self, path: str | Path, weights: str | dict[str, float], k: int = 10,
+                      exclude_same_group: bool = False,
+                      cache: FeatureCache | None = None) -> QueryResult:
+        """Like :meth:`query_audio`, ranked by the weighted sum of the aspects' distances
+        (:meth:`search_aspects`); a sound of the index uses its stored aspects."""
+        space = self._require_aspects()
+        vector, sha, rows = self.embed_audio(path, cache)
+        query = (np.asarray(self.aspect_rows[rows[0]]) if rows else space.embed(vector)[0])
+        group = self._group_of_query(Path(path), rows)
+        excluded = self._excluded(rows, group if exclude_same_group else None)
+        dist, found, per, about = self.search_aspects(query, weights, k, excluded)
+        return QueryResult(str(path), bool(rows), sha, group,
+                           self.neighbours(dist, found, per), "cosine", aspects=about)
+
+    def neighbours(self, distances: np.ndarray, rows: np.ndarray,
+                   per_aspect: np.ndarray | None = None) -> list[Neighbour]:
+        """Manifest records of one query's result rows (missing results dropped), with
+        each aspect's distance when ``per_aspect`` (``(n, K)``) is given."""
         paths, labels, groups = (self.columns[c] for c in ("path", "label", "group"))
+        names = self.aspect_space.names if per_aspect is not None else ()
         return [Neighbour(rank + 1, str(self.root / paths[r]), str(paths[r]),
-                          round(float(d), 6), str(labels[r]), str(groups[r]))
+                          round(float(d), 6), str(labels[r]), str(groups[r]),
+                          None if per_aspect is None else
+                          {n: round(float(v), 6) for n, v in zip(names, per_aspect[rank])})
                 for rank, (d, r) in enumerate(zip(distances, rows)) if r >= 0]
+
+    def _excluded(self, rows: list[int], group: str | None) -> set[int]:
+        """Rows a query leaves out: its own copies, and its ``group`` when given."""
+        excluded = set(rows)
+        if group is not None:
+            excluded |= set(np.flatnonzero(self.columns["group"] == group).tolist())
+        return excluded
 
     def embed_audio(self, path: str | Path, cache: FeatureCache | None = None
                     ) -> tuple[np.ndarray, str, list[int]]:
@@ -315,9 +439,7 @@ class SoundIndex:
         """
         vector, sha, rows = self.embed_audio(path, cache)
         group = self._group_of_query(Path(path), rows)
-        excluded = set(rows)
-        if exclude_same_group and group is not None:
-            excluded |= set(np.flatnonzero(self.columns["group"] == group).tolist())
+        excluded = self._excluded(rows, group if exclude_same_group else None)
         dist, found = self.search(vector[None, :], k, [excluded])
         return QueryResult(str(path), bool(rows), sha, group, self.neighbours(dist[0], found[0]),
                            self.distance)
@@ -397,6 +519,7 @@ class SoundIndex:
                 "model_id": c["model_id"], "run_dir": c.get("run_dir"),
                 "embedding_dim": self.dim, "distance": self.distance,
                 "index_type": c["index_type"], "index_params": c["index_params"],
+                "aspects": list(c.get("aspects", {}).get("names", [])),
                 "size_bytes": int(size), "built_at": c["built_at"],
                 "mirsim_version": c["mirsim_version"],
                 "n_skipped_at_build": int(self.build_report.get("n_skipped", 0))}
@@ -419,6 +542,7 @@ class SoundIndex:
         if arrays is not None:
             self._verify_faiss(arrays[1], report)
             self._verify_model(*arrays, report)
+            self._verify_aspects(arrays[1], report)
         if check_files:
             self._verify_files(report, progress)
         return report
@@ -451,6 +575,28 @@ class SoundIndex:
                 report.problems.append(f"stored {name} contain NaN or infinity")
         report.checked["rows"] = n
         return (X, E) if not report.problems else None
+
+    def _verify_aspects(self, E: np.ndarray, report: VerifyReport) -> None:
+        """The stored aspects are those the recorded sub-spaces give of the embeddings."""
+        space = self.aspect_space
+        if space is None:
+            return
+        try:
+            A = self.aspect_rows
+        except SoundIndexError as exc:
+            report.problems.append(str(exc))
+            return
+        if A.shape != (len(E), space.width):
+            report.problems.append(f"stored aspects have shape {A.shape}, expected "
+                                   f"{(len(E), space.width)}")
+            return
+        for s in range(0, len(E), 65536):
+            gap = np.abs(space.embed(E[s:s + 65536]) - A[s:s + 65536]).max(initial=0.0)
+            if gap > 1e-5:
+                report.problems.append(f"stored aspects differ from the sub-spaces of the "
+                                       f"stored embeddings (gap {gap:.2g} from row {s})")
+                return
+        report.checked["aspect_rows"] = len(E)
 
     def _verify_faiss(self, E: np.ndarray, report: VerifyReport) -> None:
         for s in range(0, len(E), 65536):

@@ -10,6 +10,12 @@ An index directory holds::
     model/              the metric model used for queries (a graph model's reference set is
                         the library)
     build_report.json   skipped files with reasons, counts, timings
+    aspects.npy         only for a model with sub-spaces (format version 2): each sound's
+                        L2-normalised sub-space embeddings side by side (float32, one row
+                        per manifest row); index.json's "aspects" says which columns of the
+                        embedding each one reads (:mod:`mirsim.index.aspects`)
+    aspects.faiss       with aspects, above the approximate threshold: an HNSW (or IVF)
+                        index of aspects.npy
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ MODEL_DIR = "model"
 REPORT_FILE = "build_report.json"
 REQUIRED_FILES = (CONFIG_FILE, MANIFEST_FILE, FEATURES_FILE, EMBEDDINGS_FILE, FAISS_FILE)
 
-#: Format marker and version written to ``index.json``.
+#: Format marker and the newest version this mirsim reads (``index.json``): 1, the original
+#: layout; 2, an index with aspects (``aspects.npy``; an index without is still written as 1).
 FORMAT = "mirsim-sound-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+PLAIN_FORMAT_VERSION = 1
 
 #: Columns of ``manifest.csv``: ``path`` is relative to the library root (``/``-separated),
 #: ``sha256`` the content hash, ``duration`` in seconds, ``size`` in bytes, ``mtime_ns`` the

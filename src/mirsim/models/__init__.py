@@ -20,7 +20,7 @@ _EXPORTS = {
     "MetricModel": ".base", "TorchMetricModel": ".base", "NotFittedError": ".base",
     "EuclideanModel": ".baselines", "LinearModel": ".baselines", "MLPModel": ".baselines",
     "GraphModel": ".graph", "ANGNNModel": ".graph", "KNNGNNModel": ".graph",
-    "LMNNModel": ".lmnn",
+    "LMNNModel": ".lmnn", "CSNModel": ".csn",
     "PairRegressionModel": ".pairwise", "SoftLDAModel": ".pairwise",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,9 +5,12 @@ Endpoints (all documented in ``/docs`` and ``/openapi.json``):
 =================================  ===========================================================
 ``GET /``                          the page (map, play, neighbours, query by example, search)
 ``GET /api/info``                  the index's description and the server's settings
-``GET /api/map``                   2-D coordinates, label and id of every sound
+``GET /api/map``                   2-D coordinates, label and id of every sound (of one
+                                   aspect's sub-space with ``?aspect=NAME``)
 ``GET /api/items/{i}``             one sound's manifest record
 ``GET /api/items/{i}/neighbors``   its ``k`` nearest sounds, with distances
+``GET /api/items/{i}/aspect-...``  ``aspect-neighbors?weights=tempo=1,key=0.5``: its nearest
+                                   sounds by a weighted mix of the index's aspects
 ``GET /api/items/{i}/audio``       its file (Range requests supported)
 ``GET /api/search?q=``             sounds whose file path contains ``q``
 ``POST /api/query``                upload a sound file: its nearest indexed sounds
@@ -50,6 +53,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import mirsim
 from mirsim.audio import AudioError
 from mirsim.features.extraction import FeatureCache
+from mirsim.index import SoundIndexError
+from mirsim.index.aspects import AspectWeightsError
 from mirsim.server import schemas
 from mirsim.server.files import UploadTooLarge, content_type, saved_upload
 from mirsim.server.maps import MapSettings
@@ -281,10 +286,18 @@ def info(service: Service) -> dict:
 @router.get("/api/map", response_model=schemas.MapResponse,
             responses={200: {"description": "The map (gzip-compressed if the client accepts "
                                             "it)."}})
-def library_map(request: Request, service: Service) -> Response:
-    """2-D coordinates of every sound (t-SNE or PCA of the embeddings; computed once, then
-    read from the index directory's cache)."""
-    doc = service.map_json()
+def library_map(request: Request, service: Service,
+                aspect: Annotated[str | None, Query(max_length=200,
+                                                    description="Map this aspect's sub-space "
+                                                                "instead of the whole "
+                                                                "embedding.")] = None
+                ) -> Response:
+    """2-D coordinates of every sound (t-SNE or PCA of the embeddings, or of one aspect's
+    sub-space embeddings; computed once, then read from the index directory's cache)."""
+    try:
+        doc = service.map_json(aspect)
+    except SoundIndexError as exc:
+        raise HTTPException(400, str(exc)) from None
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         return Response(doc.gzipped, media_type="application/json",
                         headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
@@ -306,6 +319,28 @@ def neighbors(i: ItemId, service: Service,
               ) -> dict:
     """The ``k`` sounds nearest to sound ``i`` (itself and copies of it left out)."""
     return service.neighbors(i, k, exclude_same_group)
+
+
+@router.get("/api/items/{i}/aspect-neighbors", response_model=schemas.AspectNeighborsResponse,
+            responses={**_ERRORS, 400: {"model": schemas.ErrorResponse,
+                                        "description": "No aspects in the index, or bad "
+                                                       "weights."}})
+def aspect_neighbors(i: ItemId, service: Service,
+                     weights: Annotated[str, Query(max_length=500,
+                                                   description="NAME=WEIGHT,... (weights "
+                                                               ">= 0, at least one above 0; "
+                                                               "aspects not named weigh 0).")],
+                     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                     exclude_same_group: Annotated[bool, Query()] = False) -> dict:
+    """The ``k`` sounds nearest to sound ``i`` by the weighted sum of the cosine distances of
+    its aspects (the sub-spaces of the index's conditional model), as ``mirsim query
+    --aspects`` ranks them."""
+    try:
+        return service.aspect_neighbors(i, weights, k, exclude_same_group)
+    except AspectWeightsError as exc:  # what is wrong, without repeating what was sent
+        raise HTTPException(400, exc.public) from None
+    except SoundIndexError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 @router.head("/api/items/{i}/audio", include_in_schema=False)

@@ -156,9 +156,12 @@ def map_key(embeddings: np.ndarray, settings: MapSettings) -> str:
 
 
 def cached_map(index_dir: str | Path, embeddings: np.ndarray,
-               settings: MapSettings = MapSettings()) -> tuple[np.ndarray, bool]:
+               settings: MapSettings = MapSettings(), prefix: str = "map"
+               ) -> tuple[np.ndarray, bool]:
     """The map of ``embeddings``: read from ``index_dir`` if cached there, else computed and
-    cached (see the module's description).
+    cached (see the module's description) as ``<prefix>-<method>-<key>.npy``: maps of other
+    embeddings of one index (e.g. each aspect's, ``prefix="aspect-0-map"``) are cached beside
+    the whole embedding's, each replacing only its own older files.
 
     Returns
     -------
@@ -178,14 +181,14 @@ def cached_map(index_dir: str | Path, embeddings: np.ndarray,
     (False, True, True, 1)
     """
     index_dir = Path(index_dir)
-    path = index_dir / f"map-{settings.method}-{map_key(embeddings, settings)}.npy"
+    path = index_dir / f"{prefix}-{settings.method}-{map_key(embeddings, settings)}.npy"
     stored = _read_map(path, len(embeddings))
     if stored is not None:
         return stored, True
     xy = compute_map(embeddings, settings)
     try:
         _write_atomic(path, xy)
-        _remove_older_maps(index_dir, settings.method, keep=path)
+        _remove_older_maps(index_dir, f"{prefix}-{settings.method}", keep=path)
     except OSError:  # a read-only index: the map lives in memory only
         pass
     return xy, False
@@ -263,7 +266,7 @@ def _write_atomic(path: Path, xy: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _remove_older_maps(index_dir: Path, method: str, keep: Path) -> None:
-    for old in index_dir.glob(f"map-{method}-*.npy"):
+def _remove_older_maps(index_dir: Path, stem: str, keep: Path) -> None:
+    for old in index_dir.glob(f"{stem}-*.npy"):
         if old != keep:
             old.unlink(missing_ok=True)

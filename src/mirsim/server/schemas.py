@@ -35,6 +35,24 @@ class NeighborsResponse(BaseModel):
     neighbors: list[Neighbor]
 
 
+class AspectNeighbor(Neighbor):
+    """A result of an aspect query: ``distance`` is the weighted sum of its aspects'."""
+
+    aspect_distances: dict[str, float] = Field(..., description="Cosine distance (1 - cos) "
+                                                                "of each aspect, unweighted.")
+
+
+class AspectNeighborsResponse(BaseModel):
+    item: Item
+    k: int
+    weights: dict[str, float] = Field(..., description="Weight of every aspect (those not "
+                                                       "named weigh 0).")
+    search: str = Field(..., description="exact (a scan of every sound) or approximate "
+                                         "(candidates of the aspects' FAISS index, re-ranked "
+                                         "exactly).")
+    neighbors: list[AspectNeighbor]
+
+
 class QueryResponse(BaseModel):
     query: str = Field(..., description="Name of the uploaded file.")
     in_index: bool = Field(..., description="The sound itself is in the index: its stored "
@@ -57,6 +75,8 @@ class MapResponse(BaseModel):
     """Columns: item ``ids[j]`` is drawn at ``(x[j], y[j])`` with label ``labels[label[j]]``."""
 
     method: str
+    aspect: str | None = Field(None, description="The aspect whose sub-space is mapped "
+                                                 "(null: the whole embedding).")
     n: int
     from_cache: bool
     seconds: float = Field(..., description="Time taken to compute or read the map.")

@@ -81,7 +81,7 @@ class LibraryService:
     cache: FeatureCache | None = None
     query_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _map_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _map: EncodedJSON | None = field(default=None, repr=False)
+    _maps: dict[str | None, EncodedJSON] = field(default_factory=dict, repr=False)
     _rows_by_path: dict[str, int] | None = field(default=None, repr=False)
     _lower_paths: np.ndarray | None = field(default=None, repr=False)
 
@@ -128,17 +128,45 @@ class LibraryService:
         """The ``k`` nearest sounds of item ``i``; the item and its copies (same content) are
         left out, and its whole group with ``exclude_same_group``."""
         item = self.item(i)
-        excluded = set(self.index.rows_of_hash(str(self.index.manifest.at[i, "sha256"])))
-        excluded.add(i)
+        excluded = self._excluded(i, item, exclude_same_group)
         what = "the sound itself (and copies of it)"
         if exclude_same_group:
-            groups = self.index.manifest["group"].to_numpy()
-            excluded |= set(np.flatnonzero(groups == item["group"]).tolist())
             what += f", its group '{item['group']}'"
         vector = np.asarray(self.index.embeddings[i], dtype=np.float32)
         distances, rows = self.index.search(vector[None, :], k, [excluded])
         return {"item": item, "k": k, "excluded": what,
                 "neighbors": self._neighbor_items(distances[0], rows[0])}
+
+    def aspect_neighbors(self, i: int, weights: str, k: int = 10,
+                         exclude_same_group: bool = False) -> dict[str, Any]:
+        """Like :meth:`neighbors`, ranked by the weighted sum of the aspects' cosine
+        distances (``weights``: ``"tempo=1,key=0.5"``; see
+        :meth:`mirsim.index.SoundIndex.search_aspects`), each neighbour with its aspects'
+        distances.
+
+        Raises
+        ------
+        SoundIndexError
+            The index has no aspects, or the weights are bad.
+        """
+        item = self.item(i)
+        excluded = self._excluded(i, item, exclude_same_group)
+        query = np.asarray(self.index.aspect_rows[i])
+        total, rows, per, about = self.index.search_aspects(query, weights, k, excluded)
+        names = self.index.aspect_space.names
+        neighbors = [{**n, "aspect_distances": {a: round(float(v), 6)
+                                                for a, v in zip(names, per[j])}}
+                     for j, n in enumerate(self._neighbor_items(total, rows))]
+        return {"item": item, "k": k, **about, "neighbors": neighbors}
+
+    def _excluded(self, i: int, item: dict[str, Any], exclude_same_group: bool) -> set[int]:
+        """Rows the neighbours of item ``i`` leave out: itself, copies of it, and its group
+        with ``exclude_same_group``."""
+        excluded = set(self.index.rows_of_hash(str(self.index.manifest.at[i, "sha256"]))) | {i}
+        if exclude_same_group:
+            groups = self.index.manifest["group"].to_numpy()
+            excluded |= set(np.flatnonzero(groups == item["group"]).tolist())
+        return excluded
 
     def _neighbor_items(self, distances: np.ndarray, rows: np.ndarray) -> list[dict[str, Any]]:
         return [{**self.item(int(r)), "rank": rank + 1, "distance": round(float(d), 6)}
@@ -172,21 +200,42 @@ class LibraryService:
                 "item_ids": self.index.rows_of_hash(result.sha256), "neighbors": neighbors}
 
     # -- map --------------------------------------------------------------------------------
-    def map_json(self) -> EncodedJSON:
-        """The map document (computed, or read from the index's cache, on first use)."""
-        with self._map_lock:
-            if self._map is None:
-                self._map = EncodedJSON.of(self._map_document())
-            return self._map
+    def map_json(self, aspect: str | None = None) -> EncodedJSON:
+        """The map document of the whole embedding, or of one aspect's sub-space (computed,
+        or read from the index's cache, on first use).
 
-    def _map_document(self) -> dict[str, Any]:
+        Raises
+        ------
+        SoundIndexError
+            ``aspect`` is not an aspect of the index (or the index has none).
+        """
+        embeddings, prefix = self._map_input(aspect)
+        with self._map_lock:
+            if aspect not in self._maps:
+                self._maps[aspect] = EncodedJSON.of(self._map_document(embeddings, prefix,
+                                                                       aspect))
+            return self._maps[aspect]
+
+    def _map_input(self, aspect: str | None) -> tuple[np.ndarray, str]:
+        """What a map is drawn from, and the prefix of its cache file."""
+        if aspect is None:
+            return self.index.embeddings, "map"
+        space = self.index.aspect_space
+        if space is None or aspect not in space.names:
+            listed = ", ".join(space.names) if space is not None else "none: no csn model"
+            raise SoundIndexError(f"unknown aspect (aspects: {listed})")
+        j = space.names.index(aspect)
+        return self.index.aspect_rows[:, space.slices[aspect]], f"aspect-{j}-map"
+
+    def _map_document(self, embeddings: np.ndarray, prefix: str,
+                      aspect: str | None) -> dict[str, Any]:
         t = time.perf_counter()
-        xy, from_cache = cached_map(self.index.directory, self.index.embeddings,
-                                    self.map_settings)
+        xy, from_cache = cached_map(self.index.directory, embeddings, self.map_settings, prefix)
         labels = self.index.manifest["label"].astype(str)
         names = sorted(labels.unique())
         codes = labels.map({name: j for j, name in enumerate(names)}).to_numpy()
-        return {"method": self.map_settings.method, "n": len(self), "from_cache": from_cache,
+        return {"method": self.map_settings.method, "aspect": aspect, "n": len(self),
+                "from_cache": from_cache,
                 "seconds": round(time.perf_counter() - t, 3), "labels": names,
                 "ids": list(range(len(self))),
                 "x": np.round(xy[:, 0].astype(np.float64), 5).tolist(),

@@ -101,7 +101,7 @@ def _manifest(labels: np.ndarray, pipeline: EmbeddingPipeline) -> pd.DataFrame:
 
 def _config(root, pipeline: EmbeddingPipeline, X: np.ndarray, E: np.ndarray,
             params: dict) -> dict:
-    return {"format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
+    return {"format": mf.FORMAT, "format_version": mf.PLAIN_FORMAT_VERSION,
             "mirsim_version": mirsim.__version__, "faiss_version": require_faiss().__version__,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "root": str(root),
             "group_by": "folder", **pipeline.describe(), "n_items": len(E),

@@ -29,7 +29,10 @@
     selected: -1, marked: [], hover: -1, focusLabel: -1, playing: -1,
     info: null, maxUpload: Infinity, objectUrl: null, indexVersion: null,
     drawPending: false, requestToken: 0,
+    aspects: [], weights: {}, mapAspect: "", maps: new Map(),
   };
+  const ASPECT_DEBOUNCE_MS = 150;
+  let neighbourRequests = 0;
   const timings = { mapFetchMs: null, mapParseMs: null, firstDrawMs: null, lastDrawMs: null,
                     draws: 0, gridBuildMs: null };
 
@@ -398,7 +401,10 @@
     const dist = document.createElement("span");
     dist.className = "distance";
     dist.textContent = nb.distance.toFixed(3);
-    dist.title = "Euclidean distance between embeddings";
+    dist.title = nb.aspect_distances
+      ? "Weighted sum of the aspects' cosine distances: " + Object.entries(nb.aspect_distances)
+        .map(([a, d]) => `${a} ${d.toFixed(3)}`).join(", ")
+      : "Distance between embeddings";
     li.append(rank, button, what, dist);
     li.addEventListener("click", () => select(nb.id, { centre: true }));
     return li;
@@ -443,9 +449,14 @@
     const path = state.paths[i];
     showSelected(baseName(path), `${path} · ${state.labels[state.label[i]]}`, state.label[i]);
     if (autoplay) play(audioUrl(i), i);
+    if (state.aspects.length && !Object.values(state.weights).some((w) => w > 0)) {
+      say("Move an aspect slider above 0 to rank the nearest sounds.", true);
+      return;
+    }
     say(`Finding the sounds nearest to ${baseName(path)}…`);
     try {
-      const result = await api(`api/items/${i}/neighbors?k=${NEIGHBOURS}`);
+      neighbourRequests += 1;
+      const result = await api(neighboursPath(i));
       if (token !== state.requestToken) return;
       state.marked = result.neighbors.map((nb) => nb.id);
       renderResults(`Nearest to ${baseName(path)}`, result.neighbors);
@@ -453,6 +464,72 @@
       scheduleDraw();
     } catch (error) {
       if (token === state.requestToken) say(`Neighbours of ${baseName(path)}: ${error.message}`, true);
+    }
+  }
+
+  /* With aspects, the neighbours are ranked by the sliders' weighted mix of them. */
+  function neighboursPath(i) {
+    if (!state.aspects.length) return `api/items/${i}/neighbors?k=${NEIGHBOURS}`;
+    const weights = state.aspects.map((a) => `${a}=${state.weights[a]}`).join(",");
+    return `api/items/${i}/aspect-neighbors?k=${NEIGHBOURS}&weights=${encodeURIComponent(weights)}`;
+  }
+
+  /* ---------------------------------------------------------------- aspects -------------- */
+  let aspectTimer = null;
+
+  function setupAspects(names) {
+    state.aspects = names || [];
+    if (!state.aspects.length) return;
+    const box = $("aspect-sliders");
+    box.replaceChildren();
+    state.aspects.forEach((name, j) => {
+      state.weights[name] = 1;
+      const label = document.createElement("label");
+      label.htmlFor = `aspect-${j}`;
+      label.textContent = name;
+      label.title = name;
+      const slider = document.createElement("input");
+      Object.assign(slider, { type: "range", min: "0", max: "1", step: "0.05", value: "1",
+                              id: `aspect-${j}` });
+      slider.dataset.aspect = name;
+      const value = document.createElement("output");
+      value.htmlFor = slider.id;
+      value.textContent = "1.00";
+      slider.addEventListener("input", () => {
+        state.weights[name] = Number(slider.value);
+        value.textContent = Number(slider.value).toFixed(2);
+        clearTimeout(aspectTimer);  // debounced: one request when the slider rests
+        aspectTimer = setTimeout(rerank, ASPECT_DEBOUNCE_MS);
+      });
+      box.append(label, slider, value);
+    });
+    $("aspects-panel").hidden = false;
+    const select = $("map-space");
+    select.replaceChildren(new Option("whole embedding", ""),
+                           ...state.aspects.map((a) => new Option(`aspect: ${a}`, a)));
+    select.addEventListener("change", () => showMapOf(select.value));
+    select.hidden = false;
+  }
+
+  function rerank() {
+    if (state.selected >= 0) select(state.selected, { autoplay: false });
+  }
+
+  /* The map of the whole embedding ("") or of one aspect's sub-space, fetched once. */
+  async function showMapOf(aspect) {
+    state.mapAspect = aspect;
+    const what = aspect ? `the aspect ${aspect}` : "the whole embedding";
+    say(`Loading the map of ${what} (computed once, then cached)…`);
+    try {
+      if (!state.maps.has(aspect)) {
+        state.maps.set(aspect, await api(aspect ? `api/map?aspect=${encodeURIComponent(aspect)}` : "api/map"));
+      }
+      if (state.mapAspect !== aspect) return;
+      loadMap(state.maps.get(aspect));
+      fitView();
+      say(`The map shows ${what}.`);
+    } catch (error) {
+      say(`Map of ${what}: ${error.message}`, true);
     }
   }
 
@@ -684,6 +761,8 @@
       const t0 = performance.now();
       const doc = await api("api/map");
       timings.mapFetchMs = performance.now() - t0;
+      state.maps.set("", doc);
+      setupAspects(state.info.aspects);
       loadMap(doc);
       renderLegend();
       fitView();
@@ -723,6 +802,11 @@
     get selected() { return state.selected; },
     get marked() { return state.marked.slice(); },
     get n() { return state.n; },
+    get aspects() { return state.aspects.slice(); },
+    get weights() { return { ...state.weights }; },
+    get mapAspect() { return state.mapAspect; },
+    get mapX() { return Array.from(state.x || []); },
+    get neighbourRequests() { return neighbourRequests; },
   };
 
   start();
