@@ -46,17 +46,18 @@ def test_default_candidates_follow_the_data_and_the_judgments():
         return {parse_candidate(c)[2] for c in names}
 
     assert supervisions(default_candidates("cyberlioz", judged=True)) == {
-        "clusters", "listeners", "coassociation", "soft-labels", "extended"}
-    assert supervisions(default_candidates("cyberlioz", judged=False)) == {"clusters",
-                                                                           "extended"}
-    assert supervisions(default_candidates("synth", judged=False)) == {"clusters"}
+        "clusters", "listeners", "coassociation", "soft-labels", "extended", "augmented"}
+    assert supervisions(default_candidates("cyberlioz", judged=False)) == {
+        "clusters", "extended", "augmented"}
+    assert supervisions(default_candidates("synth", judged=False)) == {"clusters",
+                                                                       "augmented"}
     assert not supervisions(default_candidates("synth", judged=True)) & {"extended"}
     assert "jtfs+musicnn-msd[layer=pooled]" in {parse_candidate(c)[0]
                                                 for c in default_candidates()}
     # every default candidate is one its model can learn (checked before any work)
     config = new_sounds_config(judgments="cyberlioz")
     assert config["candidates"] == default_candidates("cyberlioz", judged=True)
-    assert config["variant_inputs"] == ["jtfs", "mfcc"]
+    assert config["variant_inputs"] == config["augmented_inputs"] == ["jtfs", "mfcc"]
     assert not set(FROM_LISTENERS) & supervisions(new_sounds_config("synth")["candidates"])
 
 
@@ -95,7 +96,8 @@ def test_a_supervision_the_model_cannot_learn_from_is_a_one_line_error():
 def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
         cyberlioz_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRSIM_CYBERLIOZ_DIR", str(cyberlioz_dir))
-    candidates = "mfcc/euclidean,mfcc+mfcc/euclidean,mfcc/lda,mfcc/lmnn/listeners"
+    candidates = ("mfcc/euclidean,mfcc+mfcc/euclidean,mfcc/lda,mfcc/lmnn/listeners,"
+                  "mfcc/lda/augmented")
     args = ["reproduce", "new-sounds", "--candidates", candidates, "--quick", "--workers", "1",
             "--runs", str(tmp_path / "runs")]
     r = _run(args)
@@ -112,6 +114,9 @@ def test_new_sounds_table_scores_candidates_against_clusters_and_listeners(
         assert 0.5 < cell["triplet_agreement"]["mean"] < 1.0
     listened = cells["mfcc/lmnn/listeners"]
     assert listened["supervision"] == "listeners" and listened["n_triplets"] > 1000
+    augmented = cells["mfcc/lda/augmented"]  # 8 audio-augmented views of each sound
+    assert augmented["supervision"] == "augmented" and augmented["n_variants"] == 8 * 78
+    assert augmented["map_at_r"] != cells["mfcc/lda"]["map_at_r"]
     md = (run / "new_sounds.md").read_text()
     assert "| mfcc | LMNN | listeners |" in md and "nothing about new listeners" in md
     assert "| — | Human reference (16 listeners) |" in md

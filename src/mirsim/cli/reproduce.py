@@ -171,7 +171,8 @@ def reproduce_new_sounds(
                    "the default, listeners, extended: the clusters and the simulated pitch "
                    "and dynamics variants of the training sounds, or coassociation: the share "
                    "of listeners who grouped each pair, for soft-lda or pair-regression, or "
-                   "soft-labels: that share and the clusters, half and half; an input's "
+                   "soft-labels: that share and the clusters, half and half, or augmented: "
+                   "the clusters and 8 audio-augmented copies of each training sound; an input's "
                    "parameters in brackets, e.g. jtfs+musicnn-msd[layer=pooled]/lda; "
                    "default: mfcc, jtfs, musicnn-msd, musicnn-msd[layer=pooled] and the "
                    "concatenations of jtfs with both, each with euclidean, lda, nca, lmnn, "
@@ -203,7 +204,7 @@ def reproduce_new_sounds(
     """
     from mirsim.artefacts.runs import runs_root
     from mirsim.experiments.judgments import load_judgments
-    from mirsim.experiments.new_sounds import (NEW_SOUNDS, new_sounds_config,
+    from mirsim.experiments.new_sounds import (AUGMENTATION, NEW_SOUNDS, new_sounds_config,
                                                new_sounds_markdown, run_new_sounds)
 
     runs_root(runs)  # an unwritable --runs is refused before any work
@@ -221,6 +222,10 @@ def reproduce_new_sounds(
     variant_sets = {f: load_features_with_progress(config["variant_data"], f, {}, workers,
                                                    data_options(None))
                     for f in config.get("variant_inputs") or []}
+    augmented_sets = {f: load_features_with_progress(
+        config["data"], f, {}, workers, data_options(None), model=AUGMENTATION["model"],
+        model_params={"n_views": AUGMENTATION["n_views"]})
+        for f in config.get("augmented_inputs") or []}
     if run_dir is None:
         first = next(iter(sets.values()))
         run_dir = kind.start(config, f"new-sounds-{first.collection.name}-{config['protocol']}",
@@ -228,7 +233,8 @@ def reproduce_new_sounds(
     with progress_bar() as progress:
         task = progress.add_task("new sounds", total=len(config["candidates"]))
         table = run_new_sounds(sets, config, n_jobs=jobs, judgments=listeners,
-                               variant_sets=variant_sets, done=done,
+                               variant_sets=variant_sets, augmented_sets=augmented_sets,
+                               done=done,
                                on_table=lambda t: kind.save(run_dir, t),
                                on_cell=lambda r, f, c: progress.advance(task))
     _finish(kind, run_dir, table, new_sounds_markdown(table), as_json)

@@ -279,6 +279,26 @@ class ExperimentResult:
         }
 
 
+def views_as_variants(features: FeatureSet) -> TrainingVariants:
+    """The augmented views of ``features`` (loaded for a model with ``needs_views``, see
+    :func:`load_features`) as training variants of their items: each view has its item's
+    label and group, and a fold learns from the views of its training items only.
+
+    Examples
+    --------
+    >>> fs = FeatureSet(None, "toy", np.zeros((2, 3)), np.array([0, 1]), np.array(["a", "b"]),
+    ...                 np.arange(2), views=np.ones((2, 4, 3)))
+    >>> v = views_as_variants(fs)
+    >>> v.X.shape, v.source.tolist()
+    ((8, 3), [0, 0, 0, 0, 1, 1, 1, 1])
+    """
+    if features.views is None:
+        raise MirsimError(f"{features.feature}: no augmented views were loaded")
+    n, n_views, d = features.views.shape
+    return TrainingVariants(features.views.reshape(n * n_views, d),
+                            np.repeat(np.arange(n), n_views))
+
+
 def variants_of(features: FeatureSet, variant_features: FeatureSet, source: str = "seed",
                 unchanged: Callable[[Any], np.ndarray] | None = None) -> TrainingVariants:
     """The items of ``variant_features`` as training variants of the items of ``features``.

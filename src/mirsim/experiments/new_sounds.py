@@ -49,6 +49,7 @@ DEFAULT_SUPERVISED = {
     "coassociation": (("soft-lda", "pair-regression"), None),
     "soft-labels": (("soft-lda", "pair-regression"), None),
     "extended": (("lda", "mlp"), ("mfcc", "jtfs")),
+    "augmented": (("lda", "mlp"), ("mfcc", "jtfs")),
 }
 #: The metrics of a cell in the Markdown table (with judgments also the agreement).
 COLUMNS = ("p_at_1", "p_at_5", "map_at_r")
@@ -61,11 +62,14 @@ GOAL_AGREEMENT = 0.90
 #: (``extended``: :data:`VARIANT_DATA`, see :func:`mirsim.experiments.experiment.variants_of`),
 #: the listeners' co-association as target similarities (``coassociation``:
 #: :func:`listener_coassociation`), or soft labels, the co-association blended with the
-#: consensus clusters (``soft-labels``: :func:`soft_labels`).
-SUPERVISIONS = ("clusters", "listeners", "extended", "coassociation", "soft-labels")
+#: consensus clusters (``soft-labels``: :func:`soft_labels`), or the clusters with
+#: audio-augmented copies of the training sounds (``augmented``: :data:`AUGMENTATION`).
+SUPERVISIONS = ("clusters", "listeners", "extended", "coassociation", "soft-labels",
+                "augmented")
 #: What a model must learn from for each supervision (its ``supervision`` attribute), and
 #: how the one-line refusal names it.
 LEARNS_FROM = {"clusters": ("labels", "labels"), "extended": ("labels", "labels"),
+               "augmented": ("labels", "labels"),
                "listeners": ("triplets", "judged triplets"),
                "coassociation": ("similarities", "target similarities"),
                "soft-labels": ("similarities", "target similarities")}
@@ -75,6 +79,10 @@ FROM_LISTENERS = ("listeners", "coassociation", "soft-labels")
 SOFT_LABEL_SHARE = 0.5
 #: The data set whose rows are variants of the sounds of another (supervision ``extended``).
 VARIANT_DATA = {"cyberlioz": "cyberlioz-extended"}
+#: The audio augmentation of the supervision ``augmented``: the views the self-supervised
+#: ``simclr`` learns from (audiomentations: crop, pitch shift, EQ, gain, noise; its
+#: defaults), this many per training sound, cached with the features.
+AUGMENTATION = {"model": "simclr", "n_views": 8}
 #: Share of the listeners a triplet needs for the supervision ``listeners``.
 LISTENER_SHARE = 0.75
 #: Every learned candidate's size with ``quick`` (a check that the command runs).
@@ -88,9 +96,9 @@ def default_candidates(data: str = "cyberlioz", judged: bool = True) -> list[str
     listeners, on data with variants (:data:`VARIANT_DATA`) those learned with them.
 
     >>> default_candidates()[:2], len(default_candidates())
-    (['mfcc/euclidean', 'mfcc/lda'], 66)
+    (['mfcc/euclidean', 'mfcc/lda'], 70)
     >>> len(default_candidates("synth", judged=False))
-    36
+    40
     """
     names = [f"{i}{SEPARATOR}{m}" for i in DEFAULT_INPUTS for m in DEFAULT_MODELS]
     for supervision, (models, inputs) in DEFAULT_SUPERVISED.items():
@@ -216,7 +224,8 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
     if len(set(candidates)) != len(candidates):
         raise MirsimError(f"--candidates names a candidate twice: {', '.join(candidates)}")
     overrides = row_overrides(params, candidates, "CANDIDATE")
-    inputs, variant_inputs, models, candidate_params = [], set(), {}, {}
+    inputs, models, candidate_params = [], {}, {}
+    variant_inputs, augmented_inputs = set(), set()
     for c in candidates:
         feature, model, supervision = parse_candidate(c)
         make_extractor(feature)
@@ -240,9 +249,12 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
             inputs.append(feature)
         if supervision == "extended":
             variant_inputs.add(feature)
+        if supervision == "augmented":
+            augmented_inputs.add(feature)
     return NEW_SOUNDS.config(data=data, candidates=candidates, inputs=inputs,
                              variant_data=VARIANT_DATA.get(data) if variant_inputs else None,
                              variant_inputs=sorted(variant_inputs),
+                             augmented_inputs=sorted(augmented_inputs),
                              candidate_models=models, candidate_params=candidate_params,
                              protocol=protocol, folds=folds, seed=seed, quick=quick,
                              judgments=judgments)
@@ -251,6 +263,7 @@ def new_sounds_config(data: str = "cyberlioz", candidates: Sequence[str] | None 
 def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], *,
                    n_jobs: int = 1, judgments=None,
                    variant_sets: dict[str, FeatureSet] | None = None,
+                   augmented_sets: dict[str, FeatureSet] | None = None,
                    done: Cells | None = None,
                    on_table: Callable[[dict], None] | None = None,
                    on_cell: Callable[[str, str, dict], None] | None = None) -> dict[str, Any]:
@@ -266,6 +279,9 @@ def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], 
     variant_sets : dict, optional
         ``{input: FeatureSet}`` of ``config["variant_data"]`` for every input of a candidate
         with supervision ``extended``.
+    augmented_sets : dict, optional
+        ``{input: FeatureSet}`` with augmented views (:data:`AUGMENTATION`) for every input
+        of a candidate with supervision ``augmented``.
     done, on_table, on_cell
         As in :func:`mirsim.experiments.tables.fill_table`.
     """
@@ -290,8 +306,11 @@ def run_new_sounds(feature_sets: dict[str, FeatureSet], config: dict[str, Any], 
         feature, _, supervision = parse_candidate(candidate)
         triplets = (listener_triplets(matched.get(feature)) if supervision == "listeners"
                     else None)
-        variants = (_variants(feature_sets[feature], (variant_sets or {}).get(feature))
-                    if supervision == "extended" else None)
+        variants = None
+        if supervision == "extended":
+            variants = _variants(feature_sets[feature], (variant_sets or {}).get(feature))
+        elif supervision == "augmented":
+            variants = _augmented(feature_sets[feature], (augmented_sets or {}).get(feature))
         similarities = None
         if supervision in ("coassociation", "soft-labels"):
             similarities = listener_coassociation(matched.get(feature))
@@ -314,6 +333,17 @@ def _variants(fs: FeatureSet, variant_set: FeatureSet | None):
         raise MirsimError(f"supervision 'extended' on {fs.feature}: its variants' features "
                           f"were not loaded")
     return variants_of(fs, variant_set, "seed", unchanged=seed_copies)
+
+
+def _augmented(fs: FeatureSet, augmented_set: FeatureSet | None):
+    """The augmented views of the sounds as training variants (the same items in the same
+    order: checked)."""
+    from mirsim.experiments.experiment import views_as_variants
+
+    if augmented_set is None or not np.array_equal(augmented_set.kept, fs.kept):
+        raise MirsimError(f"supervision 'augmented' on {fs.feature}: the augmented views of "
+                          f"its sounds were not loaded")
+    return views_as_variants(augmented_set)
 
 
 def _cell(fs: FeatureSet, model: str, params: dict[str, Any], config: dict[str, Any],
