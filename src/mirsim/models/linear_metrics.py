@@ -74,7 +74,10 @@ class LinearMapModel(MetricModel):
         raise NotImplementedError
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
-        return (X @ self.L_.numpy().T).astype(np.float32)
+        # in float64: a float32 product's rounding depends on where a row falls in BLAS's
+        # blocks, so the same row could embed differently in another batch (by 1e-7)
+        L = self.L_.numpy().astype(np.float64)
+        return (np.asarray(X, dtype=np.float64) @ L.T).astype(np.float32)
 
     @property
     def n_parameters(self) -> int:
