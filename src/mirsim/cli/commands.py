@@ -13,6 +13,7 @@ from mirsim.cli.data import data_app
 from mirsim.cli.demo import demo
 from mirsim.cli.index import index_app, query
 from mirsim.cli.info import info
+from mirsim.cli.listen import listen_app
 from mirsim.cli.report import report
 from mirsim.cli.reproduce import reproduce_app
 from mirsim.cli.serve import serve
@@ -65,6 +66,7 @@ app.command()(demo)
 app.add_typer(index_app, name="index")
 app.command()(query)
 app.command()(serve)
+app.add_typer(listen_app, name="listen")
 app.command()(tag)
 app.command()(report)
 

@@ -245,14 +245,20 @@ class IndexVersionHeader:
 
 
 class UploadLimit:
-    """ASGI middleware refusing a POST to ``paths`` whose body is announced larger than
-    ``max_body`` bytes (413), or not announced at all (411), before reading it."""
+    """ASGI middleware refusing a POST to ``paths`` (or to a path starting with one of
+    ``prefixes``) whose body is announced larger than ``max_body`` bytes (413), or not
+    announced at all (411), before reading it."""
 
-    def __init__(self, app: ASGIApp, max_body: int, paths: Sequence[str]):
+    def __init__(self, app: ASGIApp, max_body: int, paths: Sequence[str],
+                 prefixes: Sequence[str] = ()):
         self.app, self.max_body, self.paths = app, max_body, tuple(paths)
+        self.prefixes = tuple(prefixes)
+
+    def applies(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self.prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+        if scope["type"] == "http" and scope["method"] == "POST" and self.applies(scope["path"]):
             refusal = self._refusal(dict(scope["headers"]).get(b"content-length"))
             if refusal is not None:
                 await refusal(scope, receive, send)

@@ -1,0 +1,100 @@
+"""``mirsim listen``: listening tests in the browser.
+
+* ``mirsim listen design (--index INDEX | --data DATA) --kind KIND --out TEST_DIR``: a test
+  directory (``test.json`` and ``answers.sqlite``; see :mod:`mirsim.listening.design`).
+* ``mirsim listen serve TEST_DIR``: the test's web page; prints one link per listener.
+* ``mirsim listen export TEST_DIR``: the answers as a judgments CSV (``--judgments``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mirsim.cli.common import err, fail_cleanly, out
+from mirsim.errors import MirsimError
+
+listen_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                         help="Listening tests in the browser: design, serve, export.")
+
+
+@listen_app.command("design")
+@fail_cleanly
+def design(
+    out_dir: Path = typer.Option(..., "--out", help="Test directory to create."),
+    kind: str = typer.Option(..., help="free-sorting, triplets or pairwise."),
+    index: Optional[Path] = typer.Option(None, help="Index directory whose sounds to test."),
+    data: Optional[str] = typer.Option(None, help="Or: data set name, folder or CSV manifest."),
+    n: Optional[int] = typer.Option(None, help="Trials (triplets, pairwise; default 50), or "
+                                               "sounds drawn for free sorting (default all)."),
+    seed: int = typer.Option(0, help="Seed of every random draw."),
+    listeners: str = typer.Option("L01", help="Listener names, comma-separated."),
+    active: bool = typer.Option(False, help="Triplets the index's model is least sure about "
+                                            "(smallest |d(a,b) - d(a,c)|; needs --index)."),
+) -> None:
+    """Design a listening test over the sounds of an index or a data set."""
+    from mirsim.listening.design import (design_test, sounds_of_data, sounds_of_index,
+                                         write_test)
+
+    if (index is None) == (data is None):
+        raise MirsimError("give one of --index and --data")
+    if active and (index is None or kind != "triplets"):
+        raise MirsimError("--active chooses triplets from an index's embeddings: needs "
+                          "--kind triplets and --index")
+    sounds = sounds_of_index(index) if index is not None else sounds_of_data(data)
+    test = design_test(kind, sounds["names"], sounds["paths"], n=n, seed=seed,
+                       listeners=listeners.split(","),
+                       embeddings=sounds["embeddings"] if active else None,
+                       distance=sounds["distance"], source=sounds["source"])
+    write_test(test, out_dir)
+    out.print(f"{out_dir}: {test.kind} test, {len(test.items)} sounds, {len(test.trials)} "
+              f"trial(s), listeners {', '.join(test.listeners)} (`mirsim listen serve "
+              f"{out_dir}`)", highlight=False, soft_wrap=True)
+
+
+@listen_app.command("export")
+@fail_cleanly
+def export(
+    test_dir: Path = typer.Argument(..., help="Test directory (`mirsim listen design`)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write (default: the "
+                                                               "test directory)."),
+) -> None:
+    """Write a test's answers as the judgments CSV that `--judgments` reads."""
+    from mirsim.listening.export import export_answers
+
+    path, rows = export_answers(test_dir, out_dir)
+    out.print(f"{path}: {rows} row(s)", highlight=False, soft_wrap=True)
+
+
+@listen_app.command("serve")
+@fail_cleanly
+def serve(
+    test_dir: Path = typer.Argument(..., help="Test directory (`mirsim listen design`)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (anything but a loopback "
+                                               "address lets other machines reach the test)."),
+    port: int = typer.Option(8766, help="Port (0: any free port)."),
+    allowed_host: Optional[list[str]] = typer.Option(
+        None, "--allowed-host", help="Also answer requests naming this host (repeatable)."),
+) -> None:
+    """Serve a listening test; prints one personal link per listener (new links at every
+    start: only their hashes are stored, and the previous links stop working)."""
+    import uvicorn
+
+    from mirsim.cli.serve import allowed_hosts, bound_url, is_loopback, listening_socket
+    from mirsim.listening.app import create_listen_app, issue_links
+
+    hosts = allowed_hosts(host, allowed_host or ())
+    with listening_socket(host, port) as sock:
+        app = create_listen_app(test_dir, allowed_hosts=hosts)
+        base = bound_url(sock).rstrip("/")
+        if not is_loopback(host):
+            err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach "
+                      f"this machine can open the test (answers need a listener's link)",
+                      highlight=False, soft_wrap=True)
+        for listener, token in issue_links(test_dir).items():
+            typer.echo(f"{listener}\t{base}/t/{token}")
+        err.print(f"mirsim: serving the listening test {test_dir} at {base}/ (Ctrl+C stops)",
+                  highlight=False, soft_wrap=True)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
