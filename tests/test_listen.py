@@ -1,0 +1,326 @@
+"""Listening tests: design from a seed, the answer database, export to ``--judgments``, the
+web app (tokens, replays, sizes), a real ``mirsim listen serve`` killed with SIGKILL mid
+session, and a simulated listener in headless Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from mirsim.experiments.judgments import load_judgments
+from mirsim.listening.app import MAX_BODY_BYTES, create_listen_app, issue_links
+from mirsim.listening.design import (ListeningTestError, design_test, load_test,
+                                     sounds_of_data, uncertain_triplets, write_test)
+from mirsim.listening.export import export_answers
+from mirsim.listening.store import ANSWERS_FILE, AnswerStore, StoreError
+from synthetic_audio import write_timbre_library
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """9 sounds: three timbres x 3 pitches."""
+    return write_timbre_library(tmp_path_factory.mktemp("listen") / "lib", 3)
+
+
+def _test_dir(tmp_path: Path, library: Path, kind: str, **options) -> Path:
+    sounds = sounds_of_data(str(library))
+    test = design_test(kind, sounds["names"], sounds["paths"], **options)
+    return write_test(test, tmp_path / kind)
+
+
+def _client(test_dir: Path, **options) -> TestClient:
+    return TestClient(create_listen_app(test_dir, **options), base_url="http://127.0.0.1")
+
+
+# -- design ------------------------------------------------------------------------------------
+def test_design_is_deterministic_from_the_seed(tmp_path: Path, library: Path):
+    a = _test_dir(tmp_path / "a", library, "triplets", n=12, seed=7, listeners=["x", "y"])
+    b = _test_dir(tmp_path / "b", library, "triplets", n=12, seed=7, listeners=["x", "y"])
+    c = _test_dir(tmp_path / "c", library, "triplets", n=12, seed=8, listeners=["x", "y"])
+    ta, tb, tc = load_test(a), load_test(b), load_test(c)
+    assert ta.trials == tb.trials and ta.trials != tc.trials
+    assert ta.order("y").tolist() == tb.order("y").tolist()
+    assert len(ta.trials) == 12
+    assert all(len({t["a"], t["b"], t["c"]}) == 3 for t in ta.trials)
+    assert len({(t["a"], frozenset((t["b"], t["c"]))) for t in ta.trials}) == 12
+
+
+def test_design_kinds_and_bad_input(tmp_path: Path, library: Path):
+    sorting = load_test(_test_dir(tmp_path, library, "free-sorting", n=5, seed=1))
+    assert len(sorting.trials) == 1 and len(sorting.trials[0]["items"]) == 5
+    pairs = load_test(_test_dir(tmp_path, library, "pairwise", n=10, seed=1)).trials
+    assert len({frozenset((p["a"], p["b"])) for p in pairs}) == 10
+    with pytest.raises(ListeningTestError, match="unknown kind"):
+        design_test("ranking", ["a", "b"], ["a", "b"])
+    with pytest.raises(ListeningTestError, match="distinct"):
+        design_test("pairwise", ["a", "b"], ["a", "b"], listeners=["x", "x"])
+    with pytest.raises(ListeningTestError, match="already holds"):
+        _test_dir(tmp_path, library, "pairwise")
+
+
+def test_uncertain_triplets_are_the_smallest_margins():
+    E = np.random.default_rng(0).normal(size=(30, 4))
+    chosen = uncertain_triplets(E, 10, seed=0)
+    d = lambda i, j: float(np.linalg.norm(E[i] - E[j]))  # noqa: E731
+    margins = [abs(d(t["a"], t["b"]) - d(t["a"], t["c"])) for t in chosen]
+    assert margins == sorted(margins) and max(margins) < 0.5
+    assert uncertain_triplets(E, 10, seed=0) == chosen
+
+
+def test_schema_version_and_wal(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "triplets", n=3)
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        store.db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99"):
+        AnswerStore(d / ANSWERS_FILE)
+
+
+# -- the web app -------------------------------------------------------------------------------
+def test_answer_is_in_the_database_when_the_post_returns(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "triplets", n=4, listeners=["ann"])
+    token = issue_links(d)["ann"]
+    client = _client(d)
+    session = client.get(f"/api/t/{token}/session").json()
+    trial = session["next"]["id"]
+    r = client.post(f"/api/t/{token}/answers",
+                    json={"trial": trial, "answer": {"choice": "c", "confidence": 3}})
+    assert r.status_code == 200 and r.json()["done"] == 1
+    with AnswerStore(d / ANSWERS_FILE) as other:  # another connection sees it at once
+        assert [(a["listener"], a["trial"], a["answer"]["choice"]) for a in other.answers()] == [
+            ("ann", trial, "c")]
+    # a listener coming back: progress from the database, next trial another one
+    again = _client(d).get(f"/api/t/{token}/session").json()
+    assert again["done"] == 1 and again["next"]["id"] != trial
+
+
+def test_bad_token_replayed_answer_and_bad_answers_are_refused(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "triplets", n=4, listeners=["ann"])
+    token = issue_links(d)["ann"]
+    client = _client(d)
+    answer = {"trial": 0, "answer": {"choice": "b", "confidence": 1}}
+    assert client.post(f"/api/t/{'x' * 32}/answers", json=answer).status_code == 403
+    assert client.get(f"/t/{'x' * 32}").status_code == 403
+    assert client.get(f"/api/t/{'x' * 32}/audio/0").status_code == 403
+    assert client.post(f"/api/t/{token}/answers", json=answer).status_code == 200
+    replay = client.post(f"/api/t/{token}/answers", json=answer)
+    assert replay.status_code == 403 and "already answered" in replay.json()["detail"]
+    for bad in ({"choice": "a", "confidence": 1}, {"choice": "b", "confidence": 9}, {}):
+        assert client.post(f"/api/t/{token}/answers",
+                           json={"trial": 1, "answer": bad}).status_code == 422
+    assert client.post(f"/api/t/{token}/answers", json={"trial": 99, "answer": {
+        "choice": "b", "confidence": 1}}).status_code == 404
+    big = client.post(f"/api/t/{token}/answers", content=b"x" * (MAX_BODY_BYTES + 70_000),
+                      headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    assert client.post(f"/api/t/{token}/answers", json=answer,
+                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert _client(d).get(f"/api/t/{token}/session",
+                          headers={"Host": "evil.example"}).status_code == 400
+    # a new start issues new links: the old one stops working
+    new = issue_links(d)["ann"]
+    assert client.get(f"/api/t/{token}/session").status_code == 403
+    assert client.get(f"/api/t/{new}/session").json()["done"] == 1
+    with AnswerStore(d / ANSWERS_FILE) as store:  # only hashes are stored
+        assert new not in str(store.db.execute("SELECT * FROM listeners").fetchall())
+
+
+def test_audio_only_by_item_id(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "pairwise", n=3, listeners=["ann"])
+    token = issue_links(d)["ann"]
+    client = _client(d)
+    r = client.get(f"/api/t/{token}/audio/0")
+    assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    assert client.get(f"/api/t/{token}/audio/9").status_code == 404
+    assert client.get(f"/api/t/{token}/audio/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
+    page = client.get(f"/t/{token}")
+    assert page.status_code == 200 and page.headers["X-Frame-Options"] == "DENY"
+
+
+def test_two_listeners_answering_at_once(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "pairwise", n=20, listeners=["ann", "bob"])
+    links = issue_links(d)
+    app = create_listen_app(d)
+    errors: list[BaseException] = []
+
+    def listener(token: str) -> None:
+        try:
+            client = TestClient(app, base_url="http://127.0.0.1")
+            for trial in range(20):
+                r = client.post(f"/api/t/{token}/answers",
+                                json={"trial": trial, "answer": {"similarity": 0.5}})
+                assert r.status_code == 200, r.text
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=listener, args=(t,)) for t in links.values()]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        answers = store.answers()
+    assert len(answers) == 40
+    assert {a["listener"] for a in answers} == {"ann", "bob"}
+
+
+# -- export ------------------------------------------------------------------------------------
+def test_export_triplets_round_trip(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "triplets", n=3, listeners=["ann"])
+    test = load_test(d)
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        store.add_answer("ann", 0, {"choice": "c", "confidence": 3})
+        store.add_answer("ann", 2, {"choice": "b", "confidence": 1})
+    path, rows = export_answers(d, tmp_path / "out")
+    assert rows == 2 and path == tmp_path / "out" / "triplets.csv"
+    judged = load_judgments(path)
+    t0, t2 = test.trials[0], test.trials[2]
+    names = [[judged.fnames[i] for i in row] for row in judged.triplets]
+    assert names == [[test.name_of(t0["a"]), test.name_of(t0["c"]), test.name_of(t0["b"])],
+                     [test.name_of(t2["a"]), test.name_of(t2["b"]), test.name_of(t2["c"])]]
+    assert judged.weights.tolist() == pytest.approx([1.0, 1 / 3])
+
+
+def test_export_free_sorting_round_trip(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "free-sorting", listeners=["ann", "bob"])
+    token = issue_links(d)["ann"]
+    client = _client(d)
+    items = client.get(f"/api/t/{token}/session").json()["next"]["trial"]["items"]
+    assert client.post(f"/api/t/{token}/answers", json={"trial": 0, "answer": {
+        "groups": [items[:2]]}}).status_code == 422  # not every sound
+    groups = [items[:3], items[3:]]
+    assert client.post(f"/api/t/{token}/answers",
+                       json={"trial": 0, "answer": {"groups": groups}}).status_code == 200
+    path, rows = export_answers(d)
+    assert path.name == "listener_groupings.csv" and rows == len(items)
+    judged = load_judgments(path)
+    assert judged.listeners == ("ann",)
+    test = load_test(d)
+    codes = dict(zip(judged.fnames, judged.groups[0].tolist()))
+    assert {codes[test.name_of(i)] for i in items[:3]} != {codes[test.name_of(i)]
+                                                           for i in items[3:]}
+    assert len({codes[test.name_of(i)] for i in items[:3]}) == 1
+
+
+# -- a real server, killed ---------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def listen_server(test_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen, dict]]:
+    """``mirsim listen serve`` in a subprocess; yields it and the links it printed."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    with open(log, "ab") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mirsim.cli", "listen", "serve",
+                                 str(test_dir), "--port", str(port)], stdout=subprocess.PIPE,
+                                stderr=err, env=env, text=True)
+    try:
+        links = {}
+        test = load_test(test_dir)
+        while len(links) < len(test.listeners):
+            line = proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"server ended: {log.read_text()}")
+            name, url = line.strip().split("\t")
+            links[name] = url
+        base = next(iter(links.values())).split("/t/")[0]
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield proc, links
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_kill_9_loses_no_committed_answer(tmp_path: Path, library: Path):
+    d = _test_dir(tmp_path, library, "triplets", n=30, listeners=["ann"])
+    with listen_server(d, tmp_path / "server.log") as (proc, links):
+        base, token = links["ann"].split("/t/")
+        committed = []
+        for _ in range(12):
+            session = httpx.get(f"{base}/api/t/{token}/session", timeout=10).json()
+            trial = session["next"]["id"]
+            r = httpx.post(f"{base}/api/t/{token}/answers", timeout=10,
+                           json={"trial": trial, "answer": {"choice": "b", "confidence": 2}})
+            assert r.status_code == 200
+            committed.append(trial)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        assert store.answered("ann") == committed
+    # and a restarted server carries on with a new link
+    with listen_server(d, tmp_path / "server2.log") as (_, links):
+        base, token = links["ann"].split("/t/")
+        assert httpx.get(f"{base}/api/t/{token}/session", timeout=10).json()["done"] == 12
+
+
+# -- a simulated listener in headless Chromium ---------------------------------------------------
+@pytest.fixture(scope="module")
+def chrome():
+    if not CHROMEDRIVER.exists() or shutil.which("chromium") is None:
+        pytest.skip("chromium and chromedriver are not installed")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_browser_triplet_session(tmp_path: Path, library: Path, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = _test_dir(tmp_path, library, "triplets", n=3, listeners=["ann"])
+    with listen_server(d, tmp_path / "server.log") as (_, links):
+        chrome.get(links["ann"])
+        wait = WebDriverWait(chrome, 20)
+        wait.until(lambda c: c.find_element(By.ID, "start").is_displayed())
+        chrome.find_element(By.ID, "start").click()
+        for k in range(3):
+            wait.until(lambda c: c.find_element(By.ID, "triplets").is_displayed())
+            chrome.find_element(By.CSS_SELECTOR, "#triplets .play[data-slot='a']").click()
+            chrome.find_element(By.CSS_SELECTOR, "input[name='choice'][value='c']").click()
+            chrome.find_element(By.CSS_SELECTOR, "input[name='confidence'][value='2']").click()
+            chrome.find_element(By.ID, "submit").click()
+            wait.until(lambda c, k=k: f"{k + 1} of 3" in c.find_element(By.ID, "progress").text)
+        wait.until(lambda c: c.find_element(By.ID, "finished").is_displayed())
+        severe = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"
+                  and "Content Security Policy" in e["message"]]
+        assert not severe
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        answers = store.answers()
+    assert len(answers) == 3 and {a["answer"]["choice"] for a in answers} == {"c"}
