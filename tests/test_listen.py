@@ -324,3 +324,28 @@ def test_browser_triplet_session(tmp_path: Path, library: Path, chrome):
     with AnswerStore(d / ANSWERS_FILE) as store:
         answers = store.answers()
     assert len(answers) == 3 and {a["answer"]["choice"] for a in answers} == {"c"}
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_cli_design_active_from_an_index_and_export(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+    from mirsim.index import SoundIndex
+    from mirsim.server.synthetic import write_synthetic_index
+
+    index = write_synthetic_index(tmp_path / "s.index", 40, n_labels=3)
+    runner = CliRunner()
+    r = runner.invoke(app, ["listen", "design", "--index", str(index), "--kind", "triplets",
+                            "--n", "5", "--active", "--listeners", "a,b", "--out",
+                            str(tmp_path / "t")])
+    assert r.exit_code == 0, r.output
+    test = load_test(tmp_path / "t")
+    assert test.selection == "uncertain" and len(test.trials) == 5
+    manifest = SoundIndex.load(index).manifest
+    assert test.name_of(0) == manifest.at[0, "path"]
+    bad = runner.invoke(app, ["listen", "design", "--data", "x", "--kind", "pairwise",
+                              "--active", "--out", str(tmp_path / "u")])
+    assert bad.exit_code == 2 and "--active" in bad.output
+    r = runner.invoke(app, ["listen", "export", str(tmp_path / "t")])
+    assert r.exit_code == 0 and "triplets.csv: 0 row(s)" in r.output
