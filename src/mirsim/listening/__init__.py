@@ -11,8 +11,8 @@
 from mirsim._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "ListeningTest": ".design", "design_test": ".design", "load_test": ".design",
+    "ListeningTest": ".design", "design_test": ".design", "load_test": ".design", "write_test": ".design",
     "KINDS": ".design", "AnswerStore": ".store", "export_answers": ".export",
 })
 __all__ = ["KINDS", "AnswerStore", "ListeningTest", "design_test", "export_answers",
-           "load_test"]
+           "load_test", "write_test"]

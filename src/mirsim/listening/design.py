@@ -30,7 +30,8 @@ from mirsim.artefacts.files import read_json_object, write_json
 from mirsim.errors import MirsimError
 
 __all__ = ["KINDS", "FORMAT_VERSION", "ListeningTest", "ListeningTestError", "design_test",
-           "draw_pairs", "draw_triplets", "load_test", "uncertain_triplets"]
+           "draw_pairs", "draw_triplets", "load_test", "sounds_of_data", "sounds_of_index",
+           "uncertain_triplets", "write_test"]
 
 #: Kinds of test.
 KINDS = ("free-sorting", "triplets", "pairwise")
