@@ -100,11 +100,6 @@ def subspace_combinations(names: Sequence[str]) -> list[tuple[str, ...]]:
     return [c for r in range(1, len(names) + 1) for c in combinations(names, r)]
 
 
-def _concatenated(model: Any, X: np.ndarray, chosen: Sequence[str]) -> np.ndarray:
-    """The chosen sub-spaces of a conditional model, each L2-normalised, side by side."""
-    return np.concatenate([model.transform(X, dimension=d) for d in chosen], axis=1)
-
-
 @dataclass
 class DimensionTripletMetrics:
     """Per-fold triplet prediction scores of held-out items, one set of triplets per
@@ -147,8 +142,10 @@ class DimensionTripletMetrics:
         spaces = {WHOLE: (fold.model.transform(X), fold.distance)}
         own = getattr(fold.model, "dimensions_", None) if hasattr(fold.model, "subspaces_") \
             else None
-        for chosen in subspace_combinations(list(own or [])):
-            spaces["+".join(chosen)] = (_concatenated(fold.model, X, chosen), "cosine")
+        sub = {d: fold.model.transform(X, dimension=d) for d in own or []}
+        for chosen in subspace_combinations(list(sub)):  # each L2-normalised, side by side
+            spaces["+".join(chosen)] = (np.concatenate([sub[d] for d in chosen], axis=1),
+                                        "cosine")
         return {f"{PREFIX}:{d}:{space}": triplet_score(emb, t, distance=distance)
                 for d, t in triplets.items() for space, (emb, distance) in spaces.items()}
 
