@@ -153,7 +153,7 @@ def multidim_markdown(table: dict[str, Any]) -> str:
     >>> t = {"data": "grooves", "n_items": 9, "description": "songs", "protocol":
     ...      "group-kfold", "folds": 2, "rows": ["m"], "dimensions": ["g"],
     ...      "features": ["grooves"], "cells": {"m": {"grooves": cell}}}
-    >>> print(multidim_markdown(t).splitlines()[4])
+    >>> print(multidim_markdown(t).splitlines()[5])
     | m | 70.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 5 | 1.0 |
     """
     from mirsim.experiments.tables import preamble, row_label
