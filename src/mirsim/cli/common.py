@@ -191,3 +191,24 @@ def queries_note(j: dict) -> str | None:
     counted = (j.get("queries") or {}).get("counted") or 0
     return (f"{left} of {left + counted} queries had no item of their label among the "
             f"candidates and are left out of every metric")
+
+
+def dimensions_table(title: str, dimensions: dict[str, dict[str, dict[str, float]]]):
+    """The per-dimension triplet scores of a run (``metrics["dimensions"]`` of ``train
+    --json``) for the terminal: one row per dimension; its triplets scored in the whole
+    embedding and, for a conditional model, in that dimension's own sub-space (in %, mean ±
+    std over folds)."""
+    from rich.table import Table
+
+    from mirsim.evaluation.dimensions import WHOLE
+    from mirsim.experiments.tables import percent
+
+    own = any(d in spaces for d, spaces in dimensions.items())
+    table = Table(title=title, title_justify="left")
+    for head in ["dimension", f"{WHOLE} embedding (%)"] + (["own sub-space (%)"] if own else []):
+        table.add_column(head, justify="left" if head == "dimension" else "right", no_wrap=True)
+    for d, spaces in dimensions.items():
+        cells = [percent(spaces[WHOLE])] + ([percent(spaces[d]) if d in spaces else "—"]
+                                            if own else [])
+        table.add_row(d, *cells)
+    return table

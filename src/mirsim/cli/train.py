@@ -10,7 +10,8 @@ import typer
 
 import mirsim
 from mirsim.cli import options as opt
-from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, err, fail_cleanly,
+from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, dimensions_table, err,
+                               fail_cleanly,
                                human_reference_row,
                                load_features_with_progress, metrics_table, out, progress_bar,
                                queries_note, set_threads)
@@ -95,6 +96,9 @@ def train(
         title = f"{fs.collection.name} · {feature} · {result.protocol} · {result.distance}"
         if fs.labelled:
             out.print(metrics_table(title, [(model, j)], reference=human_reference_row(j)))
+            if "dimensions" in j["metrics"]:
+                out.print(dimensions_table("triplet prediction of held-out items, per "
+                                           "dimension", j["metrics"]["dimensions"]))
         else:
             reference = j["reference"]
             out.print(metrics_table(title, [(model, j), (f"{reference['model']} (reference)",

@@ -4,14 +4,23 @@ dimension's sub-space with :func:`mirsim.evaluation.metrics.triplet_score`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from mirsim.evaluation.metrics import triplet_score
 
-__all__ = ["dimension_triplets", "dimension_triplet_scores"]
+__all__ = ["DimensionTripletMetrics", "dimension_summary", "dimension_triplets",
+           "dimension_triplet_scores", "subspace_combinations"]
+
+#: Prefix of the per-fold metric names of :class:`DimensionTripletMetrics`.
+PREFIX = "dimension"
+#: The space that is the whole embedding (no mask).
+WHOLE = "whole"
 
 
 def dimension_triplets(similar: Mapping[str, ArrayLike], items: ArrayLike | None = None,
@@ -78,3 +87,83 @@ def dimension_triplet_scores(embed: Callable[[str], np.ndarray],
     """
     return {name: triplet_score(embed(name), np.asarray(t, dtype=np.int64), distance=distance)
             for name, t in triplets.items()}
+
+
+def subspace_combinations(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty combination of sub-spaces, smallest first, in the given order.
+
+    Examples
+    --------
+    >>> subspace_combinations(["genre", "tempo"])
+    [('genre',), ('tempo',), ('genre', 'tempo')]
+    """
+    return [c for r in range(1, len(names) + 1) for c in combinations(names, r)]
+
+
+@dataclass
+class DimensionTripletMetrics:
+    """Per-fold triplet prediction scores of held-out items, one set of triplets per
+    dimension of similarity: an ``extra_metrics`` of
+    :func:`mirsim.evaluation.protocols.evaluate_protocol`.
+
+    In each fold, :func:`dimension_triplets` draws ``n_per_dimension`` triplets among the
+    fold's test items from each matrix of ``similar``; they are scored in the whole embedding
+    (no mask, the model's distance) and, for a conditional model (one with ``subspaces_``),
+    in every combination of its sub-spaces (:func:`subspace_combinations`: the chosen
+    sub-spaces concatenated, cosine distance). The metrics are named
+    ``dimension:<dimension>:<space>``, ``<space>`` being ``whole`` or the chosen sub-spaces
+    joined by ``+``; :func:`dimension_summary` nests their summary.
+
+    Examples
+    --------
+    >>> from mirsim.evaluation.protocols import evaluate_protocol
+    >>> from mirsim.models import EuclideanModel
+    >>> rng = np.random.default_rng(0); g = np.repeat(np.arange(4), 10)
+    >>> X = rng.standard_normal((40, 3)) + 3 * g[:, None]
+    >>> scorer = DimensionTripletMetrics(X, {"g": g[:, None] == g}, n_per_dimension=50)
+    >>> r = evaluate_protocol(EuclideanModel, X, g, np.arange(40), "kfold", 2,
+    ...                       extra_metrics=scorer)
+    >>> dimension_summary(r.summary())["g"]["whole"]["mean"] > 0.9
+    True
+    """
+
+    X: np.ndarray = field(repr=False)
+    similar: Mapping[str, np.ndarray] = field(repr=False)
+    n_per_dimension: int = 1000
+    seed: int = 0
+
+    def __call__(self, fold: Any) -> dict[str, float]:
+        test = np.asarray(fold.test)
+        X = np.asarray(self.X, dtype=np.float32)[test]
+        blocks = {d: np.asarray(S, dtype=bool)[np.ix_(test, test)]
+                  for d, S in self.similar.items()}
+        triplets = {d: t for d, t in dimension_triplets(blocks, None, self.n_per_dimension,
+                                                        self.seed).items() if len(t)}
+        spaces = {WHOLE: (fold.model.transform(X), fold.distance)}
+        own = getattr(fold.model, "dimensions_", None) if hasattr(fold.model, "subspaces_") \
+            else None
+        sub = {d: fold.model.transform(X, dimension=d) for d in own or []}
+        for chosen in subspace_combinations(list(sub)):  # each L2-normalised, side by side
+            spaces["+".join(chosen)] = (np.concatenate([sub[d] for d in chosen], axis=1),
+                                        "cosine")
+        return {f"{PREFIX}:{d}:{space}": triplet_score(emb, t, distance=distance)
+                for d, t in triplets.items() for space, (emb, distance) in spaces.items()}
+
+
+def dimension_summary(summary: Mapping[str, Mapping[str, float]]
+                      ) -> dict[str, dict[str, dict[str, float]]]:
+    """``{dimension: {space: {"mean", "std"}}}`` from a protocol summary holding
+    :class:`DimensionTripletMetrics` (``{}`` if it holds none).
+
+    Examples
+    --------
+    >>> dimension_summary({"p_at_1": {}, "dimension:tempo:whole": {"mean": 0.7, "std": 0.1}})
+    {'tempo': {'whole': {'mean': 0.7, 'std': 0.1}}}
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, stat in summary.items():
+        prefix, _, rest = name.partition(":")
+        if prefix == PREFIX:
+            dimension, _, space = rest.partition(":")
+            out.setdefault(dimension, {})[space] = dict(stat)
+    return out

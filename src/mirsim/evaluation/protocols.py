@@ -42,7 +42,7 @@ embedded (its metrics embed the test part only).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -232,6 +232,8 @@ class FoldEmbeddings:
     X_train: np.ndarray = field(repr=False)
     #: rows of ``embeddings`` that are the training part, when they are among them
     train_rows: np.ndarray | None = None
+    #: the fold's test part, as indices into the protocol's ``X``
+    test: np.ndarray | None = None
 
     @property
     def query_embeddings(self) -> np.ndarray:
@@ -347,16 +349,23 @@ def training_triplets(triplets: np.ndarray, weights: np.ndarray | None, train: n
     return local[keep], None if weights is None else np.asarray(weights)[keep]
 
 
-def training_similarities(similarities: np.ndarray, train: np.ndarray) -> np.ndarray:
+def training_similarities(similarities: np.ndarray | Mapping[str, np.ndarray],
+                          train: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
     """The target similarities among the items of ``train`` (rows and columns in the order of
-    ``train``): what a fold's model may learn from, never a test item's row or column.
+    ``train``): what a fold's model may learn from, never a test item's row or column. A dict
+    of matrices (one per dimension of similarity, for a conditional model's ``similar=``)
+    gives the training block of each.
 
     Examples
     --------
     >>> S = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.0]])
     >>> training_similarities(S, np.array([2, 0])).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
+    >>> training_similarities({"g": S > 0.4}, np.array([0, 1]))["g"].tolist()
+    [[True, True], [True, True]]
     """
+    if isinstance(similarities, Mapping):
+        return {name: training_similarities(S, train) for name, S in similarities.items()}
     S = np.asarray(similarities)
     if S.ndim != 2 or S.shape[0] != S.shape[1]:
         raise MirsimError(f"target similarities must be a square matrix, got shape {S.shape}")
@@ -370,7 +379,7 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
               extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
               fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
               variants: TrainingVariants | None = None,
-              similarities: np.ndarray | None = None
+              similarities: np.ndarray | Mapping[str, np.ndarray] | None = None
               ) -> tuple[dict[str, float], float, int, np.ndarray | None, Any]:
     """Fit on ``train`` (on the training items' views, triplets or target similarities instead
     of their labels, if given), embed, and measure retrieval for one fold (with the model's
@@ -386,6 +395,9 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
     if triplets is not None:  # judged triplets among the training items only, no label
         local, weights = training_triplets(*triplets, train)
         model.fit(X[train], groups=groups[train], triplets=local, triplet_weights=weights)
+    elif isinstance(similarities, Mapping):  # per dimension, among the training items only
+        model.fit(X[train], groups=groups[train],
+                  similar=training_similarities(similarities, train))
     elif similarities is not None:  # the similarities among the training items only
         model.fit(X[train], groups=groups[train],
                   similarities=training_similarities(similarities, train))
@@ -400,13 +412,13 @@ def _run_fold(make_model: Callable, X: np.ndarray, labels: np.ndarray, groups: n
         metrics = retrieval_metrics(emb, labels[test], groups[test], k=k, distance=distance)
         held = emb
         fold = FoldEmbeddings(model, distance, emb, labels[test], groups[test], None,
-                              labels[train], X[train])
+                              labels[train], X[train], test=test)
     else:
         emb = model.transform(X)
         metrics = retrieval_metrics(emb, labels, groups, queries=test, k=k, distance=distance)
         held = emb[test]
         fold = FoldEmbeddings(model, distance, emb, labels, groups, test, labels[train],
-                              X[train], train_rows=train)
+                              X[train], train_rows=train, test=test)
     if extra_metrics is not None:
         metrics = {**metrics, **extra_metrics(fold)}
     kept = np.asarray(held, dtype=np.float32) if keep else None
@@ -433,7 +445,7 @@ def evaluate_protocol(
     extra_metrics: Callable[[FoldEmbeddings], dict[str, float]] | None = None,
     fold_scorer: Callable[[np.ndarray, np.ndarray, str], Any] | None = None,
     variants: TrainingVariants | None = None,
-    similarities: np.ndarray | None = None,
+    similarities: np.ndarray | Mapping[str, np.ndarray] | None = None,
 ) -> ProtocolResult:
     """Fit a fresh model on each training part and measure retrieval on its test part.
 
@@ -482,7 +494,9 @@ def evaluate_protocol(
         Target similarities between all items (e.g. the listeners' co-association,
         :func:`mirsim.evaluation.judgments.coassociation`): each fold's model is fitted on the
         block of its training items (:func:`training_similarities`; no test item's row or
-        column) and no label; the labels serve only to measure retrieval.
+        column) and no label; the labels serve only to measure retrieval. A dict ``{dimension:
+        (n, n) bool}`` (:func:`mirsim.datasets.dimensions.similarity_matrices`) is given to a
+        conditional model (``csn``) as ``similar=``, each matrix sliced the same way.
 
     Returns
     -------
@@ -510,9 +524,11 @@ def evaluate_protocol(
                           "similarities")
     if len(given) > 1:
         raise MirsimError(f"give one supervision besides labels, not {' and '.join(given)}")
-    if similarities is not None and np.shape(similarities) != (len(X), len(X)):
-        raise MirsimError(f"target similarities must have shape ({len(X)}, {len(X)}), got "
-                          f"{np.shape(similarities)}")
+    for S in (similarities.values() if isinstance(similarities, Mapping)
+              else [] if similarities is None else [similarities]):
+        if np.shape(S) != (len(X), len(X)):
+            raise MirsimError(f"target similarities must have shape ({len(X)}, {len(X)}), got "
+                              f"{np.shape(S)}")
     proto = make_protocol(protocol, n_folds, seed) if isinstance(protocol, str) else protocol
     splits = proto.split(len(X), groups)
     args = (make_model, X, labels, groups)

@@ -255,8 +255,11 @@ class ExperimentResult:
         """The ``--json`` object: data, feature, model, protocol, folds, n_items,
         train_seconds, metrics {name: {mean, std}} and extras (with judgments, the triplet
         agreement metrics and a ``listeners`` entry)."""
+        from mirsim.evaluation.dimensions import dimension_summary
+
         summary = self.protocol_result.summary()
         names = REPORTED_METRICS if self.labelled else OWN_SOUND_METRICS
+        dimensions = dimension_summary(summary)
         extra: dict[str, Any] = {} if self.labelled else {
             "labelled": False, "n_held_out": self.n_held_out, "reference": self.reference,
             "note": _unlabelled_note(self.n_held_out, self.folds)}
@@ -267,7 +270,8 @@ class ExperimentResult:
             "protocol": self.protocol, "folds": self.folds, "n_items": self.n_items,
             "train_seconds": round(self.protocol_result.train_seconds, 3),
             "metrics": {**{m: summary[m] for m in names},
-                        **(self.judgments or {}).get("metrics", {})}, **extra,
+                        **(self.judgments or {}).get("metrics", {}),
+                        **({"dimensions": dimensions} if dimensions else {})}, **extra,
             "queries": {"counted": summary.get("n_queries", {}).get("total"),
                         "without_relevant": summary.get("n_without_relevant", {}).get("total")},
             "distance": self.distance,
@@ -330,6 +334,57 @@ def variants_of(features: FeatureSet, variant_features: FeatureSet, source: str 
     return TrainingVariants(variant_features.X[keep], rows[keep])
 
 
+def dimension_matrices(features: FeatureSet) -> dict[str, np.ndarray] | None:
+    """The similarity matrices of the dimensions the collection declares, over the usable
+    items (rows in the order of ``features.X``), or ``None`` if it declares none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mirsim.datasets.dimensions import Dimension
+    >>> items = pd.DataFrame({"id": list("abc"), "label": list("xxy"), "group": list("abc"),
+    ...                       "genre": list("xxy")})
+    >>> c = Collection("toy", items, [None] * 3, dimensions=[Dimension("genre")])
+    >>> fs = FeatureSet(c, "toy", np.zeros((2, 1)), np.array(["x", "y"]), np.array(["a", "c"]),
+    ...                 np.array([0, 2]))
+    >>> dimension_matrices(fs)["genre"].tolist()
+    [[True, False], [False, True]]
+    """
+    from mirsim.datasets.dimensions import similarity_matrices
+
+    if not features.collection.dimensions:
+        return None
+    items = features.collection.items.iloc[features.kept].reset_index(drop=True)
+    return similarity_matrices(items, features.collection.dimensions)
+
+
+def _learns_dimensions(model: str, features: FeatureSet) -> dict[str, np.ndarray] | None:
+    """The per-dimension matrices a model learns from (``similar=``) when it can and the
+    collection declares dimensions, else ``None`` (the model learns as it would anyway)."""
+    if "similar" not in model_class(model).supervision:
+        return None
+    return dimension_matrices(features)
+
+
+def _with_dimension_metrics(extra_metrics: Callable | None,
+                            matrices: dict[str, np.ndarray] | None, X: np.ndarray,
+                            seed: int) -> Callable | None:
+    """``extra_metrics`` and, when the collection has dimensions, the per-dimension triplet
+    scores of held-out items (:class:`mirsim.evaluation.dimensions.DimensionTripletMetrics`)."""
+    if matrices is None:
+        return extra_metrics
+    from mirsim.evaluation.dimensions import DimensionTripletMetrics
+
+    scorer = DimensionTripletMetrics(X, matrices, seed=seed)
+    if extra_metrics is None:
+        return scorer
+    return functools.partial(_both_metrics, extra_metrics, scorer)
+
+
+def _both_metrics(first: Callable, second: Callable, fold: Any) -> dict[str, float]:
+    return {**first(fold), **second(fold)}
+
+
 def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", folds: int = 5,
                    seed: int = 0, model_params: dict[str, Any] | None = None,
                    on_fold: Callable[[int, int], None] | None = None,
@@ -348,6 +403,14 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     With ``judgments`` (:func:`mirsim.experiments.judgments.judgments_for` of the same feature
     set) each fold's model is also scored against the listeners, on the triplets whose anchor
     is one of the fold's test items, and the run reports their agreement.
+
+    On a collection that declares dimensions of similarity (``grooves``, a tagged CSV), a
+    model whose ``supervision`` has ``"similar"`` (``csn``) learns, in each fold, from the
+    training block of every dimension's similarity matrix (:func:`dimension_matrices`;
+    ``groups`` as given) instead of the labels; every model is also scored on triplets of
+    held-out items drawn from each dimension (``metrics["dimensions"]`` of the JSON, see
+    :class:`mirsim.evaluation.dimensions.DimensionTripletMetrics`). The labels still measure
+    retrieval.
 
     Examples
     --------
@@ -368,6 +431,10 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     views = _views_for(features, probe)
     if not features.labelled:
         return _held_out_views_experiment(features, model, seed, params, probe, views)
+    matrices = dimension_matrices(features)
+    if similarities is None and triplets is None and views is None:
+        similarities = _learns_dimensions(model, features)
+    extra_metrics = _with_dimension_metrics(extra_metrics, matrices, features.X, seed)
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,
@@ -446,13 +513,17 @@ def _unlabelled_note(n_held_out: int, n_views: int) -> str:
 def fit_final_model(features: FeatureSet, model: str, seed: int = 0,
                     model_params: dict[str, Any] | None = None):
     """The model fitted on every usable item (what a run directory keeps): on their views and
-    no label for a self-supervised model."""
+    no label for a self-supervised model, on the dimensions' similarity matrices for a
+    conditional one on a collection that declares dimensions."""
     params = {"seed": seed, **(model_params or {})}
     check_supervision(features.collection, model)
     fitted = make_model(model, **params)
     views = _views_for(features, fitted)
     if views is not None:
         return fitted.fit(features.X, groups=features.groups, views=views)
+    similar = _learns_dimensions(model, features)
+    if similar is not None:
+        return fitted.fit(features.X, groups=features.groups, similar=similar)
     return fitted.fit(features.X, features.labels, features.groups)
 
 
