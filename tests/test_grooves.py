@@ -146,6 +146,10 @@ def test_second_build_does_nothing_and_an_interrupted_one_resumes(small, tmp_pat
     # rendered after other songs or first, a song is the same file (no state carried over)
     assert flac_files(copy) == contents
     assert len(resumed) == 4 and not list(copy.rglob("*.tmp"))
+    # fewer songs are read from the cache, the others kept: asking for all again does nothing
+    fewer = load_grooves(copy, **{**SMALL, "songs": 2})
+    assert fewer.items.equals(resumed.items.iloc[:2]) and mtimes(copy) == after
+    assert load_grooves(copy, **SMALL).items.equals(resumed.items) and mtimes(copy) == after
 
 
 @needs_mma

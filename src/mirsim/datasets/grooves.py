@@ -499,19 +499,23 @@ def load_grooves(root: str | Path | None = None, songs: int = 200, seed: int = 0
     rows = [_row(p) for p in plans]
     manifest = _read_manifest(root)
     same = manifest is not None and manifest.get("params") == params
-    if same and manifest.get("songs") == songs and manifest.get("complete") \
-            and all((root / r["path"]).is_file() for r in rows):
+    # song n is the same whatever the number asked for (each written atomically), so fewer
+    # songs than were built are read from the cache, and the others are kept for later
+    if same and all((root / r["path"]).is_file() for r in rows):
         return _collection(root, pd.DataFrame(rows))
-    _remove_songs(root, keep={r["id"] for r in rows} if same else set())
-    write_json(root / MANIFEST, {"params": params, "songs": songs, "complete": False})
+    if not same:
+        _remove_songs(root)
+    _remove_temporaries(root)
+    built = max(songs, int(manifest.get("songs", 0))) if same else songs
+    write_json(root / MANIFEST, {"params": params, "songs": built, "complete": False})
     renderer = _Renderer(files, sample_rate)
     for done, (plan, row) in enumerate(zip(plans, rows), start=1):
         if not (root / row["path"]).is_file():
             _build_song(renderer, plan, root / row["midi"], root / row["path"], duration)
         if progress is not None:
             progress(done, len(plans))
-    write_json(root / MANIFEST, {"params": params, "songs": songs, "complete": True,
-                                 "items": rows})
+    write_json(root / MANIFEST, {"params": params, "songs": built,
+                                 "complete": built == songs, "items": rows})
     return _collection(root, pd.DataFrame(rows))
 
 
@@ -530,16 +534,22 @@ def _read_manifest(root: Path) -> dict[str, Any] | None:
         return None
 
 
-def _remove_songs(root: Path, keep: set[str]) -> None:
-    """Delete songs (and their MIDI files) that are not in ``keep`` (other parameters' songs),
-    and the temporary files of writes that were interrupted."""
-    for folder, suffix in (("songs", ".flac"), ("midi", ".mid")):
-        if (root / folder).is_dir():
-            for p in (root / folder).glob(f"song-*{suffix}"):
-                if p.name[:-len(suffix)] not in keep:
-                    p.unlink(missing_ok=True)
-            for p in (root / folder).glob(f".song-*{suffix}.*.tmp"):
-                p.unlink(missing_ok=True)
+def _remove_songs(root: Path) -> None:
+    """Delete every song and its MIDI file (songs of other parameters)."""
+    for folder, suffix in _SONG_FILES:
+        for p in (root / folder).glob(f"song-*{suffix}") if (root / folder).is_dir() else []:
+            p.unlink(missing_ok=True)
+
+
+def _remove_temporaries(root: Path) -> None:
+    """Delete the temporary files of writes that were interrupted."""
+    for folder, suffix in _SONG_FILES:
+        for p in (root / folder).glob(f".song-*{suffix}.*.tmp") if (root / folder).is_dir() else []:
+            p.unlink(missing_ok=True)
+
+
+#: The folders of a song's files and their suffixes.
+_SONG_FILES = (("songs", ".flac"), ("midi", ".mid"))
 
 
 def _collection(root: Path, items: pd.DataFrame) -> Collection:
