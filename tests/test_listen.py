@@ -349,3 +349,60 @@ def test_cli_design_active_from_an_index_and_export(tmp_path: Path):
     assert bad.exit_code == 2 and "--active" in bad.output
     r = runner.invoke(app, ["listen", "export", str(tmp_path / "t")])
     assert r.exit_code == 0 and "triplets.csv: 0 row(s)" in r.output
+
+
+def test_a_consensus_of_listeners_is_closer_to_the_published_one_than_any_listener(
+        cyberlioz_dir):
+    from sklearn.metrics import adjusted_rand_score
+
+    from mirsim.datasets.listeners import read_listener_groupings
+    from mirsim.listening.analysis import consensus_partition, read_partition
+
+    g = read_listener_groupings(cyberlioz_dir / "listener_clusters.csv")
+    published = read_partition(cyberlioz_dir / "clusters.csv", g.fnames)
+    consensus = consensus_partition(g.groups, len(np.unique(published)))
+    assert len(np.unique(consensus)) == len(np.unique(published)) == 19
+    ensemble = adjusted_rand_score(published, consensus)
+    alone = [adjusted_rand_score(published, listener) for listener in g.groups]
+    assert ensemble > max(alone) + 0.05 and ensemble > 0.4
+    # listeners who agree give their partition back, whatever their codes
+    same = np.array([[0, 0, 1, 1, 2], [5, 5, 3, 3, 4], [1, 1, 0, 0, 2]])
+    assert consensus_partition(same, 3).tolist() == [0, 0, 1, 1, 2]
+
+
+def test_true_rates_have_wilson_intervals():
+    from mirsim.errors import MirsimError
+    from mirsim.listening.analysis import true_rate
+
+    p, n, z = 0.75, 40, 1.959964  # Wilson's interval written out
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    r = true_rate(30, 40)
+    assert r.rate == 0.75 and r.n == 40
+    assert r.low == pytest.approx(centre - half, abs=1e-6)
+    assert r.high == pytest.approx(centre + half, abs=1e-6)
+    assert true_rate(0, 5).low == 0.0 and true_rate(5, 5).high == pytest.approx(1.0)
+    for bad in ((6, 5), (0, 0), (-1, 5)):
+        with pytest.raises(MirsimError):
+            true_rate(*bad)
+
+
+def test_consensus_command_writes_the_partition_and_compares_it(cyberlioz_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    out = tmp_path / "consensus.csv"
+    r = CliRunner().invoke(app, ["listen", "consensus", "--judgments",
+                                 str(cyberlioz_dir / "listener_clusters.csv"), "--clusters",
+                                 "19", "--compare", str(cyberlioz_dir / "clusters.csv"),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "adjusted Rand index against clusters.csv: 0." in r.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "fname,cluster" and len(lines) == 79
+    for bad in (["--clusters", "0"], ["--clusters", "19", "--linkage", "ward"],
+                ["--clusters", "19", "--compare", str(out.parent / "none.csv")]):
+        r = CliRunner().invoke(app, ["listen", "consensus", "--judgments",
+                                     str(cyberlioz_dir / "listener_clusters.csv"), *bad])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad

@@ -4,6 +4,8 @@
   directory (``test.json`` and ``answers.sqlite``; see :mod:`mirsim.listening.design`).
 * ``mirsim listen serve TEST_DIR``: the test's web page; prints one link per listener.
 * ``mirsim listen export TEST_DIR``: the answers as a judgments CSV (``--judgments``).
+* ``mirsim listen consensus --judgments FILE --clusters N``: a consensus partition of the
+  listeners' groupings (:func:`mirsim.listening.analysis.consensus_partition`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,48 @@ def export(
 
     path, rows = export_answers(test_dir, out_dir)
     out.print(f"{path}: {rows} row(s)", highlight=False, soft_wrap=True)
+
+
+@listen_app.command("consensus")
+@fail_cleanly
+def consensus(
+    judgments: str = typer.Option(..., "--judgments", help="Listener groupings CSV "
+                                  "(listener,fname,cluster), e.g. from `mirsim listen "
+                                  "export`, or 'cyberlioz'."),
+    clusters: int = typer.Option(..., help="Clusters of the consensus."),
+    linkage: str = typer.Option("average", help="average, complete or single."),
+    compare: Optional[Path] = typer.Option(None, help="A fname,cluster CSV to compare with "
+                                                      "(adjusted Rand index)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the consensus as a "
+                                                                "fname,cluster CSV."),
+) -> None:
+    """A consensus partition of several listeners' free sortings (a cluster ensemble: the
+    listeners' co-association clustered hierarchically), and how it compares with another
+    partition and with each listener's own."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from mirsim.artefacts.files import write_text_atomic
+    from mirsim.datasets.listeners import ListenerGroupings
+    from mirsim.experiments.judgments import load_judgments
+    from mirsim.listening.analysis import consensus_partition, read_partition
+
+    groupings = load_judgments(judgments)
+    if not isinstance(groupings, ListenerGroupings):
+        raise MirsimError(f"{judgments}: a consensus needs listener groupings "
+                          f"(listener,fname,cluster), not triplets")
+    labels = consensus_partition(groupings.groups, clusters, linkage)
+    out.print(f"consensus of {groupings.n_listeners} listeners, {len(labels)} sounds, "
+              f"{clusters} clusters ({linkage} linkage)", highlight=False)
+    if compare is not None:
+        reference = read_partition(compare, groupings.fnames)
+        own = [adjusted_rand_score(reference, g) for g in groupings.groups]
+        out.print(f"adjusted Rand index against {compare.name}: "
+                  f"{adjusted_rand_score(reference, labels):.3f} (each listener's own: "
+                  f"{min(own):.3f} to {max(own):.3f})", highlight=False)
+    if out_file is not None:
+        rows = "".join(f"{f},{c}\n" for f, c in zip(groupings.fnames, labels))
+        write_text_atomic(out_file, "fname,cluster\n" + rows)
+        out.print(f"{out_file}: {len(labels)} row(s)", highlight=False, soft_wrap=True)
 
 
 @listen_app.command("serve")
