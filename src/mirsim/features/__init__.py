@@ -45,9 +45,10 @@ def feature_parts(name: str) -> list[tuple[str, dict[str, Any]]]:
     [('mfcc', {'n_mfcc': 20})]
     """
     from mirsim.experiments.specs import parse_params, split_outside_brackets
+    from mirsim.features.concatenation import SEPARATOR
 
     parts = []
-    for text in split_outside_brackets(name, "+"):
+    for text in split_outside_brackets(name, SEPARATOR):
         base, bracket, rest = text.strip().partition("[")
         if bracket and not rest.endswith("]") or not base.strip() or "]" in base:
             raise MirsimError(f"feature '{name}': write NAME or NAME[KEY=VALUE,...] for each "

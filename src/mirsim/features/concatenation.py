@@ -23,15 +23,6 @@ from mirsim.features.base import FeatureExtractor
 SEPARATOR = "+"
 
 
-def is_concatenation(name: str) -> bool:
-    """Whether a feature name names several features (``"a+b"``).
-
-    >>> is_concatenation("jtfs+musicnn-msd"), is_concatenation("mfcc")
-    (True, False)
-    """
-    return SEPARATOR in name
-
-
 class ConcatenatedFeatures(FeatureExtractor):
     """The features of ``parts`` (extractors) side by side, in order.
 
