@@ -4,6 +4,7 @@ triplet scores of held-out items, ``mirsim train`` on a collection with dimensio
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -102,15 +103,83 @@ def test_reproduce_multidim_quick_writes_the_tables_and_resumes(tmp_path):
     assert r.exit_code == 0, r.output
     table = json.loads(r.stdout.strip().splitlines()[-1])
     run_dir = table["run_dir"]
-    assert table["complete"] and table["rows"] == ["baseline", "multi-input", "musicnn-msd"]
+    assert table["complete"]
+    assert table["rows"] == ["baseline", "multi-input", "musicnn-msd", "openl3"]
+    openl3 = table["cells"]["openl3"]["grooves"]
+    if importlib.util.find_spec("torchopenl3") is None and importlib.util.find_spec("openl3") is None:
+        assert "pip install" in openl3["skipped"]  # a row skipped with its reason, not a crash
     cell = table["cells"]["multi-input"]["grooves"]
     assert set(cell["single"]) == {"genre", "instrument", "tempo", "key"}
     assert len(cell["dimensions"]["genre"]) == 16  # whole + 15 combinations of sub-spaces
     assert set(table["cells"]["musicnn-msd"]["grooves"]["dimensions"]["key"]) == {"whole"}
     md = (runs / run_dir.split("/")[-1] / "multidim.md").read_text()
-    assert "Table 2 — Multi-input CSN" in md and "| genre+instrument+tempo+key |" in md
+    assert "Table 2 — Proposed CSN, multi-input" in md and "| genre+instrument+tempo+key |" in md
     png = (runs / run_dir.split("/")[-1] / "multidim.png").read_bytes()
     assert png[:4] == b"\x89PNG"
     again = CliRunner().invoke(app, ["reproduce", "multidim", "--resume", run_dir, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout.strip().splitlines()[-1])["cells"] == table["cells"]
+
+
+def test_reproduce_multidim_on_cyberlioz_scores_the_listeners_in_every_sub_space(
+        cyberlioz_dir, tmp_path, monkeypatch):
+    """The Cyberlioz dimensions (cluster, family, instrument, technique) and the listeners'
+    triplets among held-out sounds, scored in each sub-space: which one predicts them best."""
+    monkeypatch.setenv("MIRSIM_CYBERLIOZ_DIR", str(cyberlioz_dir))
+    r = CliRunner().invoke(app, ["reproduce", "multidim", "--data", "cyberlioz", "--quick",
+                                 "--rows", "baseline,musicnn-msd", "--runs",
+                                 str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    table = json.loads(r.stdout.strip().splitlines()[-1])
+    assert table["dimensions"] == ["cluster", "family", "instrument", "technique"]
+    assert table["judgments"] == "cyberlioz"
+    cell = table["cells"]["baseline"]["cyberlioz"]
+    assert cell["learned_dimensions"] == table["dimensions"]
+    listeners = cell["judged_triplets"]["listeners"]
+    assert {"whole", "cluster", "technique", "cluster+family"} <= set(listeners)
+    assert all(0.0 <= s["mean"] <= 1.0 for s in listeners.values())
+    assert set(table["cells"]["musicnn-msd"]["cyberlioz"]["judged_triplets"]["listeners"]) \
+        == {"whole"}
+    md = (tmp_path / table["run_dir"].split("/")[-1] / "multidim.md").read_text()
+    assert "Which dimension predicts the judges best" in md and "| listeners (%) |" in md
+
+
+def test_a_csn_learns_only_the_dimensions_it_is_given():
+    from mirsim.models.csn import CSNModel
+
+    fs = _feature_set()
+    half = np.arange(len(fs.X)) < len(fs.X) // 2
+    S = {"genre": fs.labels[:, None] == fs.labels, "other": half[:, None] == half}
+    m = CSNModel(**{**TINY, "epochs": 1}, dimensions=("genre",)).fit(fs.X, similar=S)
+    assert m.dimensions_ == ("genre",) and m.transform(fs.X).shape[1] == TINY["dimension_dim"]
+    with pytest.raises(Exception, match="no dimension tempo"):
+        CSNModel(**TINY, dimensions=("tempo",)).fit(fs.X, similar=S)
+
+
+def test_judged_triplets_are_scored_among_test_items_only_in_every_space():
+    from mirsim.evaluation.dimensions import DimensionTripletMetrics, dimension_summary
+    from mirsim.models import EuclideanModel
+
+    g = np.repeat(np.arange(4), 10)
+    X = np.random.default_rng(0).standard_normal((40, 3)) + 3 * g[:, None]
+    right = np.array([[i, i + 1, (i + 10) % 40] for i in range(0, 40, 2)])  # same g nearer
+    wrong = right[:, [0, 2, 1]]
+    scorer = DimensionTripletMetrics(X, {"g": g[:, None] == g}, n_per_dimension=50,
+                                     judged={"right": right, "wrong": wrong})
+    r = evaluate_protocol(EuclideanModel, X, g, np.arange(40), "group-kfold", 2,
+                          extra_metrics=scorer)
+    judged = dimension_summary(r.summary(), prefix="judged")
+    assert judged["right"]["whole"]["mean"] > 0.9 and judged["wrong"]["whole"]["mean"] < 0.1
+
+
+def test_segments_of_one_song_are_never_each_others_positives():
+    """With several clips per song, a dimension's positive comes from another song: a model
+    that only recognises the song scores chance, not 100 %."""
+    from mirsim.evaluation.dimensions import dimension_triplets
+
+    songs = np.repeat(np.arange(6), 4)
+    genre = songs % 2
+    t = dimension_triplets({"genre": genre[:, None] == genre}, n_per_dimension=300,
+                           groups=songs)["genre"]
+    assert (songs[t[:, 0]] != songs[t[:, 1]]).all()
+    assert (genre[t[:, 0]] == genre[t[:, 1]]).all() and (genre[t[:, 0]] != genre[t[:, 2]]).all()

@@ -243,17 +243,27 @@ def reproduce_new_sounds(
 @reproduce_app.command("multidim")
 @fail_cleanly
 def reproduce_multidim(
-    songs: int = typer.Option(120, min=4, help="grooves songs (one 3 s segment each)."),
+    data: str = typer.Option("grooves", help="grooves, cyberlioz or cyberlioz-extended."),
+    songs: int = typer.Option(120, min=4, help="grooves songs."),
+    segments: int = typer.Option(1, min=1, help="3 s segments per grooves song (50 % "
+                                                "overlap); all of a song's in one fold."),
     epochs: int = typer.Option(10, min=1, help="Epochs of each conditional network."),
     lr: float = typer.Option(1e-3, help="Adam learning rate of the conditional networks "
                                         "(the papers': 1e-5 over far longer training)."),
-    folds: int = typer.Option(5, help="Folds of group-kfold (held-out songs)."),
+    folds: int = typer.Option(5, help="Folds of group-kfold (held-out songs or sounds)."),
     seed: int = typer.Option(0, help="Seed."),
     rows: Optional[str] = typer.Option(None, help="Comma-separated rows (default: baseline, "
-                                                  "multi-input, musicnn-msd)."),
-    quick: bool = typer.Option(False, "--quick", help="16 songs of 3.5 s (in their own cache "
-                                                      "folder), 1 epoch, 2 folds: checks "
-                                                      "that the command runs (not a result)."),
+                                                  "the proposed network single and multi-"
+                                                  "input with 4 and with all dimensions, "
+                                                  "musicnn-msd, openl3)."),
+    judgments: Optional[str] = typer.Option(None, help="Judged triplets scored in every "
+                                                       "sub-space: a file, 'cyberlioz' (the "
+                                                       "default on the Cyberlioz sets) or "
+                                                       "'none'."),
+    quick: bool = typer.Option(False, "--quick", help="grooves: 16 songs of 3.5 s (in their "
+                                                      "own cache folder); 1 epoch, 2 folds: "
+                                                      "checks that the command runs (not a "
+                                                      "result)."),
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
@@ -261,37 +271,54 @@ def reproduce_multidim(
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
 ) -> None:
-    """Multi-dimensional similarity on grooves: triplet prediction of held-out songs per
-    dimension (genre, instrument, tempo, key) of the baseline and multi-input conditional
-    networks and of a pretrained embedding (Table 1), every combination of sub-spaces
-    (Table 2) and a radar plot (multidim.png).
+    """Multi-dimensional similarity: triplet prediction of held-out items per dimension
+    (grooves: genre, instrument, tempo, key; Cyberlioz: cluster, family, instrument,
+    technique, and pitch and dynamics on the extended set) of the baseline and proposed
+    conditional networks and of pretrained embeddings (Table 1), every combination of
+    sub-spaces (Table 2), with judgments which sub-space predicts the listeners best, and a
+    radar plot (multidim.png).
 
     The table is saved in the run directory after every row; an interrupted run continues
     with ``--resume RUN_DIR``.
     """
     from mirsim.artefacts.runs import runs_root
     from mirsim.config import data_cache_dir
-    from mirsim.experiments.multidim import (MULTIDIM, QUICK, ROWS, multidim_config,
+    from mirsim.experiments.judgments import load_judgments
+    from mirsim.experiments.multidim import (MULTIDIM, QUICK, multidim_config,
                                              multidim_markdown, multidim_radar, row_features,
                                              run_multidim)
 
     runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     kind = MULTIDIM
-    settings = ({**QUICK, "root": str(data_cache_dir("grooves-quick"))} if quick
-                else {"songs": songs, "epochs": epochs, "folds": folds})
+    settings = {"songs": songs, "epochs": epochs, "folds": folds, "segments": segments}
+    if quick:
+        settings = {**settings, **QUICK}
+        if data == "grooves":
+            settings["root"] = str(data_cache_dir("grooves-quick"))
     config, done, run_dir = _start_or_resume(kind, resume, lambda: multidim_config(
-        seed=seed, rows=_names(rows) if rows else tuple(ROWS), lr=lr, **settings))
-    sets = {r: load_features_with_progress(config["data"], *row_features(r), workers,
-                                           config["data_params"])
-            for r in config["rows"]}
+        seed=seed, rows=_names(rows) if rows else None, lr=lr, data=data,
+        judgments=judgments, **settings))
+    judged = None if config.get("judgments") is None else load_judgments(config["judgments"])
+    sets: dict = {}
+
+    def load(row: str):  # rows reading the same feature share it
+        key = json.dumps(row_features(row), sort_keys=True)
+        if key not in sets:
+            sets[key] = load_features_with_progress(config["data"], *row_features(row),
+                                                    workers, config["data_params"])
+        return sets[key]
+
     if run_dir is None:
-        run_dir = kind.start(config, f"multidim-grooves-{config['data_params']['songs']}", runs)
+        size = config["data_params"].get("songs")
+        run_dir = kind.start(config, f"multidim-{config['data']}"
+                                     + (f"-{size}" if size else ""), runs)
     with progress_bar() as progress:
         task = progress.add_task("multidim", total=len(config["rows"]))
-        table = run_multidim(sets, config, n_jobs=jobs, done=done,
+        table = run_multidim(load, config, n_jobs=jobs, done=done,
                              on_table=lambda t: kind.save(run_dir, t),
-                             on_cell=lambda r, f, c: progress.advance(task))
+                             on_cell=lambda r, f, c: progress.advance(task),
+                             judgments=judged)
     multidim_radar(table, Path(run_dir) / "multidim.png")
     _finish(kind, run_dir, table, multidim_markdown(table), as_json)
 

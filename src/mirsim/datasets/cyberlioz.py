@@ -17,6 +17,7 @@ deterministic and happens on demand; the resulting features are cached like any 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import librosa
@@ -26,6 +27,7 @@ import pandas as pd
 from mirsim.audio import FileSource
 from mirsim.datasets.base import Dataset
 from mirsim.datasets.collection import Collection
+from mirsim.datasets.dimensions import Dimension
 from mirsim.datasets.locations import CYBERLIOZ_FILES, find_cyberlioz, is_complete
 from mirsim.errors import DataError
 from mirsim.params import Anything, estimator, param
@@ -78,11 +80,33 @@ def load_cyberlioz(root: str | Path | None = None) -> Collection:
     items = pd.DataFrame({
         "id": seeds["fname"], "label": seeds["cluster"].astype(int), "group": seeds["IMT"],
         "instrument": seeds["instrument"], "family": seeds["instrument family"],
+        "technique": playing_techniques(seeds["IMT"], seeds["instrument"]),
         "pitch": seeds["pitch"], "dynamics": seeds["dynamics"],
         "path": [str(root / "audio" / f"{f}.mp3") for f in seeds["fname"]],
     })
     return Collection("cyberlioz", items, [FileSource(p) for p in items["path"]],
-                      "Cyberlioz seed set: 78 recorded sounds, 31 listeners' consensus clusters")
+                      "Cyberlioz seed set: 78 recorded sounds, 31 listeners' consensus clusters",
+                      dimensions=list(SEED_DIMENSIONS))
+
+
+#: Dimensions of the seed set: the listeners' consensus cluster, the instrument family, the
+#: instrument and the playing technique (pitch and dynamics barely vary among the 78: 66
+#: sounds are C4, 62 mezzo-forte).
+SEED_DIMENSIONS = (Dimension("cluster", "same-label", "label"), Dimension("family"),
+                   Dimension("instrument"), Dimension("technique"))
+#: Dimensions of the extended set: the seed set's, plus pitch and dynamics.
+EXTENDED_DIMENSIONS = (*SEED_DIMENSIONS, Dimension("pitch"), Dimension("dynamics"))
+
+
+def playing_techniques(imts: Sequence[str], instruments: Sequence[str]) -> list[str]:
+    """The playing technique of each IMT class: its name without the instrument's
+    (``"Vc-pizz-lv"`` of ``"Vc"`` -> ``"pizz-lv"``; mutes stay part of it: ``"S-ord"``).
+
+    >>> playing_techniques(["Vc-pizz-lv", "TpC-S-ord", "Odd"], ["Vc", "TpC", "Hn"])
+    ['pizz-lv', 'S-ord', 'Odd']
+    """
+    return [imt[len(ins) + 1:] if imt.startswith(f"{ins}-") else imt
+            for imt, ins in zip(map(str, imts), map(str, instruments))]
 
 
 def _midi(note) -> float | None:
@@ -178,7 +202,9 @@ def load_cyberlioz_extended(root: str | Path | None = None,
         "id": ext["filepath"].str.rsplit("/", n=1).str[-1].str.replace(".wav", "", regex=False),
         "label": seed_rows["cluster"].astype(int).to_numpy(),
         "group": ext["IMT"], "seed": seed_rows["fname"], "instrument": ext["instrument"],
-        "family": ext["instrument family"], "pitch": ext["pitch"], "dynamics": ext["dynamics"],
+        "family": ext["instrument family"],
+        "technique": playing_techniques(ext["IMT"], ext["instrument"]),
+        "pitch": ext["pitch"], "dynamics": ext["dynamics"],
     })
     if sol_root is not None:
         sol_root = Path(sol_root)
@@ -187,7 +213,8 @@ def load_cyberlioz_extended(root: str | Path | None = None,
         items["path"] = [str(sol_root / p) for p in ext["filepath"]]
         sources = [FileSource(p) for p in items["path"]]
         return Collection("cyberlioz-extended", items, sources,
-                          f"Cyberlioz extended set: {len(items)} SOL samples")
+                          f"Cyberlioz extended set: {len(items)} SOL samples",
+                          dimensions=list(EXTENDED_DIMENSIONS))
     seed_sources = [FileSource(root / "audio" / f"{f}.mp3") for f in seeds["fname"]]
     sources = []
     for i, row in ext.iterrows():
@@ -199,7 +226,8 @@ def load_cyberlioz_extended(root: str | Path | None = None,
     items["gain_db"] = [s.gain_db for s in sources]
     return Collection("cyberlioz-extended", items, sources,
                       f"Cyberlioz extended set SIMULATED from the 78 seed recordings "
-                      f"(varispeed transposition + gain per manifest row; no SOL audio): {len(items)} items")
+                      f"(varispeed transposition + gain per manifest row; no SOL audio): {len(items)} items",
+                      dimensions=list(EXTENDED_DIMENSIONS))
 
 
 def seed_copies(items: pd.DataFrame) -> np.ndarray:

@@ -580,7 +580,12 @@ class GroovesDataset(Dataset):
     duration: float = param(30.0, Interval(float, 0, None, closed="neither"),
                             "seconds of every song")
     sample_rate: int = param(22050, Interval(int, 8000, None), "rate of the files (Hz)")
+    segments: int = param(1, Interval(int, 1, None),
+                          "3 s clips per song (50 % overlap); 1: the song is one item")
 
     def load(self) -> Collection:
-        return load_grooves(self.root, self.songs, self.seed, duration=self.duration,
-                            sample_rate=self.sample_rate)
+        from mirsim.datasets.clips import clip_collection
+
+        songs = load_grooves(self.root, self.songs, self.seed, duration=self.duration,
+                             sample_rate=self.sample_rate)
+        return songs if self.segments == 1 else clip_collection(songs, self.segments)

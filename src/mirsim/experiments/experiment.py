@@ -260,6 +260,7 @@ class ExperimentResult:
         summary = self.protocol_result.summary()
         names = REPORTED_METRICS if self.labelled else OWN_SOUND_METRICS
         dimensions = dimension_summary(summary)
+        judged = dimension_summary(summary, prefix="judged")
         extra: dict[str, Any] = {} if self.labelled else {
             "labelled": False, "n_held_out": self.n_held_out, "reference": self.reference,
             "note": _unlabelled_note(self.n_held_out, self.folds)}
@@ -271,7 +272,8 @@ class ExperimentResult:
             "train_seconds": round(self.protocol_result.train_seconds, 3),
             "metrics": {**{m: summary[m] for m in names},
                         **(self.judgments or {}).get("metrics", {}),
-                        **({"dimensions": dimensions} if dimensions else {})}, **extra,
+                        **({"dimensions": dimensions} if dimensions else {}),
+                        **({"judged_triplets": judged} if judged else {})}, **extra,
             "queries": {"counted": summary.get("n_queries", {}).get("total"),
                         "without_relevant": summary.get("n_without_relevant", {}).get("total")},
             "distance": self.distance,
@@ -368,17 +370,43 @@ def _learns_dimensions(model: str, features: FeatureSet) -> dict[str, np.ndarray
 
 def _with_dimension_metrics(extra_metrics: Callable | None,
                             matrices: dict[str, np.ndarray] | None, X: np.ndarray,
-                            seed: int) -> Callable | None:
+                            groups: np.ndarray, seed: int, judgments: ExperimentJudgments | None = None
+                            ) -> Callable | None:
     """``extra_metrics`` and, when the collection has dimensions, the per-dimension triplet
-    scores of held-out items (:class:`mirsim.evaluation.dimensions.DimensionTripletMetrics`)."""
+    scores of held-out items (:class:`mirsim.evaluation.dimensions.DimensionTripletMetrics`;
+    positives of another group than the anchor's);
+    with ``judgments``, also the listeners' triplets among held-out items in every sub-space
+    (``listeners``: every listener's, pooled; ``listeners-high``: those at least 90 % of the
+    listeners give, once each)."""
     if matrices is None:
         return extra_metrics
     from mirsim.evaluation.dimensions import DimensionTripletMetrics
 
-    scorer = DimensionTripletMetrics(X, matrices, seed=seed)
+    scorer = DimensionTripletMetrics(X, matrices, seed=seed, groups=groups,
+                                     judged=None if judgments is None
+                                     else judged_triplet_sets(judgments.scorer))
     if extra_metrics is None:
         return scorer
     return functools.partial(_both_metrics, extra_metrics, scorer)
+
+
+def judged_triplet_sets(scorer: Any) -> dict[str, np.ndarray]:
+    """The listeners' triplets of a :class:`~mirsim.evaluation.judgments.ListenerJudgments`
+    as fixed sets: ``listeners`` (every listener's, pooled) and, for groupings,
+    ``listeners-high`` (the high-agreement triplets, once each).
+
+    Examples
+    --------
+    >>> from mirsim.evaluation.judgments import ListenerJudgments
+    >>> j = ListenerJudgments.from_groupings(np.array([[0, 0, 1], [0, 0, 1]]), ("A", "B"))
+    >>> {k: len(v) for k, v in judged_triplet_sets(j).items()}
+    {'listeners': 4, 'listeners-high': 2}
+    """
+    sets = {"listeners": np.concatenate([np.asarray(t).reshape(-1, 3) for t in scorer.triplets])}
+    if scorer.high is not None:
+        high = [np.asarray(t).reshape(-1, 3) for t in scorer.high]
+        sets["listeners-high"] = np.unique(np.concatenate(high), axis=0)
+    return sets
 
 
 def _both_metrics(first: Callable, second: Callable, fold: Any) -> dict[str, float]:
@@ -434,7 +462,8 @@ def run_experiment(features: FeatureSet, model: str, protocol: str = "kfold", fo
     matrices = dimension_matrices(features)
     if similarities is None and triplets is None and views is None:
         similarities = _learns_dimensions(model, features)
-    extra_metrics = _with_dimension_metrics(extra_metrics, matrices, features.X, seed)
+    extra_metrics = _with_dimension_metrics(extra_metrics, matrices, features.X,
+                                            features.groups, seed, judgments)
     protocol_result = evaluate_protocol(functools.partial(make_model, model, **params), features.X,
                                         features.labels, features.groups, protocol, folds,
                                         seed, on_fold=on_fold, n_jobs=n_jobs, views=views,

@@ -28,8 +28,11 @@ single-dimension scores of Table 1. A resumable table (:mod:`mirsim.experiments.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mirsim.experiments.experiment import FeatureSet, run_experiment
 from mirsim.experiments.tables import TableKind, fill_table, percent
@@ -37,55 +40,127 @@ from mirsim.experiments.tables import TableKind, fill_table, percent
 #: ``mirsim reproduce multidim``: ``multidim.json``, ``multidim.md`` (and ``multidim.png``).
 MULTIDIM = TableKind("reproduce multidim", "multidim", "rows",
                      ("data", "data_params", "rows", "protocol", "folds", "seed",
-                      "model_params"))
+                      "model_params", "judgments"))
 
-#: row -> (feature, feature parameters, model, model parameters, name in the tables)
-ROWS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], str]] = {
-    "baseline": ("multi-input", {"inputs": ["mel"]}, "csn",
-                 {"backbone": "baseline", "inputs": ["mel"], "rows": [128]},
-                 "Baseline CSN (mel only)"),
-    "multi-input": ("multi-input", {}, "csn", {}, "Multi-input CSN (mel, tempo, chroma)"),
-    "musicnn-msd": ("musicnn-msd", {}, "euclidean", {}, "musicnn-msd (pretrained, Euclidean)"),
+@dataclass(frozen=True)
+class Row:
+    """A row of the multi-dimensional table: an embedding and how it is made.
+
+    ``n_dimensions``: a conditional row learns the data's first ``n_dimensions`` dimensions
+    (``None``: all of them); ``pretrained``: a row that learns nothing, skipped with its
+    reason when its feature cannot be computed here (e.g. OpenL3 without its weights).
+    """
+
+    feature: str
+    feature_params: dict[str, Any]
+    model: str
+    model_params: dict[str, Any]
+    name: str
+    n_dimensions: int | None = None
+    pretrained: bool = False
+
+
+_MEL = {"inputs": ["mel"]}
+_MEL_CSN = {"inputs": ["mel"], "rows": [128]}
+
+#: Every row ``reproduce multidim`` knows. The paper's Table 1: the baseline (Lee et al.'s
+#: backbone on the mel spectrogram, 4 dimensions), pretrained embeddings, and the proposed
+#: network single and multi-input, with 4 dimensions and with all the data's (6 in the paper).
+#: The proposed single-input network with 4 dimensions is the baseline itself (one branch of
+#: the multi-input backbone is the baseline's first blocks), so it has no row of its own;
+#: ``single-input`` differs from the baseline only by learning more dimensions.
+ROWS: dict[str, Row] = {
+    "baseline": Row("multi-input", _MEL, "csn", {"backbone": "baseline", **_MEL_CSN},
+                    "Baseline CSN (Lee et al., mel, 4 dims)", 4),
+    "single-input": Row("multi-input", _MEL, "csn", _MEL_CSN,
+                        "Proposed CSN, single input (mel), all dims"),
+    "multi-input-4": Row("multi-input", {}, "csn", {},
+                         "Proposed CSN, multi-input (mel, tempo, chroma), 4 dims", 4),
+    "multi-input": Row("multi-input", {}, "csn", {},
+                       "Proposed CSN, multi-input (mel, tempo, chroma), all dims"),
+    "musicnn-msd": Row("musicnn-msd", {}, "euclidean", {},
+                       "musicnn-msd (pretrained, Euclidean)", pretrained=True),
+    "openl3": Row("openl3", {}, "euclidean", {}, "OpenL3 (pretrained, Euclidean)",
+                  pretrained=True),
 }
+
+#: Data sets ``reproduce multidim`` runs on, and the judgments it scores by default.
+DATA = {"grooves": None, "cyberlioz": "cyberlioz", "cyberlioz-extended": "cyberlioz"}
 
 #: What ``--quick`` changes: a handful of short songs, one epoch, two folds.
 QUICK = {"songs": 16, "duration": 3.5, "epochs": 1, "folds": 2}
 
 
+def data_dimensions(data: str) -> tuple[Any, ...]:
+    """The dimensions a data set of :data:`DATA` declares (without loading it).
+
+    >>> [d.name for d in data_dimensions("cyberlioz-extended")]
+    ['cluster', 'family', 'instrument', 'technique', 'pitch', 'dynamics']
+    """
+    from mirsim.datasets.cyberlioz import EXTENDED_DIMENSIONS, SEED_DIMENSIONS
+    from mirsim.datasets.grooves import DIMENSIONS
+
+    return {"grooves": DIMENSIONS, "cyberlioz": SEED_DIMENSIONS,
+            "cyberlioz-extended": EXTENDED_DIMENSIONS}[data]
+
+
+def default_rows(n_dimensions: int) -> list[str]:
+    """The rows for a data set with ``n_dimensions`` dimensions: with 4 or fewer, the rows
+    with "all" dimensions that would repeat a 4-dimension one are left out.
+
+    >>> default_rows(4)
+    ['baseline', 'multi-input', 'musicnn-msd', 'openl3']
+    >>> default_rows(6)[:4]
+    ['baseline', 'single-input', 'multi-input-4', 'multi-input']
+    """
+    repeats = {"single-input", "multi-input-4"} if n_dimensions <= 4 else set()
+    return [r for r in ROWS if r not in repeats]
+
+
 def multidim_config(songs: int = 120, epochs: int = 10, folds: int = 5, seed: int = 0,
-                    rows: Sequence[str] = tuple(ROWS), lr: float = 1e-3,
-                    duration: float | None = None, root: str | None = None) -> dict[str, Any]:
+                    rows: Sequence[str] | None = None, lr: float = 1e-3,
+                    duration: float | None = None, root: str | None = None,
+                    data: str = "grooves", judgments: str | None = None,
+                    segments: int = 1) -> dict[str, Any]:
     """The checked configuration of a ``reproduce multidim`` run (saved as ``config.json``).
 
     ``epochs`` and ``lr`` go to every conditional row (the papers train for far longer, at
-    1e-5: see the README); ``duration`` and ``root`` to the ``grooves`` songs.
+    1e-5: see the README); ``songs``, ``duration``, ``segments`` and ``root`` to the
+    ``grooves`` songs; ``judgments`` (a file or ``cyberlioz``) are scored in every sub-space;
+    ``rows`` default to :func:`default_rows` of the data's number of dimensions.
 
     Examples
     --------
     >>> c = multidim_config(songs=8, epochs=1, folds=2)
     >>> c["rows"], c["model_params"]["multi-input"]
-    (['baseline', 'multi-input', 'musicnn-msd'], {'epochs': 1, 'lr': 0.001, 'seed': 0})
+    (['baseline', 'multi-input', 'musicnn-msd', 'openl3'], {'epochs': 1, 'lr': 0.001, 'seed': 0})
     """
     from mirsim.errors import UnknownNameError
     from mirsim.evaluation.protocols import make_protocol
     from mirsim.models import make_model
 
     make_protocol("group-kfold", folds, seed)
+    if data not in DATA:
+        raise UnknownNameError("multidim data set", data, list(DATA))
+    rows = list(rows) if rows is not None else default_rows(len(data_dimensions(data)))
     for r in rows:
         if r not in ROWS:
             raise UnknownNameError("row", r, list(ROWS))
     model_params = {}
     for r in rows:
-        _, _, model, params, _ = ROWS[r]
-        learned = {"epochs": epochs, "lr": lr} if model == "csn" else {}
-        model_params[r] = {**params, **learned, "seed": seed}
-        make_model(model, **model_params[r])  # every parameter checked before any work
-    data_params = {"songs": songs, **({"duration": duration} if duration else {}),
-                   **({"root": root} if root else {})}
-    return MULTIDIM.config(data="grooves", data_params=data_params, rows=list(rows),
+        row = ROWS[r]
+        learned = {"epochs": epochs, "lr": lr} if row.model == "csn" else {}
+        model_params[r] = {**row.model_params, **learned, "seed": seed}
+        make_model(row.model, **model_params[r])  # every parameter checked before any work
+    data_params = ({"songs": songs, **({"duration": duration} if duration else {}),
+                    **({"segments": segments} if segments > 1 else {}),
+                    **({"root": root} if root else {})} if data == "grooves" else {})
+    return MULTIDIM.config(data=data, data_params=data_params, rows=rows,
                            protocol="group-kfold", folds=folds, seed=seed,
                            model_params=model_params,
-                           feature_params={r: ROWS[r][1] for r in rows})
+                           feature_params={r: ROWS[r].feature_params for r in rows},
+                           judgments=DATA[data] if judgments is None
+                           else None if judgments == "none" else judgments)
 
 
 def row_features(row: str) -> tuple[str, dict[str, Any]]:
@@ -94,42 +169,76 @@ def row_features(row: str) -> tuple[str, dict[str, Any]]:
     >>> row_features("baseline")
     ('multi-input', {'inputs': ['mel']})
     """
-    feature, params, _, _, _ = ROWS[row]
-    return feature, params
+    return ROWS[row].feature, ROWS[row].feature_params
 
 
-def run_multidim(feature_sets: dict[str, FeatureSet], config: dict[str, Any], n_jobs: int = 1,
+def run_multidim(load: Callable[[str], FeatureSet], config: dict[str, Any], n_jobs: int = 1,
                  done: dict[str, dict[str, dict]] | None = None,
                  on_table: Callable[[dict], None] | None = None,
-                 on_cell: Callable[[str, str, dict], None] | None = None) -> dict[str, Any]:
-    """Evaluate every row on its feature set (``feature_sets[row]``); the table as a
-    JSON-able dict (``cells[row]["grooves"]``: the run's metrics, with ``dimensions``)."""
-    first = next(iter(feature_sets.values()))
+                 on_cell: Callable[[str, str, dict], None] | None = None,
+                 judgments: Any = None) -> dict[str, Any]:
+    """Evaluate every row on its feature set (``load(row)``, loaded when the row runs); the
+    table as a JSON-able dict (``cells[row][data]``: the run's metrics, with ``dimensions``,
+    and with ``judged_triplets`` when ``judgments`` (a loaded judgments file) are given).
+
+    A pretrained row whose feature cannot be computed here is a cell ``{"skipped": reason}``.
+    """
+    from mirsim.errors import MirsimError
+
+    first = load(config["rows"][0])
     data = first.collection.name
+    dims = [d.name for d in first.collection.dimensions]
+    if not dims:
+        raise MirsimError(f"{data} declares no dimensions of similarity")
     table: dict[str, Any] = {
         "data": data, "description": first.collection.description,
         "protocol": config["protocol"], "folds": config["folds"], "seed": config["seed"],
-        "n_items": len(first.X), "data_params": config["data_params"],
-        "segment": "one 3 s segment per song (its first 3 s)",
-        "dimensions": [d.name for d in first.collection.dimensions],
+        "n_items": len(first.X), "n_groups": int(len(np.unique(first.groups))),
+        "data_params": config["data_params"], "segment": _segment_note(first),
+        "dimensions": dims, "judgments": config.get("judgments"),
         "rows": list(config["rows"]), "models": list(config["rows"]), "features": [data],
-        "row_names": {r: ROWS[r][4] for r in config["rows"]},
+        "row_names": {r: ROWS[r].name for r in config["rows"]},
     }
-    return fill_table(table, config["rows"], [data],
-                      lambda r, _: _cell(feature_sets[r], r, config, n_jobs),
+
+    def compute(row: str, _: str) -> dict[str, Any]:
+        try:
+            fs = first if row == config["rows"][0] else load(row)
+        except MirsimError as exc:
+            if not ROWS[row].pretrained:
+                raise
+            return {"skipped": str(exc).splitlines()[0]}
+        return _cell(fs, row, config, n_jobs, judgments)
+
+    return fill_table(table, config["rows"], [data], compute,
                       done=done, on_table=on_table, on_cell=on_cell)
 
 
-def _cell(fs: FeatureSet, row: str, config: dict[str, Any], n_jobs: int) -> dict[str, Any]:
-    model = ROWS[row][2]
-    params = config["model_params"][row]
-    result = run_experiment(fs, model, config["protocol"], config["folds"], config["seed"],
-                            {**params, **_tuples(params)}, n_jobs=n_jobs)
+def _segment_note(fs: FeatureSet) -> str:
+    n, groups = len(fs.X), len(np.unique(fs.groups))
+    if n == groups:
+        return "one item per song or sound: its first 3 s"
+    return f"{n} segments of 3 s from {groups} songs (group-kfold holds out whole songs)"
+
+
+def _cell(fs: FeatureSet, row: str, config: dict[str, Any], n_jobs: int,
+          judgments: Any) -> dict[str, Any]:
+    from mirsim.experiments.judgments import judgments_for
+
+    spec = ROWS[row]
+    params = dict(config["model_params"][row])
+    if spec.model == "csn":
+        names = [d.name for d in fs.collection.dimensions]
+        params["dimensions"] = names[: spec.n_dimensions or len(names)]
+    matched = None if judgments is None else judgments_for(fs, judgments)
+    result = run_experiment(fs, spec.model, config["protocol"], config["folds"],
+                            config["seed"], {**params, **_tuples(params)}, n_jobs=n_jobs,
+                            judgments=matched)
     j = result.to_json()
     dims = j["metrics"]["dimensions"]
     single = {d: spaces.get(d, spaces["whole"]) for d, spaces in dims.items()}
     overall = sum(s["mean"] for s in single.values()) / len(single)
     return {**j["metrics"], "single": single, "overall": overall,
+            "learned_dimensions": params.get("dimensions"),
             "n_parameters": j["n_parameters"], "train_seconds": j["train_seconds"],
             "n_items": j["n_items"], "folds": result.folds, "distance": j["distance"],
             "queries": j["queries"]}
@@ -141,9 +250,10 @@ def _tuples(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def multidim_markdown(table: dict[str, Any]) -> str:
-    """Table 1 (every row: overall and per-dimension triplet prediction, genre P@5,
-    parameters, training time) and Table 2 (every combination of a conditional row's
-    sub-spaces) as Markdown.
+    """Table 1 (every row: overall and per-dimension triplet prediction, the judges'
+    triplets when scored, P@5 of the labels, parameters, training time), Table 2 (every
+    combination of a conditional row's sub-spaces) and, with judgments, which sub-space
+    predicts the judges' triplets best, as Markdown.
 
     Examples
     --------
@@ -151,44 +261,98 @@ def multidim_markdown(table: dict[str, Any]) -> str:
     >>> cell = {"single": {"g": s}, "overall": 0.7, "p_at_5": s, "n_parameters": 5,
     ...         "train_seconds": 1.0, "dimensions": {"g": {"whole": s, "g": s}}}
     >>> t = {"data": "grooves", "n_items": 9, "description": "songs", "protocol":
-    ...      "group-kfold", "folds": 2, "rows": ["m"], "dimensions": ["g"],
-    ...      "features": ["grooves"], "cells": {"m": {"grooves": cell}}}
-    >>> print(multidim_markdown(t).splitlines()[5])
+    ...      "group-kfold", "folds": 2, "rows": ["m", "x"], "dimensions": ["g"],
+    ...      "features": ["grooves"], "cells": {"m": {"grooves": cell},
+    ...                                          "x": {"grooves": {"skipped": "no weights"}}}}
+    >>> print("\\n".join(multidim_markdown(t).splitlines()[5:7]))
     | m | 70.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 5 | 1.0 |
+    | x | skipped: no weights | | | | |
     """
     from mirsim.experiments.tables import preamble, row_label
 
     dims, data = table["dimensions"], table["features"][0]
+    cells = {r: table["cells"][r][data] for r in table["rows"]}
+    judged = _judged_sets(cells)
     lines = [*preamble(table),
              "| Embedding | overall (%) | " + " | ".join(f"{d} (%)" for d in dims)
-             + " | genre P@5 (%) | params | train s |",
-             "|---|" + "---:|" * (len(dims) + 4)]
-    for row in table["rows"]:
-        c = table["cells"][row][data]
+             + "".join(f" | {j} (%)" for j in judged) + " | P@5 (%) | params | train s |",
+             "|---|" + "---:|" * (len(dims) + len(judged) + 4)]
+    for row, c in cells.items():
+        if "skipped" in c:
+            lines.append(f"| {row_label(table, row)} | skipped: {c['skipped']} |"
+                         + " |" * (len(dims) + len(judged) + 3))
+            continue
         lines.append(f"| {row_label(table, row)} | {100 * c['overall']:.1f} | "
                      + " | ".join(percent(c["single"][d]) for d in dims)
+                     + "".join(f" | {percent(c['judged_triplets'][j]['whole'])}"
+                               for j in judged)
                      + f" | {percent(c['p_at_5'])} | {c['n_parameters']:,} | "
                        f"{c['train_seconds']:.1f} |")
-    lines += ["", "Triplet prediction of held-out songs (mean ± std over folds): a triplet "
+    lines += ["", "Triplet prediction of held-out items (mean ± std over folds): a triplet "
                   "(a, p, n) of a dimension is right when a is nearer to p (alike in that "
-                  "dimension) than to n (not). A conditional network is scored in the "
-                  "dimension's own sub-space, another embedding in the whole embedding; "
-                  "overall = the mean over dimensions."]
-    for row in table["rows"]:
-        spaces = table["cells"][row][data]["dimensions"][dims[0]]
-        combos = [s for s in spaces if s != "whole"]
+                  "dimension, another song or sound) than to n (not). A conditional network "
+                  "is scored in the dimension's own sub-space, another embedding in the whole "
+                  "embedding; overall = the mean over dimensions."
+                  + (" Judged triplets (the listeners': every listener's pooled; "
+                     "-high: those at least 90 % of them give) among held-out sounds, in the "
+                     "whole embedding." if judged else "")]
+    for row, c in cells.items():
+        combos = [s for s in c.get("dimensions", {}).get(dims[0], {}) if s != "whole"]
         if not combos:
             continue
-        lines += ["", f"Table 2 — {row_label(table, row)}: triplets of each dimension scored "
-                      f"on the chosen sub-spaces concatenated (%)", "",
-                  "| sub-spaces | " + " | ".join(dims) + " |",
-                  "|---|" + "---:|" * len(dims)]
+        lines += ["", f"Table 2 — {row_label(table, row)}: triplets of each dimension"
+                      + (" and the judges'" if judged else "")
+                      + " scored on the chosen sub-spaces concatenated (%)", "",
+                  "| sub-spaces | " + " | ".join([*dims, *judged]) + " |",
+                  "|---|" + "---:|" * (len(dims) + len(judged))]
         for combo in [*combos, "whole"]:
             name = "whole embedding" if combo == "whole" else combo
-            lines.append(f"| {name} | " + " | ".join(
-                percent(table["cells"][row][data]["dimensions"][d][combo]) for d in dims)
-                + " |")
+            scores = [c["dimensions"][d][combo] for d in dims] + \
+                [c["judged_triplets"][j][combo] for j in judged]
+            lines.append(f"| {name} | " + " | ".join(map(percent, scores)) + " |")
+    lines += _judged_lines(table, cells, judged)
     return "\n".join(lines)
+
+
+def _judged_sets(cells: dict[str, dict[str, Any]]) -> list[str]:
+    """The judged triplet sets the cells were scored on (``listeners``, ...)."""
+    names: list[str] = []
+    for c in cells.values():
+        names += [j for j in c.get("judged_triplets", {}) if j not in names]
+    return names
+
+
+def best_judged_dimension(cell: dict[str, Any], judged: str = "listeners"
+                          ) -> tuple[str, dict[str, float]] | None:
+    """The single sub-space of a conditional cell that predicts the ``judged`` triplets best
+    (``None`` for a cell without sub-spaces or without them).
+
+    >>> s = lambda m: {"mean": m, "std": 0.0}
+    >>> best_judged_dimension({"learned_dimensions": ["a", "b"], "judged_triplets":
+    ...     {"listeners": {"a": s(0.6), "b": s(0.8), "a+b": s(0.9), "whole": s(0.9)}}})
+    ('b', {'mean': 0.8, 'std': 0.0})
+    """
+    spaces = cell.get("judged_triplets", {}).get(judged, {})
+    single = {d: spaces[d] for d in cell.get("learned_dimensions") or [] if d in spaces}
+    if not single:
+        return None
+    best = max(single, key=lambda d: single[d]["mean"])
+    return best, single[best]
+
+
+def _judged_lines(table: dict[str, Any], cells: dict[str, dict[str, Any]],
+                  judged: list[str]) -> list[str]:
+    from mirsim.experiments.tables import row_label
+
+    lines = []
+    for row, c in cells.items():
+        for j in judged:
+            best = best_judged_dimension(c, j)
+            if best is not None:
+                lines.append(f"- {row_label(table, row)}: the {j} triplets are predicted best "
+                             f"by the {best[0]} sub-space ({percent(best[1])} %; whole "
+                             f"embedding {percent(c['judged_triplets'][j]['whole'])} %)")
+    return ["", "Which dimension predicts the judges best:", "", *lines] if lines else []
 
 
 def multidim_radar(table: dict[str, Any], path: str | Path) -> Path:
@@ -207,6 +371,8 @@ def multidim_radar(table: dict[str, Any], path: str | Path) -> Path:
     angles = np.linspace(0, 2 * np.pi, len(dims), endpoint=False).tolist()
     fig, ax = plt.subplots(figsize=(5.5, 5.5), subplot_kw={"polar": True})
     for row in table["rows"]:
+        if "skipped" in table["cells"][row][data]:
+            continue
         single = table["cells"][row][data]["single"]
         values = [100 * single[d]["mean"] for d in dims]
         ax.plot(angles + angles[:1], values + values[:1], label=row_label(table, row))

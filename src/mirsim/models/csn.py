@@ -177,6 +177,9 @@ class CSNModel(MetricModel):
     map_size: int = param(16, Interval(int, 1, None), "side of the branches' maps")
     width: int = param(8, Interval(int, 1, None), "channels of each convolution path")
     dimension_dim: int = param(64, Interval(int, 1, None), "embedding columns per dimension")
+    dimensions: tuple = param((), ListOf(Satisfies(lambda v: isinstance(v, str) and v != "",
+                                                   "a name")),
+                              "the dimensions of similar= learned, in order (default: all)")
     masks: str = param("fixed", Options(("fixed", "learned")), "fixed disjoint or learned masks")
     mask_l1: float = param(5e-4, Interval(float, 0, None), "L1 penalty of learned masks")
     margin: float = param(0.1, Interval(float, 0, None, closed="neither"), "triplet margin")
@@ -230,7 +233,7 @@ class CSNModel(MetricModel):
             if len(y) != len(X):
                 raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
             similar = {LABEL_DIMENSION: y[:, None] == y[None, :]}
-        similar = _check_similar(similar, len(X))
+        similar = self._chosen(_check_similar(similar, len(X)))
         conditions = dict(similar)
         if self.track_regularisation:
             if groups is None or len(groups) != len(X):
@@ -251,6 +254,16 @@ class CSNModel(MetricModel):
                     np.stack(list(conditions.values())))
         self.mean_, self.scale_, self.classes_, self.distance_ = mean, scale, np.zeros(0), "cosine"
         return self
+
+    def _chosen(self, similar: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The dimensions of ``similar`` named by ``dimensions`` (all when it is empty)."""
+        if not self.dimensions:
+            return similar
+        unknown = [d for d in self.dimensions if d not in similar]
+        if unknown:
+            raise MirsimError(f"model '{self.name}': no dimension {', '.join(unknown)} to "
+                              f"learn (the data's: {', '.join(similar)})")
+        return {d: similar[d] for d in self.dimensions}
 
     @property
     def embedding_dim_(self) -> int:
