@@ -430,3 +430,32 @@ def test_label_is_the_first_folder_below_the_root():
     assert label_of("bad/folder.wav/inside.mp3", "lib") == "bad"
     assert label_of("strings/violin/a4.wav", "lib") == "strings"
     assert label_of("a4.wav", "lib") == "lib"
+
+
+def test_clips_of_a_song_share_its_group_labels_and_dimensions(tmp_path):
+    import soundfile as sf
+
+    from mirsim.datasets import Collection
+    from mirsim.datasets.clips import clip_collection
+    from mirsim.datasets.dimensions import Dimension
+    from mirsim.errors import DataError
+
+    paths = []
+    for name, f in (("a", 220.0), ("b", 330.0)):
+        paths.append(str(tmp_path / f"{name}.wav"))
+        sf.write(paths[-1], np.sin(2 * np.pi * f * np.arange(8000 * 5) / 8000), 8000)
+    songs = Collection("toy", pd.DataFrame({"id": ["a", "b"], "label": ["x", "y"],
+                                            "group": ["a", "b"], "genre": ["x", "y"],
+                                            "path": paths}), [None, None],
+                       dimensions=[Dimension("genre")])
+    c = clip_collection(songs, 3, length=2.0, hop=1.0)
+    assert c.items["group"].tolist() == ["a"] * 3 + ["b"] * 3
+    assert c.items["genre"].tolist() == ["x"] * 3 + ["y"] * 3
+    assert [d.name for d in c.dimensions] == ["genre"]
+    assert len(set(s.key for s in c.sources)) == 6  # each clip is cached on its own
+    clip = c.sources[4].load(8000)
+    assert clip.shape == (16000,)
+    np.testing.assert_allclose(clip, np.sin(2 * np.pi * 330.0 * (np.arange(16000) + 8000)
+                                            / 8000), atol=1e-3)
+    with pytest.raises(DataError, match="at least 1"):
+        clip_collection(songs, 0)

@@ -19,7 +19,7 @@ _EXPORTS = {
     "FeatureExtractor": ".base", "MFCC": ".mfcc", "JTFSFeature": ".jtfs",
     "MusicnnMSD": ".musicnn", "MusicnnMTT": ".musicnn", "OpenL3Feature": ".openl3",
     "RandomFeature": ".random", "Scattering1DFeature": ".scattering",
-    "MultiInputFeature": ".multi_input",
+    "MultiInputFeature": ".multi_input", "TempoKeyFeature": ".tempo_key",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
