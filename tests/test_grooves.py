@@ -214,3 +214,17 @@ def test_cli_build_without_mma_says_what_to_install(monkeypatch, tmp_path):
     assert r.output.strip().splitlines() == [
         "error: the grooves data set needs mma and General MIDI soundfonts: apt-get install "
         "mma fluid-soundfont-gm musescore-general-soundfont"]
+
+
+@needs_mma
+def test_segments_are_clips_of_each_song_in_its_group(tmp_path):
+    songs = load_collection("grooves", root=str(tmp_path), songs=2, duration=4.5,
+                            sample_rate=16000)
+    c = load_collection("grooves", root=str(tmp_path), songs=2, duration=4.5,
+                        sample_rate=16000, segments=3)
+    assert len(c.items) == 6
+    assert c.items["group"].tolist() == [g for g in songs.items["group"] for _ in range(3)]
+    assert c.items["offset"].tolist()[:3] == [0.0, 1.5, 3.0]
+    assert [d.name for d in c.dimensions] == [d.name for d in songs.dimensions]
+    a, b = (s.load(16000) for s in c.sources[:2])
+    np.testing.assert_allclose(a[24000:], b[:24000], atol=1e-4)  # 50 % overlap
