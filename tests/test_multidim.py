@@ -138,6 +138,7 @@ def test_reproduce_multidim_on_cyberlioz_scores_the_listeners_in_every_sub_space
     listeners = cell["judged_triplets"]["listeners"]
     assert {"whole", "cluster", "technique", "cluster+family"} <= set(listeners)
     assert all(0.0 <= s["mean"] <= 1.0 for s in listeners.values())
+    assert cell["judged_counts"]["listeners"] > cell["judged_counts"]["listeners-high"] > 0
     assert set(table["cells"]["musicnn-msd"]["cyberlioz"]["judged_triplets"]["listeners"]) \
         == {"whole"}
     md = (tmp_path / table["run_dir"].split("/")[-1] / "multidim.md").read_text()

@@ -132,7 +132,8 @@ class DimensionTripletMetrics:
     ``judged`` adds fixed sets of judged triplets over all items (e.g. the listeners' of
     Cyberlioz, pooled: a triplet that several listeners give counts once per listener): in
     each fold, those whose three items are all test items are scored in the same spaces, as
-    ``judged:<name>:<space>`` (:func:`dimension_summary` with ``prefix="judged"``). Which
+    ``judged:<name>:<space>`` (:func:`dimension_summary` with ``prefix="judged"``), and
+    their number as ``n_judged:<name>`` (a total over folds in the summary). Which
     sub-space predicts them best says which dimension the judges attend to.
 
     Examples
@@ -168,6 +169,7 @@ class DimensionTripletMetrics:
         for name, t in _judged_among(self.judged or {}, test).items():
             scores.update({f"{JUDGED_PREFIX}:{name}:{space}": _score(emb, t, distance)
                            for space, (emb, distance) in spaces.items()})
+            scores[f"n_{JUDGED_PREFIX}:{name}"] = len(t)  # summed over folds
         return scores
 
 

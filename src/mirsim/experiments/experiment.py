@@ -273,7 +273,11 @@ class ExperimentResult:
             "metrics": {**{m: summary[m] for m in names},
                         **(self.judgments or {}).get("metrics", {}),
                         **({"dimensions": dimensions} if dimensions else {}),
-                        **({"judged_triplets": judged} if judged else {})}, **extra,
+                        **({"judged_triplets": judged,
+                            "judged_counts": {k.split(":", 1)[1]: v["total"]
+                                              for k, v in summary.items()
+                                              if k.startswith("n_judged:")}}
+                           if judged else {})}, **extra,
             "queries": {"counted": summary.get("n_queries", {}).get("total"),
                         "without_relevant": summary.get("n_without_relevant", {}).get("total")},
             "distance": self.distance,

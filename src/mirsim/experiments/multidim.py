@@ -352,6 +352,10 @@ def _judged_lines(table: dict[str, Any], cells: dict[str, dict[str, Any]],
                 lines.append(f"- {row_label(table, row)}: the {j} triplets are predicted best "
                              f"by the {best[0]} sub-space ({percent(best[1])} %; whole "
                              f"embedding {percent(c['judged_triplets'][j]['whole'])} %)")
+    counts = {j: n for c in cells.values() for j, n in c.get("judged_counts", {}).items()}
+    if counts:
+        lines.append("- judged triplets among held-out sounds, over all folds: "
+                     + ", ".join(f"{j} {n:,}" for j, n in counts.items()))
     return ["", "Which dimension predicts the judges best:", "", *lines] if lines else []
 
 
