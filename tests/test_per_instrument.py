@@ -197,3 +197,30 @@ def test_experiment_resumes_to_the_uninterrupted_table(tmp_path):
     assert resumed["accuracy"] == whole["accuracy"]
     assert [r["a"] for r in whole["correlations"]] == ["mix"]
     assert "| mix |" in per_instrument_markdown(whole)
+
+
+@pytest.mark.slow
+def test_reproduce_per_instrument_quick_end_to_end_and_resume(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    runner = CliRunner()
+    args = ["reproduce", "per-instrument", "--quick", "--conditions", "mix,drums,separated-bass",
+            "--runs", str(tmp_path), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.output.strip().splitlines()[-1])
+    run_dir = tmp_path / next(p.name for p in tmp_path.iterdir())
+    assert table["complete"] and set(table["accuracy"]) == {"mix", "drums", "separated-bass"}
+    assert set(table["separation"]["bass"]) == {"sdr", "sir", "sar"}
+    assert {"per_instrument.md", "per_instrument.json", "song_distances.png",
+            "config.json"} <= {p.name for p in run_dir.iterdir()}
+    again = runner.invoke(app, ["reproduce", "per-instrument", "--resume", str(run_dir), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output.strip().splitlines()[-1])["accuracy"] == table["accuracy"]
+    bad = runner.invoke(app, ["reproduce", "per-instrument", "--conditions", "flute", "--quick",
+                              "--runs", str(tmp_path)])
+    assert bad.exit_code != 0 and "unknown condition 'flute'" in bad.output

@@ -26,6 +26,7 @@ from mirsim.features.log_mel import log_mel_segments
 from mirsim.models.segment_cnn import SegmentCNNModel
 
 __all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "ConditionSegments", "condition_segments",
+           "condition_audio", "separation_table", "summarise",
            "run_per_instrument", "per_instrument_markdown"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
@@ -67,6 +68,7 @@ def condition_segments(songs: Sequence[str], audio: Sequence[np.ndarray], sr: in
 
 def _cell(data: ConditionSegments, trial: int, seed: int, params: Mapping[str, Any]
           ) -> dict[str, Any]:
+    params = SegmentCNNModel._params_from_config(dict(params))  # components saved as JSON
     model = SegmentCNNModel(**{**params, "seed": seed + trial}).fit(data.X_train,
                                                                       data.songs_train)
     E = model.transform(data.X_test)
@@ -122,7 +124,8 @@ def summarise(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def per_instrument_markdown(table: dict[str, Any]) -> str:
-    """Tables II and III as Markdown, the paper's accuracy beside the measured one.
+    """Tables II, I (when there are separated stems) and III as Markdown, the paper's
+    accuracy beside the measured one.
 
     Examples
     --------
@@ -137,9 +140,55 @@ def per_instrument_markdown(table: dict[str, Any]) -> str:
         paper = PAPER_ACCURACY.get(c)
         lines.append(f"| {c} | {100 * s['mean']:.1f} | {s['variance']:.4f} | {s['trials']} | "
                      f"{'—' if paper is None else paper} |")
+    if table.get("separation"):
+        lines += ["", "| separated stem | SDR (dB) | SIR (dB) | SAR (dB) |", "|---|---:|---:|---:|"]
+        lines += [f"| {n} | {v['sdr']:.2f} | {v['sir']:.2f} | {v['sar']:.2f} |"
+                  for n, v in table["separation"].items()]
     if table.get("correlations"):
         lines += ["", "| conditions | Pearson (upper triangles) | mean Spearman (columns) |",
                   "|---|---:|---:|"]
         lines += [f"| {r['a']} / {r['b']} | {r['pearson']:.3f} | {r['spearman']:.3f} |"
                   for r in table["correlations"]]
     return "\n".join(lines)
+
+
+def condition_audio(stems: Sequence[Mapping[str, np.ndarray]], condition: str,
+                    sr: int, separator: str = "hpss") -> list[np.ndarray]:
+    """Each song's signal for ``condition``: a stem, the mix, or ``separated-X``, stem X
+    separated from the mix by ``separator`` (``hpss``: :func:`mirsim.separation.hpss.hpss_separate`).
+
+    Examples
+    --------
+    >>> s = [{"mix": np.ones(8, np.float32), "drums": np.zeros(8, np.float32)}]
+    >>> condition_audio(s, "drums", 8000)[0].tolist() == [0.0] * 8
+    True
+    """
+    if not condition.startswith("separated-"):
+        missing = [i for i, song in enumerate(stems) if condition not in song]
+        if missing:
+            raise ValueError(f"song {missing[0]} has no {condition!r} stem")
+        return [song[condition] for song in stems]
+    if separator != "hpss":
+        raise ValueError(f"unknown separator {separator!r} (valid: hpss)")
+    from mirsim.separation.hpss import hpss_separate
+
+    return [hpss_separate(song["mix"], sr)[condition.removeprefix("separated-")]
+            for song in stems]
+
+
+def separation_table(stems: Sequence[Mapping[str, np.ndarray]], test: Sequence[bool], sr: int,
+                     separator: str = "hpss") -> dict[str, dict[str, float]]:
+    """Table I: SDR, SIR and SAR (dB) of the separated stems of the test songs, the median
+    over songs (as BSS Eval results are usually summarised)."""
+    from mirsim.separation.scores import separation_scores
+
+    names = ("drums", "bass", "piano")
+    per_song = []
+    for song, is_test in zip(stems, test):
+        if not is_test or any(not np.any(song[n]) for n in names):
+            continue
+        estimates = {n: condition_audio([song], f"separated-{n}", sr, separator)[0]
+                     for n in names}
+        per_song.append(separation_scores({n: song[n] for n in names}, estimates))
+    return {n: {m: float(np.median([s[n][m] for s in per_song])) if per_song else float("nan")
+                for m in ("sdr", "sir", "sar")} for n in names}
