@@ -224,3 +224,24 @@ def test_reproduce_per_instrument_quick_end_to_end_and_resume(tmp_path):
     bad = runner.invoke(app, ["reproduce", "per-instrument", "--conditions", "flute", "--quick",
                               "--runs", str(tmp_path)])
     assert bad.exit_code != 0 and "unknown condition 'flute'" in bad.output
+
+
+def test_listening_design_is_a_triplet_test_that_listen_serve_can_load(tmp_path):
+    from mirsim.experiments.per_instrument import listening_design
+    from mirsim.listening.design import load_test, write_test
+
+    rng = np.random.default_rng(0)
+    songs = [f"s{i}" for i in range(10)]
+
+    def cell():
+        P = rng.random((10, 2))
+        return {"trial-0": {"songs": songs,
+                            "song_distances": np.linalg.norm(P[:, None] - P[None], axis=-1)}}
+
+    table = {"cells": {"mix": cell(), "bass": cell()}}
+    test = listening_design(table, "bass", {s: f"/{s}.flac" for s in songs}, seed=2)
+    loaded = load_test(write_test(test, tmp_path / "t"))
+    assert loaded.kind == "triplets" and loaded.trials == test.trials and test.trials
+    assert loaded.extra["clip_seconds"] == 10.0 and loaded.name_of(test.trials[0]["a"]) in songs
+    with pytest.raises(ValueError, match="no 'piano' condition"):
+        listening_design(table, "piano", {})

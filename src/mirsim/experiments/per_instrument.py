@@ -26,7 +26,7 @@ from mirsim.features.log_mel import log_mel_segments
 from mirsim.models.segment_cnn import SegmentCNNModel
 
 __all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "ConditionSegments", "condition_segments",
-           "condition_audio", "separation_table", "summarise",
+           "condition_audio", "separation_table", "summarise", "listening_design",
            "run_per_instrument", "per_instrument_markdown"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
@@ -192,3 +192,51 @@ def separation_table(stems: Sequence[Mapping[str, np.ndarray]], test: Sequence[b
         per_song.append(separation_scores({n: song[n] for n in names}, estimates))
     return {n: {m: float(np.median([s[n][m] for s in per_song])) if per_song else float("nan")
                 for m in ("sdr", "sir", "sar")} for n in names}
+
+
+#: Length of a listening clip, in seconds (the paper's).
+CLIP_SECONDS = 10.0
+
+
+def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str, str], *,
+                     n_sets: int = 8, top: int = 2, seed: int = 0, listeners: Sequence[str] = (
+                         "listener1",)):
+    """The paper's listening sets of one instrument as a triplet test of
+    :mod:`mirsim.listening.design` (``mirsim listen serve`` serves it): items are the test
+    songs (``paths``: song -> audio file, e.g. the mix), trials ``{"a", "b", "c"}`` with the
+    positive ``b`` from ``instrument``'s metric and the negative ``c`` from the mix metric
+    (:func:`mirsim.evaluation.per_instrument.listening_sets`, on the trial-mean song
+    distances); ``clip_seconds`` (10) and the instrument are recorded in the test.
+
+    Examples
+    --------
+    >>> D = [[0, 1, 5, 5], [1, 0, 5, 5], [5, 5, 0, 1], [5, 5, 1, 0]]
+    >>> M = [[0, 5, 1, 5], [5, 0, 5, 1], [1, 5, 0, 5], [5, 1, 5, 0]]
+    >>> songs = ["w", "x", "y", "z"]
+    >>> cell = lambda d: {"trial-0": {"songs": songs, "song_distances": d}}
+    >>> t = listening_design({"cells": {"mix": cell(M), "drums": cell(D)}}, "drums",
+    ...                      {s: f"/{s}.flac" for s in songs}, n_sets=2, top=1)
+    >>> t.kind, len(t.trials), t.extra["instrument"]
+    ('triplets', 2, 'drums')
+    """
+    from mirsim.evaluation.per_instrument import listening_sets
+    from mirsim.listening.design import ListeningTest
+
+    cells = table["cells"]
+    for condition in (instrument, "mix"):
+        if condition not in cells:
+            raise ValueError(f"the table has no {condition!r} condition")
+    songs = next(iter(cells["mix"].values()))["songs"]
+    missing = [s for s in songs if s not in paths]
+    if missing:
+        raise ValueError(f"no audio path for song {missing[0]!r}")
+
+    def mean_distances(condition: str) -> np.ndarray:
+        return np.mean([c["song_distances"] for c in cells[condition].values()], axis=0)
+
+    trials = listening_sets(mean_distances(instrument), mean_distances("mix"), n_sets, top, seed)
+    items = [{"id": i, "name": s, "path": str(paths[s])} for i, s in enumerate(songs)]
+    return ListeningTest("triplets", items, trials, list(listeners), seed=seed,
+                         source=f"reproduce per-instrument ({instrument})",
+                         selection="per-instrument",
+                         extra={"instrument": instrument, "clip_seconds": CLIP_SECONDS})
