@@ -452,7 +452,7 @@ def _per_instrument_segments(config: dict):
     from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
     from mirsim.errors import MirsimError
     from mirsim.experiments.per_instrument import (condition_audio, condition_segments,
-                                                   separation_table)
+                                                   separate_songs, separation_table)
     from mirsim.models.per_instrument import CONDITIONS
 
     wrong = [c for c in config["conditions"] if c not in CONDITIONS]
@@ -468,12 +468,12 @@ def _per_instrument_segments(config: dict):
     names = [f"song{i:03d}" for i in range(len(stems))]
     train = [i < size["songs"] - size["test_songs"] for i in range(len(stems))]
     n_mels = config["model_params"].get("n_mels", 128)
-    segments = {c: condition_segments(names, condition_audio(stems, c, sr, config["separator"]),
-                                      sr, train, n_mels=n_mels)
-                for c in config["conditions"]}
     separated = any(c.startswith("separated-") for c in config["conditions"])
-    separation = (separation_table(stems, [not t for t in train], sr, config["separator"])
-                  if separated else {})
+    if separated:
+        stems = separate_songs(stems, sr, config["separator"])
+    segments = {c: condition_segments(names, condition_audio(stems, c), sr, train, n_mels=n_mels)
+                for c in config["conditions"]}
+    separation = separation_table(stems, [not t for t in train]) if separated else {}
     return segments, separation, sr
 
 

@@ -26,7 +26,7 @@ from mirsim.features.log_mel import log_mel_segments
 from mirsim.models.segment_cnn import SegmentCNNModel
 
 __all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "ConditionSegments", "condition_segments",
-           "condition_audio", "separation_table", "summarise", "listening_design",
+           "separate_songs", "condition_audio", "separation_table", "summarise", "listening_design",
            "run_per_instrument", "per_instrument_markdown"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
@@ -152,44 +152,54 @@ def per_instrument_markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def condition_audio(stems: Sequence[Mapping[str, np.ndarray]], condition: str,
-                    sr: int, separator: str = "hpss") -> list[np.ndarray]:
-    """Each song's signal for ``condition``: a stem, the mix, or ``separated-X``, stem X
-    separated from the mix by ``separator`` (``hpss``: :func:`mirsim.separation.hpss.hpss_separate`).
+def separate_songs(stems: Sequence[Mapping[str, np.ndarray]], sr: int,
+                   separator: str = "hpss") -> list[dict[str, np.ndarray]]:
+    """Each song with its separated stems added as ``separated-X`` (X: drums, bass, piano),
+    separated from its mix by ``separator`` (``hpss``:
+    :func:`mirsim.separation.hpss.hpss_separate`), once per song.
 
     Examples
     --------
-    >>> s = [{"mix": np.ones(8, np.float32), "drums": np.zeros(8, np.float32)}]
-    >>> condition_audio(s, "drums", 8000)[0].tolist() == [0.0] * 8
-    True
+    >>> s = separate_songs([{"mix": np.zeros(4096, np.float32)}], 8000)
+    >>> sorted(s[0])
+    ['mix', 'separated-bass', 'separated-drums', 'separated-piano']
     """
-    if not condition.startswith("separated-"):
-        missing = [i for i, song in enumerate(stems) if condition not in song]
-        if missing:
-            raise ValueError(f"song {missing[0]} has no {condition!r} stem")
-        return [song[condition] for song in stems]
     if separator != "hpss":
         raise ValueError(f"unknown separator {separator!r} (valid: hpss)")
     from mirsim.separation.hpss import hpss_separate
 
-    return [hpss_separate(song["mix"], sr)[condition.removeprefix("separated-")]
+    return [{**song, **{f"separated-{k}": v for k, v in hpss_separate(song["mix"], sr).items()}}
             for song in stems]
 
 
-def separation_table(stems: Sequence[Mapping[str, np.ndarray]], test: Sequence[bool], sr: int,
-                     separator: str = "hpss") -> dict[str, dict[str, float]]:
-    """Table I: SDR, SIR and SAR (dB) of the separated stems of the test songs, the median
-    over songs (as BSS Eval results are usually summarised)."""
+def condition_audio(stems: Sequence[Mapping[str, np.ndarray]], condition: str
+                    ) -> list[np.ndarray]:
+    """Each song's signal for ``condition`` (a stem, the mix or a separated stem).
+
+    Examples
+    --------
+    >>> s = [{"mix": np.ones(8, np.float32), "drums": np.zeros(8, np.float32)}]
+    >>> condition_audio(s, "drums")[0].tolist() == [0.0] * 8
+    True
+    """
+    missing = [i for i, song in enumerate(stems) if condition not in song]
+    if missing:
+        raise ValueError(f"song {missing[0]} has no {condition!r} stem")
+    return [song[condition] for song in stems]
+
+
+def separation_table(songs: Sequence[Mapping[str, np.ndarray]], test: Sequence[bool]
+                     ) -> dict[str, dict[str, float]]:
+    """Table I: SDR, SIR and SAR (dB) of the separated stems of the test songs (songs from
+    :func:`separate_songs`), the median over songs; a song where a reference stem is silent
+    is left out (BSS Eval cannot score it)."""
     from mirsim.separation.scores import separation_scores
 
     names = ("drums", "bass", "piano")
-    per_song = []
-    for song, is_test in zip(stems, test):
-        if not is_test or any(not np.any(song[n]) for n in names):
-            continue
-        estimates = {n: condition_audio([song], f"separated-{n}", sr, separator)[0]
-                     for n in names}
-        per_song.append(separation_scores({n: song[n] for n in names}, estimates))
+    per_song = [separation_scores({n: song[n] for n in names},
+                                  {n: song[f"separated-{n}"] for n in names})
+                for song, is_test in zip(songs, test)
+                if is_test and all(np.any(song[n]) for n in names)]
     return {n: {m: float(np.median([s[n][m] for s in per_song])) if per_song else float("nan")
                 for m in ("sdr", "sir", "sar")} for n in names}
 
