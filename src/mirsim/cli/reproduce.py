@@ -407,3 +407,118 @@ def reproduce_linear_methods(
         out.print(result.markdown, highlight=False, soft_wrap=True)
         out.print(f"run directory: {result.run_dir}  (mirsim report RUN_DIR draws it)",
                   highlight=False)
+
+
+@reproduce_app.command("per-instrument")
+@fail_cleanly
+def reproduce_per_instrument(
+    data: str = typer.Option("synthetic", help="synthetic (songs of tones and noise, made "
+                                               "here) or multitrack (a Slakh2100-layout "
+                                               "folder: --slakh-root)."),
+    slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder."),
+    conditions: str = typer.Option(",".join(("mix", "drums", "bass", "piano", "guitar",
+                                             "separated-drums", "separated-bass",
+                                             "separated-piano")),
+                                   help="Comma-separated conditions (rows)."),
+    trials: int = typer.Option(5, help="Trials (seeds seed, seed+1, ...) per condition."),
+    epochs: int = typer.Option(150, help="Training epochs of each metric."),
+    songs: int = typer.Option(30, help="Synthetic songs (--data synthetic)."),
+    test_songs: int = typer.Option(10, help="Of them, held out for testing."),
+    seconds: float = typer.Option(30.0, help="Length of a synthetic song, in seconds."),
+    separator: str = typer.Option("hpss", help="Separator of the separated conditions: hpss."),
+    seed: int = typer.Option(0, help="Seed."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p",
+                                              help="KEY=VALUE of the segment CNN, e.g. lr=0.01."),
+    quick: bool = typer.Option(False, "--quick", help="8 songs of 8 s, 2 epochs, 1 trial, a "
+                                                      "small network: checks that it runs."),
+    runs: Optional[Path] = opt.Runs,
+    resume: Optional[Path] = opt.Resume,
+    as_json: bool = opt.TableJson,
+) -> None:
+    """Hashizume et al.: a metric per instrument, track identification (Table II), SDR/SIR/SAR
+    of the separated stems (Table I) and the correlations of the song distances (Table III).
+
+    Saved after every condition and trial; an interrupted run continues with --resume RUN_DIR.
+    """
+    from mirsim.experiments.per_instrument import (PER_INSTRUMENT, per_instrument_markdown,
+                                                   run_per_instrument)
+    from mirsim.experiments.specs import model_params, params_config
+
+    def new_config() -> dict:
+        pairs = list(param or [])
+        size = {"songs": songs, "test_songs": test_songs, "seconds": seconds}
+        n_trials = trials
+        if quick:
+            size, n_trials = {"songs": 8, "test_songs": 4, "seconds": 8.0}, 1
+            pairs = ["epochs=2", "channels=8,16", "n_mels=32", *pairs]
+        else:
+            pairs = [f"epochs={epochs}", *pairs]
+        return PER_INSTRUMENT.config(
+            data=data, slakh_root=str(slakh_root) if slakh_root else None, data_params=size,
+            conditions=_names(conditions), trials=n_trials, seed=seed, separator=separator,
+            model_params=params_config(model_params("segment-cnn", pairs)))
+
+    config, done, run_dir = _start_or_resume(PER_INSTRUMENT, resume, new_config)
+    segments, separation, sr = _per_instrument_segments(config)
+    if run_dir is None:
+        run_dir = PER_INSTRUMENT.start(config, f"per-instrument-{config['data']}", runs)
+    with progress_bar() as progress:
+        task = progress.add_task("per-instrument", total=len(segments) * config["trials"])
+        table = run_per_instrument(
+            segments, config["trials"], config["seed"], config["model_params"],
+            data=config["data"], done=done, on_table=lambda t: PER_INSTRUMENT.save(run_dir, t),
+            on_cell=lambda c, t, cell: progress.advance(task))
+    table["separation"] = separation
+    _per_instrument_figures(table, run_dir)
+    markdown = per_instrument_markdown(table)
+    _finish(PER_INSTRUMENT, run_dir, table, markdown, as_json)
+
+
+def _per_instrument_segments(config: dict):
+    """The segments of every condition (and Table I) of a per-instrument configuration."""
+    from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
+    from mirsim.errors import MirsimError
+    from mirsim.experiments.per_instrument import (condition_audio, condition_segments,
+                                                   separate_songs, separation_table)
+    from mirsim.models.per_instrument import CONDITIONS
+
+    wrong = [c for c in config["conditions"] if c not in CONDITIONS]
+    if wrong:
+        raise MirsimError(f"unknown condition {wrong[0]!r} (valid: {', '.join(CONDITIONS)})")
+    if config["data"] != "synthetic":
+        raise MirsimError(f"--data {config['data']}: only 'synthetic' is read here yet (the "
+                          f"Slakh-layout reader comes with `mirsim data build multitrack`)")
+    size, sr = config["data_params"], 22050
+    if not 0 < size["test_songs"] < size["songs"]:
+        raise MirsimError("--test-songs must be at least 1 and fewer than --songs")
+    stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
+    names = [f"song{i:03d}" for i in range(len(stems))]
+    train = [i < size["songs"] - size["test_songs"] for i in range(len(stems))]
+    n_mels = config["model_params"].get("n_mels", 128)
+    separated = any(c.startswith("separated-") for c in config["conditions"])
+    if separated:
+        stems = separate_songs(stems, sr, config["separator"])
+    segments = {c: condition_segments(names, condition_audio(stems, c), sr, train, n_mels=n_mels)
+                for c in config["conditions"]}
+    separation = separation_table(stems, [not t for t in train]) if separated else {}
+    return segments, separation, sr
+
+
+def _per_instrument_figures(table: dict, run_dir: Path) -> None:
+    """Fig. 4: a heatmap of each condition's trial-mean song distances (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = list(table["cells"].items())
+    fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3), squeeze=False)
+    for ax, (condition, cells) in zip(axes[0], rows):
+        D = np.mean([cell["song_distances"] for cell in cells.values()], axis=0)
+        ax.imshow(D, cmap="viridis")
+        ax.set_title(condition, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(Path(run_dir) / "song_distances.png", dpi=80)
+    plt.close(fig)

@@ -1,0 +1,43 @@
+"""Log-mel spectrograms of fixed-length segments, flattened: the input of the segment CNN.
+
+A segment of 3 s at 22.05 kHz gives 128 mel bands x 130 frames (2048-point FFT, hop 512),
+``log(1 + 10 000 S)`` of the power spectrogram, flattened band-major, so that
+:class:`mirsim.models.segment_cnn.SegmentCNNModel` can fold it back with ``n_mels``.
+
+>>> import numpy as np
+>>> log_mel_segments(np.zeros((2, 22050 * 3), np.float32), 22050).shape
+(2, 16640)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["N_MELS", "HOP_LENGTH", "N_FFT", "log_mel_segments"]
+
+#: Mel bands.
+N_MELS = 128
+#: Hop between frames, in samples.
+HOP_LENGTH = 512
+#: FFT length, in samples.
+N_FFT = 2048
+
+
+def log_mel_segments(segments: np.ndarray, sr: int, *, n_mels: int = N_MELS,
+                     hop_length: int = HOP_LENGTH, n_fft: int = N_FFT) -> np.ndarray:
+    """Flattened log-mel spectrograms ``(n, n_mels * frames)`` of equal-length segments
+    ``(n, samples)`` (float32).
+
+    Examples
+    --------
+    >>> log_mel_segments(np.ones((1, 4096), np.float32), 8000, n_mels=16).shape
+    (1, 144)
+    """
+    import librosa
+
+    segments = np.asarray(segments, dtype=np.float32)
+    if segments.ndim != 2:
+        raise ValueError(f"segments must be a 2-D array (n, samples), got {segments.shape}")
+    S = librosa.feature.melspectrogram(y=segments, sr=sr, n_fft=n_fft, hop_length=hop_length,
+                                       n_mels=n_mels)
+    return np.log1p(1e4 * S).reshape(len(segments), -1).astype(np.float32)
