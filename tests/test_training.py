@@ -249,6 +249,12 @@ def test_clone_gives_an_unfitted_copy_with_the_same_parameters(name):
 
 #: check_estimator checks that mirsim's models fail, each with its reason.
 EXPECTED_FAILED_CHECKS = {
+    "mlp": {
+        # on some CPUs (seen on an Intel Xeon, not on an AMD EPYC) the batched float32 matrix
+        # products of the network round differently with the order of the rows, ~1e-7 relative
+        "check_methods_sample_order_invariance":
+            "float32 rounding of batched products differs with the order of the queries",
+    },
     "an-gnn": {
         # each query is embedded independently of the others (tested above to 1e-5), but a
         # batch of queries is one float32 matrix product over the reference graph: another
