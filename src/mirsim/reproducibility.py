@@ -17,7 +17,8 @@ results, on Intel and compatible processors). They must be set before torch is i
 ``import mirsim`` does it, and worker processes inherit them. If torch was imported first,
 nothing is set (worker processes must compute as their parent does). With both set,
 the run above gives the same per-fold numbers whatever MKL's instruction-set setting and
-however many folds train at once (tested). ``MIRSIM_NATIVE_KERNELS=1`` keeps each library's
+however many folds train at once (tested on AVX2 CPUs; on an Intel Xeon with AVX-512 the
+instruction-set setting still changed the numbers, so there some code path is not pinned). ``MIRSIM_NATIVE_KERNELS=1`` keeps each library's
 own choice (possibly faster on AVX-512 machines, not comparable across machines).
 """
 
