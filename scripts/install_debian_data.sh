@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the rendered data sets need (idempotent): mma makes the `grooves` songs,
-# the two General MIDI soundfonts render them. Without them those tests skip, saying so.
+# Debian packages the data sets need (idempotent): mma makes the `grooves` songs, the two
+# General MIDI soundfonts render them; the `soundtracks` set reads the music of Wesnoth and
+# SuperTux. Without them those tests skip, saying so.
 set -euo pipefail
-packages=(mma fluid-soundfont-gm musescore-general-soundfont)
+packages=(mma fluid-soundfont-gm musescore-general-soundfont wesnoth-1.16-music supertux-data)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -11,7 +12,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-  echo "note: the grooves data set needs: sudo apt-get install ${packages[*]}" >&2
+  echo "note: the grooves and soundtracks data sets need: sudo apt-get install ${packages[*]}" >&2
   exit 0
 fi
 apt-get update -qq

@@ -243,9 +243,11 @@ def reproduce_new_sounds(
 @reproduce_app.command("multidim")
 @fail_cleanly
 def reproduce_multidim(
-    data: str = typer.Option("grooves", help="grooves, cyberlioz or cyberlioz-extended."),
-    songs: int = typer.Option(120, min=4, help="grooves songs."),
-    segments: int = typer.Option(1, min=1, help="3 s segments per grooves song (50 % "
+    data: str = typer.Option("grooves", help="grooves, soundtracks, cyberlioz or "
+                                             "cyberlioz-extended."),
+    songs: int = typer.Option(120, min=2, help="grooves songs; soundtracks: pieces per "
+                                               "soundtrack, at most."),
+    segments: int = typer.Option(1, min=1, help="3 s segments per song or piece (50 % "
                                                 "overlap); all of a song's in one fold."),
     epochs: int = typer.Option(10, min=1, help="Epochs of each conditional network."),
     lr: float = typer.Option(1e-3, help="Adam learning rate of the conditional networks "
@@ -272,7 +274,8 @@ def reproduce_multidim(
     as_json: bool = opt.TableJson,
 ) -> None:
     """Multi-dimensional similarity: triplet prediction of held-out items per dimension
-    (grooves: genre, instrument, tempo, key; Cyberlioz: cluster, family, instrument,
+    (grooves: genre, instrument, tempo, key; soundtracks: soundtrack, estimated tempo and
+    key; Cyberlioz: cluster, family, instrument,
     technique, and pitch and dynamics on the extended set) of the baseline and proposed
     conditional networks and of pretrained embeddings (Table 1), every combination of
     sub-spaces (Table 2), with judgments which sub-space predicts the listeners best, and a

@@ -85,7 +85,8 @@ ROWS: dict[str, Row] = {
 }
 
 #: Data sets ``reproduce multidim`` runs on, and the judgments it scores by default.
-DATA = {"grooves": None, "cyberlioz": "cyberlioz", "cyberlioz-extended": "cyberlioz"}
+DATA = {"grooves": None, "soundtracks": None, "cyberlioz": "cyberlioz",
+        "cyberlioz-extended": "cyberlioz"}
 
 #: What ``--quick`` changes: a handful of short songs, one epoch, two folds.
 QUICK = {"songs": 16, "duration": 3.5, "epochs": 1, "folds": 2}
@@ -98,10 +99,10 @@ def data_dimensions(data: str) -> tuple[Any, ...]:
     ['cluster', 'family', 'instrument', 'technique', 'pitch', 'dynamics']
     """
     from mirsim.datasets.cyberlioz import EXTENDED_DIMENSIONS, SEED_DIMENSIONS
-    from mirsim.datasets.grooves import DIMENSIONS
+    from mirsim.datasets import grooves, soundtracks
 
-    return {"grooves": DIMENSIONS, "cyberlioz": SEED_DIMENSIONS,
-            "cyberlioz-extended": EXTENDED_DIMENSIONS}[data]
+    return {"grooves": grooves.DIMENSIONS, "soundtracks": soundtracks.DIMENSIONS,
+            "cyberlioz": SEED_DIMENSIONS, "cyberlioz-extended": EXTENDED_DIMENSIONS}[data]
 
 
 def default_rows(n_dimensions: int) -> list[str]:
@@ -126,7 +127,8 @@ def multidim_config(songs: int = 120, epochs: int = 10, folds: int = 5, seed: in
 
     ``epochs`` and ``lr`` go to every conditional row (the papers train for far longer, at
     1e-5: see the README); ``songs``, ``duration``, ``segments`` and ``root`` to the
-    ``grooves`` songs; ``judgments`` (a file or ``cyberlioz``) are scored in every sub-space;
+    ``grooves`` songs, ``songs`` (pieces per soundtrack, at most) and ``segments`` to the
+    ``soundtracks``; ``judgments`` (a file or ``cyberlioz``) are scored in every sub-space;
     ``rows`` default to :func:`default_rows` of the data's number of dimensions.
 
     Examples
@@ -152,9 +154,10 @@ def multidim_config(songs: int = 120, epochs: int = 10, folds: int = 5, seed: in
         learned = {"epochs": epochs, "lr": lr} if row.model == "csn" else {}
         model_params[r] = {**row.model_params, **learned, "seed": seed}
         make_model(row.model, **model_params[r])  # every parameter checked before any work
-    data_params = ({"songs": songs, **({"duration": duration} if duration else {}),
-                    **({"segments": segments} if segments > 1 else {}),
-                    **({"root": root} if root else {})} if data == "grooves" else {})
+    clips = {"segments": segments} if segments > 1 else {}
+    data_params = ({"songs": songs, **({"duration": duration} if duration else {}), **clips,
+                    **({"root": root} if root else {})} if data == "grooves"
+                   else {"limit": songs, **clips} if data == "soundtracks" else {})
     return MULTIDIM.config(data=data, data_params=data_params, rows=rows,
                            protocol="group-kfold", folds=folds, seed=seed,
                            model_params=model_params,

@@ -145,9 +145,11 @@ class TempoKeyFeature(FeatureExtractor):
         return np.array([estimate_tempo(y, self.sample_rate), key], dtype=np.float32)
 
 
-def estimated_tempo_key(sources: list, n_jobs: int = 1, cache=None,
-                        progress=None) -> tuple[list[float | None], list[str | None], list]:
-    """Tempo (BPM) and key of every source, estimated (and cached) by :class:`TempoKeyFeature`.
+def estimated_tempo_key(sources: list, n_jobs: int = 1, cache=None, progress=None,
+                        duration: float | None = None
+                        ) -> tuple[list[float | None], list[str | None], list]:
+    """Tempo (BPM) and key of every source, estimated (and cached) by :class:`TempoKeyFeature`
+    (over its first ``duration`` seconds; ``None``: all of it).
 
     Returns ``(tempi, keys, skipped)``: ``None`` for a source that could not be read or
     analysed (silent, corrupt), listed in ``skipped`` as the extraction lists it; the labels
@@ -171,7 +173,7 @@ def estimated_tempo_key(sources: list, n_jobs: int = 1, cache=None,
     """
     from mirsim.features.extraction import extract_features
 
-    result = extract_features(sources, TempoKeyFeature(), cache=cache, n_jobs=n_jobs,
+    result = extract_features(sources, TempoKeyFeature(duration=duration), cache=cache, n_jobs=n_jobs,
                               progress=progress)
     tempi: list[float | None] = [None] * len(sources)
     keys: list[str | None] = [None] * len(sources)
