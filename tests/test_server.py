@@ -25,8 +25,9 @@ from typer.testing import CliRunner
 
 from mirsim.cli.index import standalone_app as query_app
 from mirsim.cli.serve import LOCAL_NAMES, allowed_hosts, standalone_app
-from mirsim.index import SoundIndex
-from mirsim.server import create_app
+from mirsim.index import SoundIndex, SoundIndexError
+from mirsim.server import MapSettings, create_app
+from mirsim.server.synthetic import write_synthetic_index
 from mirsim.server.app import LOOPBACK_HOSTS
 from synthetic_audio import SR, harmonic_tone, write_timbre_library
 
@@ -555,3 +556,45 @@ def _raw_get(port: int, target: str) -> bytes:
         while chunk := s.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+# -- several metrics of one library ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def other_metric_dir(library, tmp_path_factory, feature_cache) -> Path:
+    """The same library indexed with another metric (a random projection: other neighbours)."""
+    out = tmp_path_factory.mktemp("server-index-2") / "random.index"
+    SoundIndex.build(library, out, feature="random", n_jobs=1, cache=feature_cache)
+    return out
+
+
+def test_every_call_answers_for_the_metric_it_names(library, index_dir, other_metric_dir,
+                                                    index, feature_cache):
+    two = TestClient(create_app(index_dir, other_metrics=[other_metric_dir],
+                                cache=feature_cache, map_settings=MapSettings(method="pca")),
+                     base_url=LOCAL)
+    served = two.get("/api/metrics").json()
+    assert [m["name"] for m in served["metrics"]] == ["lib", "random"]
+    assert served["default"] == "lib"
+    assert [m["feature"] for m in served["metrics"]] == ["mfcc", "random"]
+    other = SoundIndex.load(other_metric_dir)
+    sound = library / str(index.manifest.at[0, "path"])
+    answers = {}
+    for name, idx in (("lib", index), ("random", other)):
+        got = two.get("/api/items/0/neighbors", params={"k": 5, "metric": name}).json()
+        expected = idx.query_audio(sound, k=5)  # = `mirsim query` on that index
+        answers[name] = [n["path"] for n in got["neighbors"]]
+        assert answers[name] == [n.relpath for n in expected.results]
+    assert answers["lib"] != answers["random"]
+    default = two.get("/api/items/0/neighbors", params={"k": 5}).json()
+    assert default == two.get("/api/items/0/neighbors", params={"k": 5, "metric": "lib"}).json()
+    assert two.get("/api/info", params={"metric": "random"}).json()["feature"] == "random"
+    r = two.get("/api/info", params={"metric": "nope"})
+    assert r.status_code == 404 and "served: lib, random" in r.json()["detail"]
+
+
+def test_indexes_of_different_libraries_are_not_served_together(index_dir, tmp_path,
+                                                                feature_cache):
+    other = tmp_path / "other.index"
+    write_synthetic_index(other, 10, n_labels=2)
+    with pytest.raises(SoundIndexError, match="different libraries"):
+        create_app(index_dir, other_metrics=[other], cache=feature_cache)

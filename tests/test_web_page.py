@@ -466,6 +466,36 @@ def test_an_index_rebuilt_under_an_open_page(browser, library, tmp_path, feature
         assert _csp_violations(browser) == []
 
 
+def test_the_metric_menu_switches_the_page_to_another_index(browser, library, index_dir,
+                                                            tmp_path, feature_cache):
+    """Two indexes of one library: the menu lists both, and choosing one reloads the page with
+    that index's map and neighbours (a group metric and a listener's own, say)."""
+    other = tmp_path / "random.index"
+    SoundIndex.build(library, other, feature="random", n_jobs=1, cache=feature_cache)
+    with running_server(index_dir, tmp_path / "server.log", "--map", "pca", str(other)) as url:
+        _open(browser, url)
+        menu = browser.find_element("id", "metric")
+        assert menu.is_displayed()
+        assert browser.execute_script(
+            "return Array.from(document.getElementById('metric').options, o => o.value)"
+        ) == ["samples", "random"]
+        assert browser.execute_script("return window.mirsim.metric") == "samples"
+        browser.execute_script("const m = document.getElementById('metric');"
+                               "m.value = 'random'; m.dispatchEvent(new Event('change'));")
+        _wait(browser, "window.location.search.includes('metric=random') && window.mirsim "
+                       "&& window.mirsim.ready")
+        assert browser.execute_script("return window.mirsim.metric") == "random"
+        assert "random" in browser.find_element("id", "index-name").text
+        browser.execute_script("window.mirsim.select(0)")
+        _wait(browser, "document.querySelectorAll('#results li[data-id]').length === 10")
+        expected = httpx.get(f"{url}/api/items/0/neighbors",
+                             params={"k": 10, "metric": "random"}).json()
+        default = httpx.get(f"{url}/api/items/0/neighbors", params={"k": 10}).json()
+        assert _result_ids(browser) == [n["id"] for n in expected["neighbors"]]
+        assert _result_ids(browser) != [n["id"] for n in default["neighbors"]]
+        assert _csp_violations(browser) == []
+
+
 @pytest.mark.slow
 def test_map_of_100k_sounds_is_cached_and_drawn_fast(browser, tmp_path):
     t = time.perf_counter()

@@ -153,7 +153,11 @@ def bound_url(sock: socket.socket) -> str:
 
 @fail_cleanly
 def serve(
-    index: Path = typer.Argument(..., help="Index directory (`mirsim index build`)."),
+    index: list[Path] = typer.Argument(..., help="Index directory (`mirsim index build`); "
+                                                 "several indexes of the same library built "
+                                                 "with other metrics (a group and a "
+                                                 "personal one, say): the page switches "
+                                                 "between them."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on. Anything but a loopback "
                                                "address exposes the library to the network."),
     port: int = typer.Option(8765, help="Port to listen on (0: any free port; the one chosen "
@@ -172,7 +176,8 @@ def serve(
                                                          "computed once and cached in the "
                                                          "index) or pca (instant)."),
 ) -> None:
-    """Serve a web page to browse, play and search the library of a sound index."""
+    """Serve a web page to browse, play and search the library of a sound index (or of
+    several indexes of one library, one per metric)."""
     import uvicorn
 
     from mirsim.server import MapSettings, create_app
@@ -185,19 +190,24 @@ def serve(
         raise MirsimError(str(exc)) from None
     hosts = allowed_hosts(host, allowed_host or ())
     with listening_socket(host, port) as sock:  # first: a port in use is said at once
-        app = create_app(index, root=root, max_upload_bytes=int(max_upload_mb * 1_000_000),
-                         map_settings=settings, warm_map=True, allowed_hosts=hosts)
+        app = create_app(index[0], root=root, max_upload_bytes=int(max_upload_mb * 1_000_000),
+                         map_settings=settings, warm_map=True, allowed_hosts=hosts,
+                         other_metrics=index[1:])
         _announce(index, host, hosts, sock)
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
-def _announce(index: Path, host: str, hosts: list[str], sock: socket.socket) -> None:
+def _announce(indexes: list[Path], host: str, hosts: list[str], sock: socket.socket) -> None:
+    from mirsim.server.app import metric_names
+
     if not is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] listening on {host}, not on a loopback address: "
                   f"anyone who can reach this machine can browse and download the library "
                   f"(requests must name it as one of: {', '.join(hosts)}; add the names "
                   f"clients use with --allowed-host)", highlight=False, soft_wrap=True)
-    err.print(f"mirsim: serving {index} at {bound_url(sock)}  (API docs: /docs; Ctrl+C "
+    what = (str(indexes[0]) if len(indexes) == 1 else
+            f"{len(indexes)} metrics ({', '.join(metric_names(indexes))}) of {indexes[0]}")
+    err.print(f"mirsim: serving {what} at {bound_url(sock)}  (API docs: /docs; Ctrl+C "
               f"stops)", highlight=False, soft_wrap=True)
 
 

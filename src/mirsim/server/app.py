@@ -77,9 +77,22 @@ STATIC_DIR = Path(__file__).with_name("static")
 router = APIRouter()
 
 
-def _service(request: Request) -> LibraryService:
-    """The service of the index now served (a rebuilt index is picked up here)."""
-    service = request.app.state.library.current()
+def _service(request: Request,
+             metric: Annotated[str | None, Query(max_length=200,
+                                                 description="Which served metric answers "
+                                                             "(`GET /api/metrics`; default: "
+                                                             "the first).")] = None
+             ) -> LibraryService:
+    """The service of the index now served for ``metric`` (a rebuilt index is picked up
+    here)."""
+    libraries: dict[str, LiveLibrary] = request.app.state.libraries
+    if metric is None:
+        library = next(iter(libraries.values()))
+    elif metric in libraries:
+        library = libraries[metric]
+    else:
+        raise HTTPException(404, f"no such metric (served: {', '.join(libraries)})")
+    service = library.current()
     request.state.index_version = service.version  # -> the X-Mirsim-Index response header
     expected = request.headers.get(VERSION_HEADER)
     if expected is not None and expected != service.version:
@@ -105,13 +118,19 @@ _ERRORS = {404: {"model": schemas.ErrorResponse, "description": "No such item (o
 def create_app(index_dir: str | Path, *, root: str | Path | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                map_settings: MapSettings | None = None, cache: FeatureCache | None = None,
-               warm_map: bool = False, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+               warm_map: bool = False, allowed_hosts: Sequence[str] | None = None,
+               other_metrics: Sequence[str | Path] = ()) -> FastAPI:
     """The web app of the sound index in ``index_dir``.
 
     Parameters
     ----------
     index_dir : str or Path
         A sound index directory (``mirsim index build``).
+    other_metrics : sequence of str or Path
+        Other indexes of the same library (the same files in the same rows) built with other
+        metrics — e.g. a group metric and a listener's personal one: every API call takes
+        ``?metric=NAME`` (:func:`metric_names`; default: ``index_dir``'s), ``GET
+        /api/metrics`` lists them, and the page switches between them.
     root : str or Path, optional
         Where the library files now live, if they moved since the build.
     max_upload_bytes : int
@@ -156,21 +175,26 @@ def create_app(index_dir: str | Path, *, root: str | Path | None = None,
     def start_map(service: LibraryService) -> None:
         threading.Thread(target=service.map_json, name="mirsim-map", daemon=True).start()
 
-    library = LiveLibrary.open(index_dir, root, map_settings or MapSettings(),
-                               int(max_upload_bytes), cache, start_map if warm_map else None)
-    service = library.current()
+    directories = [Path(index_dir), *map(Path, other_metrics)]
+    libraries = {name: LiveLibrary.open(d, root, map_settings or MapSettings(),
+                                        int(max_upload_bytes), cache,
+                                        start_map if warm_map else None)
+                 for name, d in zip(metric_names(directories), directories)}
+    check_same_library({n: lib.current() for n, lib in libraries.items()})
+    service = next(iter(libraries.values())).current()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if warm_map:
-            start_map(library.current())
+            for library in libraries.values():
+                start_map(library.current())
         yield
 
     app = FastAPI(title="mirsim", version=mirsim.__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None,
                   description="Browse, play and search a sound library indexed by mirsim. "
                               "Sounds are named by their manifest row (`id`).")
-    app.state.library = library
+    app.state.libraries = libraries
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_offline_docs(app)
@@ -185,6 +209,45 @@ def create_app(index_dir: str | Path, *, root: str | Path | None = None,
     app.add_middleware(SecurityHeaders, headers=security_headers())
     _add_error_handlers(app)
     return app
+
+
+def metric_names(directories: Sequence[str | Path]) -> list[str]:
+    """The name of each index directory's metric in the web app: the directory's name
+    without ``.index``, numbered where two are alike.
+
+    Examples
+    --------
+    >>> metric_names(["lib/group.index", "lib/alice.index", "other/group.index"])
+    ['group', 'alice', 'group-2']
+    """
+    names: list[str] = []
+    for d in directories:
+        base = Path(d).name.removesuffix(".index") or "index"
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}-{n}"
+        names.append(name)
+    return names
+
+
+def check_same_library(services: dict[str, LibraryService]) -> None:
+    """Refuse indexes of different libraries: a sound's id (its manifest row) must name the
+    same file under every metric.
+
+    Raises
+    ------
+    SoundIndexError
+        Two indexes hold other files, or the same files in other rows.
+    """
+    first_name, first = next(iter(services.items()))
+    paths = list(first.index.manifest["path"])
+    for name, service in services.items():
+        if list(service.index.manifest["path"]) != paths:
+            raise SoundIndexError(f"the indexes '{first_name}' and '{name}' hold different "
+                                  f"libraries ({len(first)} and {len(service)} sounds, or "
+                                  f"other files or rows): metrics switched in one page must "
+                                  f"index the same files")
 
 
 def _add_offline_docs(app: FastAPI) -> None:
@@ -281,6 +344,17 @@ class UploadLimit:
 def page() -> FileResponse:
     """The web page."""
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/api/metrics", response_model=schemas.MetricsResponse)
+def metrics(request: Request) -> dict:
+    """The metrics served (one index each, of the same library); the first is the default."""
+    rows = []
+    for name, library in request.app.state.libraries.items():
+        info = library.current().info()
+        rows.append({"name": name, "feature": info["feature"], "model": info["model"],
+                     "run_dir": info.get("run_dir"), "aspects": info["aspects"]})
+    return {"metrics": rows, "default": rows[0]["name"]}
 
 
 @router.get("/api/info", response_model=schemas.InfoResponse)

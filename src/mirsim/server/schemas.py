@@ -98,5 +98,20 @@ class InfoResponse(BaseModel):
     server: dict[str, Any]
 
 
+class Metric(BaseModel):
+    name: str = Field(..., description="Pass as `?metric=` to any other call.")
+    feature: str
+    model: str
+    run_dir: str | None = None
+    aspects: list[str]
+
+
+class MetricsResponse(BaseModel):
+    """The metrics served, each an index of the same library."""
+
+    metrics: list[Metric]
+    default: str
+
+
 class ErrorResponse(BaseModel):
     detail: str = Field(..., description="One line saying what went wrong.")

@@ -28,6 +28,7 @@
     grid: null,
     selected: -1, marked: [], hover: -1, focusLabel: -1, playing: -1,
     info: null, maxUpload: Infinity, objectUrl: null, indexVersion: null,
+    metric: new URLSearchParams(window.location.search).get("metric"),
     drawPending: false, requestToken: 0,
     aspects: [], weights: {}, mapAspect: "", maps: new Map(),
   };
@@ -284,6 +285,7 @@
    * rebuilt, the server refuses (409) and says to reload, rather than answering for another
    * sound under the same id. */
   async function api(path, options = {}) {
+    if (state.metric) path += (path.includes("?") ? "&" : "?") + "metric=" + encodeURIComponent(state.metric);
     const headers = new Headers(options.headers || {});
     if (state.indexVersion) headers.set(VERSION_HEADER, state.indexVersion);
     const response = await fetch(path, { ...options, headers });
@@ -754,6 +756,7 @@
     new ResizeObserver(resizeCanvas).observe($("map-pane"));
     resizeCanvas();
     try {
+      await setupMetrics();
       state.info = await api("api/info");
       state.maxUpload = state.info.server.max_upload_bytes;
       $("index-name").textContent = `${state.info.index.split("/").pop()} · ${state.info.feature} · ${state.info.model}`;
@@ -773,6 +776,25 @@
       window.mirsim.error = error.message;
       say(`Could not load the library: ${error.message}`, true);
     }
+  }
+
+  /* ---------------------------------------------------------------- metrics -------------- */
+  /* Several indexes of one library (a group metric, a listener's own...): a menu reloads the
+   * page with ?metric=NAME, so that the map, the neighbours and the version are that index's. */
+  async function setupMetrics() {
+    const served = await api("api/metrics");
+    if (!served.metrics.some((m) => m.name === state.metric)) state.metric = served.default;
+    if (served.metrics.length < 2) return;
+    const menu = $("metric");
+    menu.replaceChildren(...served.metrics.map((m) =>
+      new Option(`${m.name} (${m.feature} · ${m.model})`, m.name)));
+    menu.value = state.metric;
+    menu.hidden = false;
+    menu.addEventListener("change", () => {
+      const url = new URL(window.location.href);
+      url.searchParams.set("metric", menu.value);
+      window.location.assign(url.toString());
+    });
   }
 
   /* ---------------------------------------------------------------- test hooks ----------- */
@@ -805,6 +827,7 @@
     get aspects() { return state.aspects.slice(); },
     get weights() { return { ...state.weights }; },
     get mapAspect() { return state.mapAspect; },
+    get metric() { return state.metric; },
     get mapX() { return Array.from(state.x || []); },
     get neighbourRequests() { return neighbourRequests; },
   };
