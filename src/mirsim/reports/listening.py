@@ -187,7 +187,7 @@ def count_figure(counts: Sequence[int], xlabel: str, ylabel: str, title: str = "
     Examples
     --------
     >>> fig = count_figure([3, 3, 5], "groups", "listeners")
-    >>> [p.get_height() for p in fig.axes[0].patches]
+    >>> [float(p.get_height()) for p in fig.axes[0].patches]
     [2.0, 0.0, 1.0]
     """
     values = np.asarray(counts, dtype=int)
