@@ -235,15 +235,16 @@ def _reference_section(test: ListeningTest, choices: np.ndarray,
     values = reference.per_listener
     rows = [[name, int(n), _number(v)] for name, n, v in
             zip(test.listeners, reference.counts, values)]
+    scored = np.isfinite(values).any()
+    summary = (f"{format_mean_std(reference.mean, reference.std)} over listeners (mean ± sd)"
+               if scored else "not defined, no trial was answered by two listeners")
     parts = [html.paragraph(f"Each listener's choices predicted by the majority of the other "
                             f"listeners on the same trial (a tie counts one half; trials no "
-                            f"other listener answered are not scored): "
-                            f"{format_mean_std(reference.mean, reference.std)} over listeners "
-                            f"(mean ± sd). A model's triplet agreement near this is as good "
-                            f"as another listener."),
+                            f"other listener answered are not scored): {summary}. A model's "
+                            f"triplet agreement near this is as good as another listener."),
              html.table(["listener", "trials scored", "agreement with the others"], rows,
                         [False, True, True])]
-    if np.isfinite(values).any():
+    if scored:
         series = ListenerSeries("", list(test.listeners), [],
                                 [float(v) if np.isfinite(v) else None for v in values])
         parts.append(_figure(images, "reference", listener_figure(series),
