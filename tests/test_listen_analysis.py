@@ -188,8 +188,10 @@ def test_report_of_a_per_instrument_listening_set(tmp_path: Path):
                             dict(zip(songs, _sounds(tmp_path, 4)[1])), n_sets=2, top=1,
                             listeners=["ann"])
     d = write_test(test, tmp_path / "drums")
-    _answer(d, "ann", {0: {"choice": "b", "confidence": 3}, 1: {"choice": "c",
-                                                                  "confidence": 2}})
+    right = test.trials[0]["positive"]
+    wrong = "b" if test.trials[1]["positive"] == "c" else "c"
+    _answer(d, "ann", {0: {"choice": right, "confidence": 3},
+                       1: {"choice": wrong, "confidence": 2}})
     r = _report(d)
     assert r.exit_code == 0, r.output
     page = (d / "report.html").read_text()

@@ -223,20 +223,16 @@ def trial_conditions(test: ListeningTest) -> list[str]:
 
 def expected_choices(test: ListeningTest) -> np.ndarray:
     """Each triplet trial's expected choice (0: B, 1: C, :data:`MISSING`: none): the slot its
-    ``positive`` field names; in a per-instrument listening set (selection
-    ``"per-instrument"``) B, the positive by construction.
+    ``positive`` field names (e.g. a per-instrument listening set,
+    :func:`mirsim.experiments.per_instrument.listening_design`).
 
     Examples
     --------
-    >>> t = ListeningTest("triplets", [], [{"positive": "c"}, {}], ["x"])
+    >>> t = ListeningTest("triplets", [], [{"positive": "c"}, {}, {"positive": "b"}], ["x"])
     >>> expected_choices(t).tolist()
-    [1, -1]
-    >>> t.selection = "per-instrument"
-    >>> expected_choices(t).tolist()
-    [1, 0]
+    [1, -1, 0]
     """
-    default = SLOTS[0] if test.selection == "per-instrument" else None
-    slots = [t.get("positive", default) for t in test.trials]
+    slots = [t.get("positive") for t in test.trials]
     return np.array([SLOTS.index(s) if s in SLOTS else MISSING for s in slots], dtype=int)
 
 

@@ -259,8 +259,8 @@ def _true_rate_section(test: ListeningTest, choices: np.ndarray, images: dict[st
     expected = A.expected_choices(test)
     listener, trial = np.nonzero((choices != A.MISSING) & (expected != A.MISSING)[None, :])
     if not len(trial):
-        why = ("no trial has an expected sound (random triplets have none; per-instrument "
-               "listening sets and trials with a 'positive' field do)")
+        why = ("no trial has an expected sound (a 'positive' field, as per-instrument "
+               "listening sets have; random triplets have none)")
         notes.append(f"true rates left out: {why}")
         return html.section("True rates", "true-rates", [html.note(f"No true rates: {why}.")])
     conditions = np.asarray(A.trial_conditions(test))[trial]
