@@ -224,3 +224,31 @@ def test_report_bad_input_is_one_line(tmp_path: Path):
     assert r.exit_code == 2 and "no answer database" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert load_test(d).kind == "pairwise"
+
+
+def test_report_of_the_cyberlioz_listeners_as_a_free_sorting_test(cyberlioz_dir, tmp_path):
+    """The 16 Cyberlioz listeners' groupings given as the answers of a free-sorting test."""
+    from itertools import combinations
+
+    from sklearn.metrics import adjusted_rand_score
+
+    from mirsim.datasets.listeners import read_listener_groupings
+    from mirsim.listening.design import sounds_of_data
+    from mirsim.listening.store import AnswerStore
+
+    g = read_listener_groupings(cyberlioz_dir / "listener_clusters.csv")
+    sounds = sounds_of_data(str(cyberlioz_dir))
+    d = write_test(design_test("free-sorting", sounds["names"], sounds["paths"],
+                               listeners=list(g.listeners)), tmp_path / "cyberlioz")
+    item = {Path(name).stem: i for i, name in enumerate(sounds["names"])}
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        for listener, codes in zip(g.listeners, g.groups):
+            store.add_answer(listener, 0, {"groups": [
+                [item[f] for f, c in zip(g.fnames, codes) if c == k] for k in np.unique(codes)]})
+    r = _report(d)
+    assert r.exit_code == 0, r.output
+    page = (d / "report.html").read_text()
+    pairs = [adjusted_rand_score(a, b) for a, b in combinations(g.groups, 2)]
+    assert f"{np.mean(pairs):.3f} ± {np.std(pairs, ddof=1):.3f} over 120 pair(s)" in page
+    # a listener is closer to the consensus of the 15 others than to another listener
+    assert A.leave_one_out_rand(g.groups).mean() > np.mean(pairs) + 0.05
