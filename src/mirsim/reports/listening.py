@@ -41,6 +41,8 @@ __all__ = ["PLOTS", "build_listening_page", "matrix_figure",
 
 #: The plots a page may have, each written as ``<page name>-<plot>.png``.
 PLOTS = ("agreement", "reference", "true-rates", "rand", "groups", "correlations")
+#: Lower end of the colour scale of the adjusted Rand index (below 0: worse than chance).
+RAND_SCALE_LOW = -0.2
 
 
 def build_listening_page(test_dir: str | Path, out: Path) -> tuple[list[Path], list[str]]:
@@ -320,7 +322,8 @@ def _sorting_sections(test: ListeningTest, answers: Sequence[dict[str, Any]],
         html.section("Agreement between listeners", "rand", [
             html.paragraph(f"Adjusted Rand index of every two listeners' groupings (1: the "
                            f"same partition, 0: chance): {_mean_sd(off)}."),
-            _figure(images, "rand", matrix_figure(rand, names, "adjusted Rand index", -0.2),
+            _figure(images, "rand", matrix_figure(rand, names, "adjusted Rand index",
+                                                  RAND_SCALE_LOW),
                     "heat map of the adjusted Rand index of every two listeners",
                     "Row and column: a listener.")]),
         html.section("Each listener against the others' consensus", "consensus", [
