@@ -1,5 +1,13 @@
 """Analysis of listening tests as the papers do it: a consensus partition from several
-listeners' free sortings, and true rates with confidence intervals.
+listeners' free sortings, true rates with confidence intervals, and how far listeners agree.
+
+A test's answers (:meth:`~mirsim.listening.store.AnswerStore.answers`) first become arrays —
+:func:`triplet_choices`, :func:`pairwise_ratings`, :func:`sorting_groups`, one row per
+listener, :data:`MISSING` (or NaN) where a trial was not answered — which the other functions
+take: triplets (:func:`pair_agreement`, :func:`krippendorff_alpha`,
+:func:`majority_reference`, :func:`condition_true_rates`, :func:`confidence_counts`), free
+sorting (:func:`rand_matrix`, :func:`leave_one_out_rand`, :func:`groups_per_listener`),
+pairwise ratings (:func:`rating_correlations`, :func:`mean_ratings`).
 
 Cyberlioz's consensus clusters were made with a cluster ensemble over the 31 listeners'
 partitions. :func:`consensus_partition` is the evidence-accumulation ensemble (Fred & Jain,
