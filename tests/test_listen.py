@@ -416,6 +416,31 @@ def test_browser_free_sorting_session_export_and_report(tmp_path: Path, library:
     assert "Groups per listener" in page and (d / "report-groups.png").is_file()
 
 
+def test_browser_free_sorting_board_holds_every_sound(tmp_path: Path, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    library = write_timbre_library(tmp_path / "lib", 30)  # 90 sounds: more rows than 560 px
+    d = _test_dir(tmp_path, library, "free-sorting", listeners=["ann"])
+    chrome.set_window_size(1280, 1600)
+    with listen_server(d, tmp_path / "server.log") as (_, links):
+        chrome.get(links["ann"])
+        wait = WebDriverWait(chrome, 20)
+        wait.until(lambda c: c.find_element(By.ID, "start").is_displayed())
+        chrome.find_element(By.ID, "start").click()
+        wait.until(lambda c: c.find_element(By.ID, "sorting").is_displayed())
+        height, discs = chrome.execute_script(
+            "const s = window.mirsimListen.state; return [document.getElementById('board')"
+            ".height, s.discs.map(d => [d.item, d.x, d.y])];")
+        assert len(discs) == 90 and height > 560
+        assert all(16 <= y <= height - 16 for _, _, y in discs)
+        assert "90 group(s)" in chrome.find_element(By.ID, "n-groups").text
+        first, last = discs[0], discs[-1]  # the last row's disc can be dragged to the first,
+        target = (first[1] - 20, first[2] - 20)  # in the corner, away from the first's neighbours
+        _drag(chrome, chrome.find_element(By.ID, "board"), last[1:], target)
+        wait.until(lambda c: "89 group(s)" in c.find_element(By.ID, "n-groups").text)
+
+
 def test_browser_pairwise_session_export_and_report(tmp_path: Path, library: Path, chrome):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
