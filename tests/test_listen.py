@@ -326,6 +326,161 @@ def test_browser_triplet_session(tmp_path: Path, library: Path, chrome):
     assert len(answers) == 3 and {a["answer"]["choice"] for a in answers} == {"c"}
 
 
+def _timbre(test, item: int) -> str:
+    """The timbre of a sound of the library: its folder."""
+    return Path(test.items[item]["path"]).parent.name
+
+
+def _report_cli(test_dir: Path) -> str:
+    """``mirsim listen export`` then ``mirsim report`` on a test; the page's text."""
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["listen", "export", str(test_dir)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["report", str(test_dir)])
+    assert r.exit_code == 0, r.output
+    assert (test_dir / "report.html").is_file()
+    return (test_dir / "report.html").read_text()
+
+
+def _drag(chrome, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at ``start`` on the canvas (canvas pixels), move to ``end``, release."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    width, height, shown = chrome.execute_script(
+        "const c = arguments[0]; return [c.width, c.height, c.getBoundingClientRect().width];",
+        canvas)
+    scale = shown / width  # CSS pixels per canvas pixel
+
+    def offset(p: tuple[float, float]) -> tuple[int, int]:  # from the centre, CSS pixels
+        return round((p[0] - width / 2) * scale), round((p[1] - height / 2) * scale)
+
+    x0, y0 = offset(start)
+    x1, y1 = offset(end)
+    (ActionChains(chrome).move_to_element_with_offset(canvas, x0, y0).click_and_hold()
+     .move_by_offset((x1 - x0) // 2, (y1 - y0) // 2).move_by_offset(x1 - x0 - (x1 - x0) // 2,
+                                                                     y1 - y0 - (y1 - y0) // 2)
+     .release().perform())
+
+
+def _sort_in_browser(chrome, url: str, group_of) -> None:
+    """A listener who drags the sounds into groups (``group_of(item)``: its group number),
+    one column per group, then submits."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chrome.get(url)
+    wait = WebDriverWait(chrome, 20)
+    wait.until(lambda c: c.find_element(By.ID, "start").is_displayed())
+    chrome.find_element(By.ID, "start").click()
+    wait.until(lambda c: c.find_element(By.ID, "sorting").is_displayed())
+    canvas = chrome.find_element(By.ID, "board")
+    discs = chrome.execute_script("return window.mirsimListen.state.discs.map("
+                                  "d => [d.item, d.x, d.y]);")
+    placed: dict[int, int] = {}
+    for item, x, y in discs:
+        group = group_of(item)
+        k = placed.get(group, 0)
+        placed[group] = k + 1
+        _drag(chrome, canvas, (x, y), (150 + 300 * group, 250 + 30 * k))
+    wait.until(lambda c: f"{len(placed)} group(s)" in c.find_element(By.ID, "n-groups").text)
+    chrome.find_element(By.ID, "submit").click()
+    wait.until(lambda c: c.find_element(By.ID, "finished").is_displayed())
+
+
+def test_browser_free_sorting_session_export_and_report(tmp_path: Path, library: Path, chrome):
+    from sklearn.metrics import adjusted_rand_score
+
+    d = _test_dir(tmp_path, library, "free-sorting", listeners=["ann", "bob"])
+    test = load_test(d)
+    timbres = sorted({_timbre(test, i) for i in range(len(test.items))})
+    by_timbre = lambda item: timbres.index(_timbre(test, item))  # noqa: E731
+    by_pitch = lambda item: int(Path(test.items[item]["path"]).stem.split()[-1])  # noqa: E731
+    chrome.set_window_size(1280, 1000)
+    with listen_server(d, tmp_path / "server.log") as (_, links):
+        _sort_in_browser(chrome, links["ann"], by_timbre)
+        _sort_in_browser(chrome, links["bob"], by_pitch)
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        answers = {a["listener"]: a["answer"]["groups"] for a in store.answers()}
+    items = test.trials[0]["items"]
+    for listener, rule in (("ann", by_timbre), ("bob", by_pitch)):
+        assert sorted(map(sorted, answers[listener])) == sorted(
+            sorted(i for i in items if rule(i) == g) for g in {rule(i) for i in items})
+    page = _report_cli(d)
+    assert (d / "listener_groupings.csv").is_file()
+    ari = adjusted_rand_score([by_timbre(i) for i in items], [by_pitch(i) for i in items])
+    assert f"{ari:.3f} ± 0.000 over 1 pair(s) of listeners" in page
+    assert "Groups per listener" in page and (d / "report-groups.png").is_file()
+
+
+def test_browser_free_sorting_board_holds_every_sound(tmp_path: Path, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    library = write_timbre_library(tmp_path / "lib", 30)  # 90 sounds: more rows than 560 px
+    d = _test_dir(tmp_path, library, "free-sorting", listeners=["ann"])
+    chrome.set_window_size(1280, 1600)
+    with listen_server(d, tmp_path / "server.log") as (_, links):
+        chrome.get(links["ann"])
+        wait = WebDriverWait(chrome, 20)
+        wait.until(lambda c: c.find_element(By.ID, "start").is_displayed())
+        chrome.find_element(By.ID, "start").click()
+        wait.until(lambda c: c.find_element(By.ID, "sorting").is_displayed())
+        height, discs = chrome.execute_script(
+            "const s = window.mirsimListen.state; return [document.getElementById('board')"
+            ".height, s.discs.map(d => [d.item, d.x, d.y])];")
+        assert len(discs) == 90 and height > 560
+        assert all(16 <= y <= height - 16 for _, _, y in discs)
+        assert "90 group(s)" in chrome.find_element(By.ID, "n-groups").text
+        first, last = discs[0], discs[-1]  # the last row's disc can be dragged to the first,
+        target = (first[1] - 20, first[2] - 20)  # in the corner, away from the first's neighbours
+        _drag(chrome, chrome.find_element(By.ID, "board"), last[1:], target)
+        wait.until(lambda c: "89 group(s)" in c.find_element(By.ID, "n-groups").text)
+
+
+def test_browser_pairwise_session_export_and_report(tmp_path: Path, library: Path, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = _test_dir(tmp_path, library, "pairwise", n=4, listeners=["ann", "bob"])
+    test = load_test(d)
+    same = lambda t: _timbre(test, t["a"]) == _timbre(test, t["b"])  # noqa: E731
+    slider = {"ann": (90, 10), "bob": (70, 30)}  # (same timbre, different timbres), of 100
+    with listen_server(d, tmp_path / "server.log") as (_, links):
+        for listener, (alike, unlike) in slider.items():
+            chrome.get(links[listener])
+            wait = WebDriverWait(chrome, 20)
+            wait.until(lambda c: c.find_element(By.ID, "start").is_displayed())
+            chrome.find_element(By.ID, "start").click()
+            for k in range(4):
+                wait.until(lambda c: c.find_element(By.ID, "pairwise").is_displayed())
+                trial = chrome.execute_script("return window.mirsimListen.state.trial.trial;")
+                chrome.find_element(By.CSS_SELECTOR, "#pairwise .play[data-slot='b']").click()
+                value = alike if same(trial) else unlike
+                chrome.find_element(By.ID, "similarity").send_keys(
+                    Keys.HOME, *([Keys.ARROW_RIGHT] * value))
+                chrome.find_element(By.ID, "submit").click()
+                wait.until(lambda c, k=k: f"{k + 1} of 4" in c.find_element(By.ID,
+                                                                            "progress").text)
+            wait.until(lambda c: c.find_element(By.ID, "finished").is_displayed())
+    with AnswerStore(d / ANSWERS_FILE) as store:
+        answers = store.answers()
+    assert len(answers) == 8
+    for a in answers:
+        alike, unlike = slider[a["listener"]]
+        expected = alike if same(test.trials[a["trial"]]) else unlike
+        assert a["answer"]["similarity"] == pytest.approx(expected / 100)
+    page = _report_cli(d)
+    assert (d / "pairwise.csv").read_text().count("\n") == 9
+    assert "Mean rating per pair" in page
+    assert {same(t) for t in test.trials} == {True, False}  # seed 0: both kinds of pair,
+    assert "1.000 ± 0.000 over 1 pair(s) of listeners" in page  # ranked alike by both
+
+
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_design_active_from_an_index_and_export(tmp_path: Path):
     from typer.testing import CliRunner

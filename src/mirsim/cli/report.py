@@ -1,5 +1,7 @@
 """``mirsim report RUN_DIR``: one self-contained HTML page about a run (metrics, map,
-distance heatmap, playable neighbours), with its plots also saved as PNG files.
+distance heatmap, playable neighbours), with its plots also saved as PNG files;
+``mirsim report TEST_DIR``: the same for a listening test (what the listeners said and how
+far they agree: :mod:`mirsim.reports.listening`).
 
 Also runnable on its own: ``python -m mirsim.cli.report RUN_DIR [--out FILE]``.
 """
@@ -19,7 +21,9 @@ from mirsim.cli.common import err, fail_cleanly, out, progress_bar
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of `mirsim train`, `mirsim "
                                                  "demo`, `mirsim reproduce table1` or "
-                                                 "`mirsim reproduce linear-methods`.")],
+                                                 "`mirsim reproduce linear-methods`; or a "
+                                                 "listening test directory (`mirsim listen "
+                                                 "design`).")],
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="HTML file to write (default: RUN_DIR/report.html); the PNGs are "
                       "written beside it.")] = None,
@@ -35,7 +39,8 @@ def report(
                                               "normally read from the cache).")] = 1,
 ) -> None:
     """Write an HTML report of a run: metrics, a map and a distance heatmap of the
-    embeddings, and playable nearest neighbours of a few queries."""
+    embeddings, and playable nearest neighbours of a few queries. Of a listening test: the
+    agreement between its listeners, the human reference, true rates per condition."""
     from mirsim.reports import build_report
 
     progress, task = progress_bar(), []

@@ -204,6 +204,24 @@ def separation_table(songs: Sequence[Mapping[str, np.ndarray]], test: Sequence[b
                 for m in ("sdr", "sir", "sar")} for n in names}
 
 
+def _shuffle_slots(sets: Sequence[Mapping[str, int]], rng: np.random.Generator
+                   ) -> list[dict[str, Any]]:
+    """Listening sets ``{"a", "b": positive, "c": negative}`` with the positive moved to slot
+    C in about half of them, at random; ``positive`` names its slot.
+
+    Examples
+    --------
+    >>> t = _shuffle_slots([{"a": 0, "b": 1, "c": 2}] * 20, np.random.default_rng(0))
+    >>> sorted({x["positive"] for x in t}), all(x[x["positive"]] == 1 for x in t)
+    (['b', 'c'], True)
+    """
+    trials = []
+    for s, swap in zip(sets, rng.random(len(sets)) < 0.5):
+        positive, negative = ("c", "b") if swap else ("b", "c")
+        trials.append({"a": s["a"], positive: s["b"], negative: s["c"], "positive": positive})
+    return trials
+
+
 #: Length of a listening clip, in seconds (the paper's).
 CLIP_SECONDS = 10.0
 
@@ -213,10 +231,12 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
                          "listener1",)):
     """The paper's listening sets of one instrument as a triplet test of
     :mod:`mirsim.listening.design` (``mirsim listen serve`` serves it): items are the test
-    songs (``paths``: song -> audio file, e.g. the mix), trials ``{"a", "b", "c"}`` with the
-    positive ``b`` from ``instrument``'s metric and the negative ``c`` from the mix metric
+    songs (``paths``: song -> audio file, e.g. the mix), trials ``{"a", "b", "c", "positive"}``
+    with the positive from ``instrument``'s metric and the negative from the mix metric
     (:func:`mirsim.evaluation.per_instrument.listening_sets`, on the trial-mean song
-    distances); ``clip_seconds`` (10) and the instrument are recorded in the test.
+    distances), the positive in slot B or C at random (drawn from ``seed``; ``positive``
+    names it), so that a listener who favours one slot does not raise the true rate;
+    ``clip_seconds`` (10) and the instrument are recorded in the test.
 
     Examples
     --------
@@ -228,6 +248,8 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
     ...                      {s: f"/{s}.flac" for s in songs}, n_sets=2, top=1)
     >>> t.kind, len(t.trials), t.extra["instrument"]
     ('triplets', 2, 'drums')
+    >>> sorted((x["a"], x[x["positive"]]) for x in t.trials)  # anchor, positive
+    [(0, 1), (2, 3)]
     """
     from mirsim.evaluation.per_instrument import listening_sets
     from mirsim.listening.design import ListeningTest
@@ -244,7 +266,8 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
     def mean_distances(condition: str) -> np.ndarray:
         return np.mean([c["song_distances"] for c in cells[condition].values()], axis=0)
 
-    trials = listening_sets(mean_distances(instrument), mean_distances("mix"), n_sets, top, seed)
+    sets = listening_sets(mean_distances(instrument), mean_distances("mix"), n_sets, top, seed)
+    trials = _shuffle_slots(sets, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
     items = [{"id": i, "name": s, "path": str(paths[s])} for i, s in enumerate(songs)]
     return ListeningTest("triplets", items, trials, list(listeners), seed=seed,
                          source=f"reproduce per-instrument ({instrument})",

@@ -6,6 +6,9 @@
   answer committed when it is given.
 * :mod:`~mirsim.listening.export`: the answers as the judgments CSVs that ``--judgments`` reads.
 * :mod:`~mirsim.listening.app`: the web app that runs a test (``mirsim listen serve``).
+* :mod:`~mirsim.listening.analysis`: what the answers say (agreement between listeners, the
+  human reference, true rates, consensus partitions); ``mirsim report TEST_DIR`` draws it
+  (:mod:`mirsim.reports.listening`).
 """
 
 from mirsim._lazy import lazy_exports

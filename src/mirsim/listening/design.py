@@ -241,6 +241,18 @@ def write_test(test: ListeningTest, out: str | Path) -> Path:
     return out
 
 
+def is_test_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds a listening test (the ``test.json`` that :func:`load_test`
+    reads).
+
+    Examples
+    --------
+    >>> is_test_directory("no/such/test")
+    False
+    """
+    return (Path(path) / TEST_FILE).is_file()
+
+
 def load_test(directory: str | Path) -> ListeningTest:
     """The test of a test directory (see :func:`write_test`)."""
     doc = read_json_object(Path(directory) / TEST_FILE, ListeningTestError)

@@ -185,3 +185,21 @@ def neighbours_table(number: int, query: SoundRow, neighbours: Sequence[SoundRow
     return (head + "\n<table>\n<thead><tr><th class=\"num\">#</th><th>item</th><th>label</th>"
             "<th>group</th><th class=\"num\">distance</th><th>listen</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[object]],
+          numeric: Sequence[bool] = ()) -> str:
+    """A plain table of escaped cells; the columns flagged in ``numeric`` right-aligned.
+
+    Examples
+    --------
+    >>> table(["listener", "share"], [["ann", "0.750"]], numeric=[False, True])
+    '<table>\\n<thead><tr><th>listener</th><th class="num">share</th></tr></thead>\\n<tbody>\\n<tr><td>ann</td><td class="num">0.750</td></tr>\\n</tbody>\\n</table>'
+    """
+    flags = list(numeric) + [False] * (len(head) - len(numeric))
+    css = [' class="num"' if f else "" for f in flags]
+    header = "".join(f"<th{c}>{esc(h)}</th>" for h, c in zip(head, css))
+    body = ["<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for v, c in zip(row, css)) + "</tr>"
+            for row in rows]
+    return (f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table>")

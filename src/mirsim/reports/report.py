@@ -11,7 +11,9 @@ The page holds, in order:
 5. for a few queries, their 5 nearest neighbours, each playable.
 
 A ``reproduce linear-methods`` run gets a page of its own (:mod:`mirsim.reports.linear_methods`:
-accuracy table, classification reports, confusion matrices, UMAP maps, projection matrices).
+accuracy table, classification reports, confusion matrices, UMAP maps, projection matrices),
+and so does a listening test directory (:mod:`mirsim.reports.listening`: agreement between
+listeners, the human reference, true rates per condition).
 
 Sections 3-5 draw the run's *held-out* embeddings when it kept them (``test_embeddings.npz``:
 the test items of the last fold, embedded by the model trained without them; neighbours are
@@ -44,6 +46,7 @@ from mirsim.reports import html
 from mirsim.reports.audio_clips import CLIP_SAMPLE_RATE, CLIP_SECONDS, wav_clip
 from mirsim.reports.embeddings import RunEmbeddings, run_embeddings
 from mirsim.reports.errors import ReportError
+from mirsim.listening.design import is_test_directory
 from mirsim.reports.metrics import ListenerSeries, MetricRow, listener_series, metric_rows
 from mirsim.reports.neighbours import nearest_neighbours, pick_queries
 from mirsim.reports.plots import (
@@ -94,7 +97,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
     ----------
     run_dir : str or Path
         A directory written by ``mirsim train``, ``mirsim demo``, ``mirsim reproduce table1``
-        or ``mirsim reproduce linear-methods``.
+        or ``mirsim reproduce linear-methods``, or a listening test (``mirsim listen
+        design``).
     out : str or Path, optional
         The page to write; default ``run_dir/report.html``. The PNGs go beside it.
     n_queries : int
@@ -137,10 +141,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
         raise ReportError(f"the number of queries must be 0 or more (got {n_queries})")
     if max_items < 10:
         raise ReportError(f"max_items must be at least 10 (got {max_items})")
+    if is_test_directory(run_dir):  # a listening test has its own page
+        from mirsim.reports.listening import build_listening_page
+
+        out = _page_path(Path(run_dir), out)
+        return ReportResult(out, *build_listening_page(run_dir, out))
     run = read_run(run_dir)
-    out = Path(out) if out is not None else run.path / "report.html"
-    if out.is_dir():
-        raise ReportError(f"{out}: is a directory (give the path of the HTML file to write)")
+    out = _page_path(run.path, out)
     if run.command == LINEAR_METHODS:  # the tutorial's demo has its own page
         from mirsim.reports.linear_methods import build_linear_methods_page
 
@@ -187,6 +194,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_querie
             path.unlink(missing_ok=True)
     write_text_atomic(out, html.page(f"mirsim report · {run.path.name}", body))
     return ReportResult(out, written, notes)
+
+
+def _page_path(directory: Path, out: str | Path | None) -> Path:
+    """The page to write: ``out``, or ``directory/report.html``; a directory is refused."""
+    out = Path(out) if out is not None else directory / "report.html"
+    if out.is_dir():
+        raise ReportError(f"{out}: is a directory (give the path of the HTML file to write)")
+    return out
 
 
 # -- sections --------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  *
  * Free sorting: sounds are discs on a canvas; a click plays one, a drag moves it. Discs
  * closer than GROUP_RADIUS (directly or through others) form one group, so there are as many
- * groups as the listener makes. `window.mirsimListen` exposes hooks for tests. */
+ * groups as the listener makes. The board grows taller to hold every disc, with room below
+ * them to make groups in. `window.mirsimListen` exposes hooks for tests. */
 "use strict";
 
 (() => {
@@ -13,6 +14,8 @@
   const api = `/api/t/${encodeURIComponent(token)}`;
   const DISC = 16;             // disc radius, canvas pixels
   const GROUP_RADIUS = 60;     // discs nearer than this are in one group
+  const MARGIN = 40;           // from the board's edges to the first discs
+  const BOARD_HEIGHT = $("board").height;  // the board's height when it is not enlarged
   const COLOURS = ["#2f6db5", "#e8702a", "#2a9d8f", "#d1495b", "#8e6cbf", "#e0a526",
                    "#4f8f5b", "#c2549d", "#1f9bcf", "#9b5b2a", "#1b4965", "#52b788"];
   const state = { session: null, trial: null, audio: null, discs: [], drag: null,
@@ -97,11 +100,15 @@
   function startSorting() {
     const canvas = $("board");
     const items = state.trial.trial.items;
-    const columns = Math.max(1, Math.floor((canvas.width - 40) / (GROUP_RADIUS + 10)));
+    const step = GROUP_RADIUS + 10;  // apart enough that no two discs start in one group
+    const columns = Math.max(1, Math.floor((canvas.width - 2 * MARGIN) / step) + 1);
+    const rows = Math.ceil(items.length / columns);
+    // every disc on the board, with room below the last row to make groups in
+    canvas.height = Math.max(BOARD_HEIGHT, 2 * MARGIN + (rows - 1) * step + BOARD_HEIGHT / 2);
     state.discs = items.map((item, k) => ({
       item,
-      x: 40 + (k % columns) * (GROUP_RADIUS + 10),
-      y: 40 + Math.floor(k / columns) * (GROUP_RADIUS + 10),
+      x: MARGIN + (k % columns) * step,
+      y: MARGIN + Math.floor(k / columns) * step,
     }));
     show("sorting", true);
     $("submit").disabled = false;
