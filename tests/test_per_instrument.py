@@ -216,8 +216,11 @@ def test_reproduce_per_instrument_quick_end_to_end_and_resume(tmp_path):
     run_dir = tmp_path / next(p.name for p in tmp_path.iterdir())
     assert table["complete"] and set(table["accuracy"]) == {"mix", "drums", "separated-bass"}
     assert set(table["separation"]["bass"]) == {"sdr", "sir", "sar"}
-    assert {"per_instrument.md", "per_instrument.json", "song_distances.png",
+    assert {"per_instrument.md", "per_instrument.json", "song_distances.png", "tsne.png",
             "config.json"} <= {p.name for p in run_dir.iterdir()}
+    first = table["cells"]["drums"]["trial-0"]  # Fig. 3: every test segment mapped, by song
+    assert len(first["tsne"]) == len(first["segment_songs"]) == first["n_test"]
+    assert set(first["segment_songs"]) == set(first["songs"])
     again = runner.invoke(app, ["reproduce", "per-instrument", "--resume", str(run_dir), "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output.strip().splitlines()[-1])["accuracy"] == table["accuracy"]

@@ -525,3 +525,26 @@ def _per_instrument_figures(table: dict, run_dir: Path) -> None:
     fig.tight_layout()
     fig.savefig(Path(run_dir) / "song_distances.png", dpi=80)
     plt.close(fig)
+    _per_instrument_tsne(table, run_dir)
+
+
+def _per_instrument_tsne(table: dict, run_dir: Path) -> None:
+    """Fig. 3: t-SNE maps of the first trial's test segments, one per condition, coloured
+    by song (tsne.png)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    maps = [(c, cells["trial-0"]) for c, cells in table["cells"].items()
+            if "tsne" in cells.get("trial-0", {})]
+    if not maps:
+        return
+    fig, axes = plt.subplots(1, len(maps), figsize=(3 * len(maps), 3), squeeze=False)
+    for ax, (condition, cell) in zip(axes[0], maps):
+        xy = np.asarray(cell["tsne"])
+        _, song = np.unique(cell["segment_songs"], return_inverse=True)
+        ax.scatter(xy[:, 0], xy[:, 1], c=song, cmap="tab20", s=6)
+        ax.set_title(condition, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(Path(run_dir) / "tsne.png", dpi=80)
+    plt.close(fig)

@@ -20,7 +20,7 @@ import numpy as np
 
 from mirsim.datasets.segments import TRAIN_SEGMENTS, segment_table
 from mirsim.evaluation.per_instrument import (condition_correlations, song_distance_matrix,
-                                              track_identification, trial_summary)
+                                              track_identification, trial_summary, tsne_map)
 from mirsim.experiments.tables import TableKind, fill_table
 from mirsim.features.log_mel import log_mel_segments
 from mirsim.models.segment_cnn import SegmentCNNModel
@@ -73,9 +73,13 @@ def _cell(data: ConditionSegments, trial: int, seed: int, params: Mapping[str, A
                                                                       data.songs_train)
     E = model.transform(data.X_test)
     names, D = song_distance_matrix(E, data.songs_test)
-    return {"accuracy": track_identification(E, data.songs_test, k=5),
+    cell = {"accuracy": track_identification(E, data.songs_test, k=5),
             "songs": names.tolist(), "song_distances": D.round(6).tolist(),
             "n_train": int(len(data.X_train)), "n_test": int(len(data.X_test))}
+    if trial == 0 and len(E) >= 3:  # Fig. 3: the test segments of the first trial, mapped
+        cell["tsne"] = tsne_map(E, seed).round(3).tolist()
+        cell["segment_songs"] = [str(s) for s in data.songs_test]
+    return cell
 
 
 def run_per_instrument(segments: Mapping[str, ConditionSegments], trials: int = 5,
