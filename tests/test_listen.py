@@ -561,3 +561,48 @@ def test_consensus_command_writes_the_partition_and_compares_it(cyberlioz_dir, t
         r = CliRunner().invoke(app, ["listen", "consensus", "--judgments",
                                      str(cyberlioz_dir / "listener_clusters.csv"), *bad])
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad
+
+
+def test_cli_design_contrast_sets_two_metrics_of_one_library_against_each_other(
+        tmp_path: Path, feature_cache):
+    """The per-instrument paper's procedure over two indexes: every positive is among the
+    anchor's two nearest by the first metric, every negative among its two nearest by the
+    second, and no anchor has a sound in both lists."""
+    from scipy.spatial.distance import cdist
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+    from mirsim.index import SoundIndex
+    from mirsim.server.synthetic import write_synthetic_index
+
+    from synthetic_audio import write_timbre_library
+
+    library = write_timbre_library(tmp_path / "lib", 5)
+    first, second = tmp_path / "mfcc.index", tmp_path / "random.index"
+    a = SoundIndex.build(library, first, feature="mfcc", n_jobs=1, cache=feature_cache)
+    b = SoundIndex.build(library, second, feature="random", n_jobs=1, cache=feature_cache)
+    assert list(a.manifest["path"]) == list(b.manifest["path"])
+    r = CliRunner().invoke(app, ["listen", "design", "--index", str(first), "--contrast-index",
+                                 str(second), "--kind", "triplets", "--n", "6", "--out",
+                                 str(tmp_path / "t")])
+    assert r.exit_code == 0, r.output
+    test = load_test(tmp_path / "t")
+    assert test.selection == "contrast" and 1 <= len(test.trials) <= 6
+
+    def top2(E, i):
+        d = cdist(E[i:i + 1], E, a.distance)[0]
+        d[i] = np.inf
+        return set(np.argsort(d, kind="stable")[:2].tolist())
+
+    Ea, Eb = np.asarray(a.embeddings), np.asarray(b.embeddings)
+    for t in test.trials:
+        negative = "c" if t["positive"] == "b" else "b"
+        assert t[t["positive"]] in top2(Ea, t["a"]) and t[negative] in top2(Eb, t["a"])
+        assert not top2(Ea, t["a"]) & top2(Eb, t["a"])
+    assert {t["positive"] for t in test.trials} <= {"b", "c"}
+
+    other = write_synthetic_index(tmp_path / "other.index", 30, n_labels=4)
+    bad = CliRunner().invoke(app, ["listen", "design", "--index", str(first), "--contrast-index",
+                                   str(other), "--kind", "triplets", "--out",
+                                   str(tmp_path / "u")])
+    assert bad.exit_code == 2 and "another library" in bad.output

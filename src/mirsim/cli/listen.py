@@ -35,6 +35,11 @@ def design(
     listeners: str = typer.Option("L01", help="Listener names, comma-separated."),
     active: bool = typer.Option(False, help="Triplets the index's model is least sure about "
                                             "(smallest |d(a,b) - d(a,c)|; needs --index)."),
+    contrast_index: Optional[Path] = typer.Option(
+        None, help="Triplets that set two metrics against each other (the per-instrument "
+                   "paper's listening sets): the positive among the 2 nearest by --index's "
+                   "metric, the negative among the 2 nearest by this index's (the same "
+                   "library, another metric, e.g. the mix's); overlapping anchors skipped."),
 ) -> None:
     """Design a listening test over the sounds of an index or a data set."""
     from mirsim.listening.design import (design_test, sounds_of_data, sounds_of_index,
@@ -45,11 +50,22 @@ def design(
     if active and (index is None or kind != "triplets"):
         raise MirsimError("--active chooses triplets from an index's embeddings: needs "
                           "--kind triplets and --index")
+    if contrast_index is not None and (index is None or kind != "triplets" or active):
+        raise MirsimError("--contrast-index sets two indexes' metrics against each other: "
+                          "needs --kind triplets and --index, and not --active")
     sounds = sounds_of_index(index) if index is not None else sounds_of_data(data)
+    contrast = None
+    if contrast_index is not None:
+        other = sounds_of_index(contrast_index)
+        if other["names"] != sounds["names"]:
+            raise MirsimError(f"{contrast_index} indexes another library than {index} (the "
+                              f"same files in the same rows are needed)")
+        contrast = other["embeddings"]
     test = design_test(kind, sounds["names"], sounds["paths"], n=n, seed=seed,
                        listeners=listeners.split(","),
-                       embeddings=sounds["embeddings"] if active else None,
-                       distance=sounds["distance"], source=sounds["source"])
+                       embeddings=sounds["embeddings"] if active or contrast is not None
+                       else None,
+                       distance=sounds["distance"], source=sounds["source"], contrast=contrast)
     write_test(test, out_dir)
     out.print(f"{out_dir}: {test.kind} test, {len(test.items)} sounds, {len(test.trials)} "
               f"trial(s), listeners {', '.join(test.listeners)} (`mirsim listen serve "

@@ -208,24 +208,6 @@ def separation_table(songs: Sequence[Mapping[str, np.ndarray]], test: Sequence[b
                 for m in ("sdr", "sir", "sar")} for n in names}
 
 
-def _shuffle_slots(sets: Sequence[Mapping[str, int]], rng: np.random.Generator
-                   ) -> list[dict[str, Any]]:
-    """Listening sets ``{"a", "b": positive, "c": negative}`` with the positive moved to slot
-    C in about half of them, at random; ``positive`` names its slot.
-
-    Examples
-    --------
-    >>> t = _shuffle_slots([{"a": 0, "b": 1, "c": 2}] * 20, np.random.default_rng(0))
-    >>> sorted({x["positive"] for x in t}), all(x[x["positive"]] == 1 for x in t)
-    (['b', 'c'], True)
-    """
-    trials = []
-    for s, swap in zip(sets, rng.random(len(sets)) < 0.5):
-        positive, negative = ("c", "b") if swap else ("b", "c")
-        trials.append({"a": s["a"], positive: s["b"], negative: s["c"], "positive": positive})
-    return trials
-
-
 #: Length of a listening clip, in seconds (the paper's).
 CLIP_SECONDS = 10.0
 
@@ -256,7 +238,7 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
     [(0, 1), (2, 3)]
     """
     from mirsim.evaluation.per_instrument import listening_sets
-    from mirsim.listening.design import ListeningTest
+    from mirsim.listening.design import ListeningTest, shuffle_slots
 
     cells = table["cells"]
     for condition in (instrument, "mix"):
@@ -271,7 +253,7 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
         return np.mean([c["song_distances"] for c in cells[condition].values()], axis=0)
 
     sets = listening_sets(mean_distances(instrument), mean_distances("mix"), n_sets, top, seed)
-    trials = _shuffle_slots(sets, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
+    trials = shuffle_slots(sets, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
     items = [{"id": i, "name": s, "path": str(paths[s])} for i, s in enumerate(songs)]
     return ListeningTest("triplets", items, trials, list(listeners), seed=seed,
                          source=f"reproduce per-instrument ({instrument})",

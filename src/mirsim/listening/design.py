@@ -18,7 +18,7 @@ seed and their position in the list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -29,9 +29,10 @@ import numpy as np
 from mirsim.artefacts.files import read_json_object, write_json
 from mirsim.errors import MirsimError
 
-__all__ = ["KINDS", "FORMAT_VERSION", "ListeningTest", "ListeningTestError", "design_test",
-           "draw_pairs", "draw_triplets", "load_test", "sounds_of_data", "sounds_of_index",
-           "uncertain_triplets", "write_test"]
+__all__ = ["KINDS", "FORMAT_VERSION", "ListeningTest", "ListeningTestError",
+           "contrast_triplets", "design_test", "draw_pairs", "draw_triplets", "load_test",
+           "shuffle_slots", "sounds_of_data", "sounds_of_index", "uncertain_triplets",
+           "write_test"]
 
 #: Kinds of test.
 KINDS = ("free-sorting", "triplets", "pairwise")
@@ -40,6 +41,8 @@ FORMAT_VERSION = 1
 TEST_FILE = "test.json"
 #: Random triplets scored per triplet kept by :func:`uncertain_triplets`.
 CANDIDATES_PER_TRIPLET = 20
+#: Most sounds :func:`contrast_triplets` takes (it holds two full distance matrices).
+MAX_CONTRAST_ITEMS = 5000
 
 
 class ListeningTestError(MirsimError):
@@ -130,6 +133,59 @@ def uncertain_triplets(embeddings: np.ndarray, n: int, seed: int,
     return [{**pool[i], "margin": round(float(margin[i]), 6)} for i in keep]
 
 
+def shuffle_slots(sets: Sequence[Mapping[str, int]], rng: np.random.Generator
+                   ) -> list[dict[str, Any]]:
+    """Listening sets ``{"a", "b": positive, "c": negative}`` with the positive moved to slot
+    C in about half of them, at random; ``positive`` names its slot.
+
+    Examples
+    --------
+    >>> t = shuffle_slots([{"a": 0, "b": 1, "c": 2}] * 20, np.random.default_rng(0))
+    >>> sorted({x["positive"] for x in t}), all(x[x["positive"]] == 1 for x in t)
+    (['b', 'c'], True)
+    """
+    trials = []
+    for s, swap in zip(sets, rng.random(len(sets)) < 0.5):
+        positive, negative = ("c", "b") if swap else ("b", "c")
+        trials.append({"a": s["a"], positive: s["b"], negative: s["c"], "positive": positive})
+    return trials
+
+
+def contrast_triplets(positive: np.ndarray, negative: np.ndarray, n: int, seed: int, *,
+                      top: int = 2, distance: str = "euclidean") -> list[dict[str, Any]]:
+    """Triplets that set two metrics against each other, by the per-instrument paper's
+    procedure: the positive among the anchor's ``top`` nearest by the ``positive`` embeddings
+    (say, a drums metric), the negative among its ``top`` nearest by the ``negative`` ones
+    (the mix metric); an anchor whose two lists overlap gives no triplet
+    (:func:`mirsim.evaluation.per_instrument.listening_sets`). The positive goes to slot B or
+    C at random (:func:`shuffle_slots`); a listener's answer then says which metric they
+    followed.
+
+    Examples
+    --------
+    >>> P = np.array([[0.0], [0.1], [5.0], [5.1]])   # 0~1, 2~3
+    >>> N = np.array([[0.0], [5.0], [0.1], [5.1]])   # 0~2, 1~3
+    >>> t = contrast_triplets(P, N, 2, seed=0, top=1)
+    >>> sorted((x["a"], x[x["positive"]]) for x in t)
+    [(0, 1), (2, 3)]
+    """
+    from scipy.spatial.distance import cdist
+
+    from mirsim.evaluation.per_instrument import listening_sets
+
+    P, N = (np.asarray(E, dtype=np.float64) for E in (positive, negative))
+    if len(P) != len(N):
+        raise ListeningTestError(f"the two metrics embed different numbers of sounds "
+                                 f"({len(P)} and {len(N)})")
+    _need_items(len(P), top + 2, "contrast triplets")
+    if len(P) > MAX_CONTRAST_ITEMS:
+        raise ListeningTestError(f"contrast triplets compare every pair of sounds: at most "
+                                 f"{MAX_CONTRAST_ITEMS:,} (got {len(P):,})")
+    metric = "cosine" if distance == "cosine" else "euclidean"
+    sets = listening_sets(cdist(P, P, metric), cdist(N, N, metric), n, top, seed)
+    return shuffle_slots(sets, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
+
+
 def draw_pairs(n_items: int, n: int, seed: int) -> list[dict[str, int]]:
     """``n`` distinct pairs of different items, drawn at random (every pair if ``n`` is
     larger than their number).
@@ -155,7 +211,7 @@ def _need_items(n_items: int, k: int, what: str) -> None:
 def design_test(kind: str, names: Sequence[str], paths: Sequence[str | Path], *,
                 n: int | None = None, seed: int = 0, listeners: Sequence[str] = ("L01",),
                 embeddings: np.ndarray | None = None, distance: str = "euclidean",
-                source: str = "") -> ListeningTest:
+                source: str = "", contrast: np.ndarray | None = None) -> ListeningTest:
     """A test of ``kind`` over the sounds ``names`` (files ``paths``).
 
     Parameters
@@ -170,7 +226,10 @@ def design_test(kind: str, names: Sequence[str], paths: Sequence[str | Path], *,
     listeners : sequence of str
         Listener names (distinct).
     embeddings : array of shape (len(names), d), optional
-        With ``kind="triplets"``: choose the triplets these embeddings are least sure about.
+        With ``kind="triplets"``: choose the triplets these embeddings are least sure about,
+        or, with ``contrast``, the positives by them (:func:`contrast_triplets`).
+    contrast : array of shape (len(names), d'), optional
+        With ``embeddings``: another metric's embeddings, which choose the negatives.
     distance : {"euclidean", "cosine"}
     source : str
         What the sounds come from (recorded in ``test.json``).
@@ -197,6 +256,9 @@ def design_test(kind: str, names: Sequence[str], paths: Sequence[str | Path], *,
         trials = [{"items": sorted(int(i) for i in chosen)}]
     elif kind == "pairwise":
         trials = draw_pairs(len(items), n or 50, seed)
+    elif embeddings is not None and contrast is not None:
+        trials = contrast_triplets(embeddings, contrast, n or 50, seed, distance=distance)
+        selection = "contrast"
     elif embeddings is not None:
         trials, selection = uncertain_triplets(embeddings, n or 50, seed, distance), "uncertain"
     else:
