@@ -68,6 +68,8 @@ FULL_SCALE = 32767
 #: mma songs tried per song still needed before the build gives up.
 MMA_TRIES = 4
 MANIFEST = "manifest.json"
+#: How the text event that mma adds to every MIDI file begins.
+MMA_SIGNATURE = "Created by MMA"
 
 
 # -- grouping -------------------------------------------------------------------------------------
@@ -188,6 +190,8 @@ def _midi_of(candidate: _Candidate, seconds: float) -> tuple[Any, dict[str, list
     with tempfile.TemporaryDirectory(prefix="mirsim-multitrack-") as tmp:
         path = grooves.write_midi(candidate.plan, seconds, Path(tmp) / "song.mid")
         midi = _read_midi(path.read_bytes())
+    # mma's text events name its temporary input file: a machine path, new on every run
+    midi.text_events = [t for t in midi.text_events if not t.text.startswith(MMA_SIGNATURE)]
     return midi, mma_parts(midi, candidate.plan)
 
 
