@@ -55,7 +55,7 @@ from mirsim.datasets.slakh import (DRUM_PROGRAM, GROUPS, INSTRUMENT_RANGES, META
 from mirsim.errors import DataError, MirsimError
 
 __all__ = ["INSTRUMENTS", "build_multitrack", "midi_parts", "mma_parts", "quantised_stems",
-           "stem_program"]
+           "read_midi", "stem_program"]
 
 #: Bump when choosing, grouping or rendering changes its output for the same parameters.
 RENDER_VERSION = 1
@@ -173,7 +173,8 @@ def _candidates(songs: Sequence[MidiSong], seed: int, soundfonts: Sequence[str]
                          plan=plan)
 
 
-def _read_midi(data: bytes) -> Any:
+def read_midi(data: bytes) -> Any:
+    """A MIDI file's bytes as a ``pretty_midi`` song (its warnings silenced)."""
     import pretty_midi
 
     with warnings.catch_warnings():
@@ -184,12 +185,12 @@ def _read_midi(data: bytes) -> Any:
 def _midi_of(candidate: _Candidate, seconds: float) -> tuple[Any, dict[str, list[Any]]]:
     """The candidate's MIDI and parts; raises on a MIDI file that cannot be read."""
     if candidate.song is not None:
-        midi = _read_midi(candidate.song.data)
+        midi = read_midi(candidate.song.data)
         return midi, midi_parts(midi, seconds)
     assert candidate.plan is not None
     with tempfile.TemporaryDirectory(prefix="mirsim-multitrack-") as tmp:
         path = grooves.write_midi(candidate.plan, seconds, Path(tmp) / "song.mid")
-        midi = _read_midi(path.read_bytes())
+        midi = read_midi(path.read_bytes())
     # mma's text events name its temporary input file: a machine path, new on every run
     midi.text_events = [t for t in midi.text_events if not t.text.startswith(MMA_SIGNATURE)]
     return midi, mma_parts(midi, candidate.plan)
