@@ -221,23 +221,25 @@ def test_a_folder_of_tracks_without_a_manifest_is_refused(tmp_path):
 
 
 # -- a real Slakh2100 folder ------------------------------------------------------------------
-def _slakh_fixture(root: Path) -> Path:
-    """A babyslakh-like folder: Slakh's metadata fields, 16 kHz WAV, a stem not rendered."""
+def _slakh_fixture(root: Path, complete: int = 1, seconds: float = 1.0) -> Path:
+    """A babyslakh-like folder: Slakh's metadata fields, 16 kHz WAV, a stem not rendered;
+    ``complete`` tracks with every instrument, then one without guitar."""
     sr = 16000
-    t = np.arange(sr) / sr
+    t = np.arange(int(seconds * sr)) / sr
     stems = {"S00": (128, True, "Drums", "Drums"),
              "S01": (33, False, "Bass", "Electric Bass (finger)"),
              "S02": (0, False, "Piano", "Acoustic Grand Piano"),
              "S03": (29, False, "Guitar", "Overdriven Guitar"),
              "S04": (1, False, "Piano", "Bright Acoustic Piano"),
              "S05": (48, False, "Strings (continued)", "String Ensemble 1")}
-    for track, names in (("Track00001", list(stems)), ("Track00002", ["S00", "S01", "S02"])):
-        folder = root / "train" / track
+    tracks = [list(stems)] * complete + [["S00", "S01", "S02"]]
+    for number, names in enumerate(tracks, start=1):
+        folder = root / "train" / f"Track{number:05d}"
         (folder / "stems").mkdir(parents=True)
         meta = {"UUID": "f1c5d7a0e4", "audio_dir": "stems", "lmd_midi_dir": "lmd_matched/x.mid",
                 "midi_dir": "MIDI", "normalization_factor": -13.0, "normalized": True,
                 "overall_gain": 0.18, "target_peak": -1.0, "stems": {}}
-        mix = np.zeros(sr)
+        mix = np.zeros(len(t))
         for n, name in enumerate(names):
             program, is_drum, inst_class, program_name = stems[name]
             rendered = name != "S05"
@@ -247,7 +249,7 @@ def _slakh_fixture(root: Path) -> Path:
                                    "plugin_name": "elektrik_guitar.nkm",
                                    "program_num": program}
             if rendered:
-                y = 0.1 * np.sin(2 * np.pi * 110 * (n + 1) * t)
+                y = 0.1 * np.sin(2 * np.pi * (100 + 10 * number) * (n + 1) * t)
                 sf.write(folder / "stems" / f"{name}.wav", y, sr, subtype="PCM_16")
                 mix += y
         sf.write(folder / "mix.wav", mix, sr, subtype="PCM_16")
@@ -291,3 +293,22 @@ def test_cli_builds_multitrack_and_reproduce_reads_it(tmp_path):
                                    "--slakh-root", str(out), "--songs", "3", "--test-songs", "1",
                                    "--runs", str(tmp_path / "runs")])
     assert bad.exit_code != 0 and "1 songs with every instrument, --songs 3" in bad.output
+
+
+@pytest.mark.slow
+def test_reproduce_per_instrument_runs_on_a_slakh_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    root = _slakh_fixture(tmp_path / "slakh", complete=4, seconds=6.0)
+    r = CliRunner().invoke(app, [
+        "reproduce", "per-instrument", "--data", "multitrack", "--slakh-root", str(root),
+        "--songs", "4", "--test-songs", "2", "--seconds", "6", "--trials", "1", "--epochs", "1",
+        "-p", "channels=4", "-p", "n_mels=16", "--conditions", "mix,guitar",
+        "--runs", str(tmp_path / "runs"), "--json"])
+    assert r.exit_code == 0, r.output
+    table = json.loads(r.output.strip().splitlines()[-1])
+    assert table["complete"] and set(table["accuracy"]) == {"mix", "guitar"}
+    songs = next(iter(table["cells"]["mix"].values()))["songs"]
+    assert songs == ["Track00003", "Track00004"]  # the last two are the test songs
