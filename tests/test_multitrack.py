@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from mirsim.datasets import grooves
+from mirsim.datasets import grooves, load_collection
 from mirsim.datasets.midi_sources import (INSTALL, MidiSong, build_wad, package_songs,
                                           wad_lumps, wad_music)
 from mirsim.datasets.multitrack import build_multitrack, quantised_stems
@@ -210,6 +210,16 @@ def test_builds_are_deterministic_and_an_interrupted_one_resumes(built, tmp_path
     assert _mtimes(tmp_path) == again  # fewer songs: read from the cache
 
 
+@needs_packages
+def test_other_parameters_render_every_track_again(tmp_path):
+    sources = ([_sources()[0][0]], [])
+    build_multitrack(tmp_path, songs=2, sources=sources, **SMALL)
+    shorter = build_multitrack(tmp_path, songs=1, sources=sources, **{**SMALL, "seconds": 2.0})
+    assert [t["track"] for t in shorter["tracks"]] == ["Track00001"]
+    assert sorted(p.name for p in tmp_path.glob("Track*")) == ["Track00001"]
+    assert sf.info(tmp_path / "Track00001" / "mix.flac").duration == 2.0
+
+
 def test_a_folder_of_tracks_without_a_manifest_is_refused(tmp_path):
     if _missing():
         pytest.skip(_missing())
@@ -271,6 +281,10 @@ def test_a_real_slakh_layout_is_read_and_grouped(tmp_path):
     assert np.allclose(group_audio(track, 16000)["piano"], piano[0] + piano[1], atol=1e-4)
     tracks, songs = slakh_songs(root, FOUR, 8000)  # Track00002 has no guitar
     assert [t.id for t in tracks] == ["Track00001"] and set(songs[0]) == set(audio)
+    c = load_collection("multitrack", slakh_root=str(root))  # the registered data set
+    assert c.items[["id", "label", "instruments", "split"]].values.tolist() == [
+        ["Track00001", "Track00001", "drums,bass,piano,guitar", "train"],
+        ["Track00002", "Track00002", "drums,bass,piano", "train"]]
     with pytest.raises(DataError, match="no track folders"):
         track_dirs(tmp_path)
 

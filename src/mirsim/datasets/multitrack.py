@@ -49,12 +49,16 @@ from mirsim.artefacts.files import read_json_object, write_json
 from mirsim.audio import file_sha256
 from mirsim.config import data_cache_dir
 from mirsim.datasets import grooves
+from mirsim.datasets.base import Dataset
+from mirsim.datasets.collection import Collection
 from mirsim.datasets.midi_sources import PACKAGES, MidiSong, Skipped, midi_sources, source_path
 from mirsim.datasets.slakh import (DRUM_PROGRAM, GROUPS, INSTRUMENT_RANGES, METADATA,
                                    instrument_group, stem_metadata, write_track)
 from mirsim.errors import DataError, MirsimError
+from mirsim.params import Anything, Interval, estimator, param
+from mirsim.registries import DATASETS
 
-__all__ = ["INSTRUMENTS", "build_multitrack", "midi_parts", "mma_parts", "quantised_stems",
+__all__ = ["INSTRUMENTS", "MultitrackDataset", "build_multitrack", "midi_parts", "mma_parts", "quantised_stems",
            "read_midi", "stem_program"]
 
 #: Bump when choosing, grouping or rendering changes its output for the same parameters.
@@ -374,3 +378,33 @@ def build_multitrack(out: str | Path | None = None, songs: int = 199, seed: int 
     manifest["complete"] = True
     write_json(root / MANIFEST, manifest)
     return {**manifest, "root": str(root)}
+
+
+@DATASETS.register
+@estimator
+class MultitrackDataset(Dataset):
+    """Multitrack songs in Slakh2100's layout, an item per song (its mix): rendered here from
+    the MIDI music of Debian packages and mma (:func:`build_multitrack`), or read from a
+    Slakh2100 or babyslakh folder (``slakh_root``)."""
+
+    name = "multitrack"
+    root: str | None = param(None, Anything(), "where the rendered songs go")
+    slakh_root: str | None = param(None, Anything(),
+                                   "a Slakh2100-layout folder to read instead of rendering")
+    songs: int = param(199, Interval(int, 1, None), "songs with the instruments")
+    seed: int = param(0, Interval(int, 0, None), "chooses soundfonts and the mma songs")
+    seconds: float = param(60.0, Interval(float, 0, None, closed="neither"),
+                           "seconds rendered of every song")
+    sample_rate: int = param(22050, Interval(int, 8000, None), "rate of the files (Hz)")
+    min_instruments: int = param(4, Interval(int, 1, len(INSTRUMENTS)),
+                                 "of drums, bass, piano, guitar, how many a song needs")
+
+    def load(self) -> Collection:
+        from mirsim.datasets.slakh import slakh_collection
+
+        if self.slakh_root is not None:
+            return slakh_collection(self.slakh_root)
+        built = build_multitrack(self.root, self.songs, self.seed, seconds=self.seconds,
+                                 sample_rate=self.sample_rate,
+                                 min_instruments=self.min_instruments)
+        return slakh_collection(built["root"], [t["track"] for t in built["tracks"]])

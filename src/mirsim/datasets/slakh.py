@@ -36,7 +36,8 @@ from mirsim.artefacts.files import atomic_path, write_bytes_atomic, write_text_a
 from mirsim.errors import DataError
 
 __all__ = ["GROUPS", "INSTRUMENT_RANGES", "METADATA", "SlakhStem", "SlakhTrack", "group_audio",
-           "instrument_group", "read_track", "slakh_songs", "stem_metadata", "track_dirs",
+           "instrument_group", "read_track", "slakh_collection", "slakh_songs", "stem_metadata",
+           "track_dirs",
            "write_track"]
 
 #: Program ranges (General MIDI, 0-based, inclusive) of the melodic instrument groups.
@@ -272,3 +273,32 @@ def slakh_songs(root: str | Path, instruments: Sequence[str], sample_rate: int,
     if not tracks:
         raise DataError(f"{root}: no track has stems of every one of {', '.join(instruments)}")
     return tracks, [group_audio(t, sample_rate, seconds) for t in tracks]
+
+
+def slakh_collection(root: str | Path, track_names: Sequence[str] | None = None,
+                     name: str = "multitrack"):
+    """The mixes of the tracks below ``root`` (or of ``track_names`` there) as a
+    :class:`~mirsim.datasets.collection.Collection`: an item per track, ``label`` and
+    ``group`` = the track, ``instruments`` (the groups with stems, comma-separated),
+    ``split``, and mirsim's ``source`` (a package, or ``mma``) and ``licence`` where the
+    metadata has them."""
+    import pandas as pd
+
+    from mirsim.audio import FileSource
+    from mirsim.datasets.collection import Collection
+
+    root = Path(root)
+    paths = track_dirs(root) if track_names is None else [root / t for t in track_names]
+    tracks = [read_track(p, root) for p in paths]
+    rows = [{"id": t.id, "label": t.id, "group": t.id, "path": str(t.mix),
+             "instruments": ",".join(t.groups()), "split": t.split or "",
+             "source": _source_name(t.metadata.get("source")),
+             "licence": str(t.metadata.get("licence", ""))} for t in tracks]
+    return Collection(name, pd.DataFrame(rows), [FileSource(r["path"]) for r in rows],
+                      f"{name}: mixes of {len(rows)} Slakh2100-layout tracks (label = track)")
+
+
+def _source_name(source: Any) -> str:
+    if not isinstance(source, dict):
+        return ""
+    return str(source.get("package") or source.get("generator") or "")
