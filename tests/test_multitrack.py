@@ -268,14 +268,14 @@ def _slakh_fixture(root: Path, complete: int = 1, seconds: float = 1.0) -> Path:
 
 
 def test_a_real_slakh_layout_is_read_and_grouped(tmp_path):
-    root = _slakh_fixture(tmp_path / "babyslakh")
+    root = _slakh_fixture(tmp_path / "babyslakh", seconds=4.0)
     assert [p.name for p in track_dirs(root)] == ["Track00001", "Track00002"]
     track = read_track(root / "train" / "Track00001", root)
     assert track.split == "train" and track.metadata["UUID"] == "f1c5d7a0e4"
     assert {g: [s.name for s in stems] for g, stems in track.groups().items()} == {
         "drums": ["S00"], "bass": ["S01"], "piano": ["S02", "S04"], "guitar": ["S03"]}
     audio = group_audio(track, 8000)  # resampled from 16 kHz
-    assert set(audio) == {"mix", *FOUR} and len(audio["mix"]) == 8000
+    assert set(audio) == {"mix", *FOUR} and len(audio["mix"]) == 4 * 8000
     piano = [sf.read(root / "train" / "Track00001" / "stems" / f"{s}.wav")[0] for s in
              ("S02", "S04")]
     assert np.allclose(group_audio(track, 16000)["piano"], piano[0] + piano[1], atol=1e-4)
@@ -289,6 +289,19 @@ def test_a_real_slakh_layout_is_read_and_grouped(tmp_path):
         track_dirs(tmp_path)
 
 
+def test_songs_where_an_instrument_is_not_heard_are_left_out(tmp_path):
+    root = _slakh_fixture(tmp_path / "slakh", complete=2, seconds=4.0)
+    quiet = root / "train" / "Track00001" / "stems" / "S03.wav"  # the guitar: -60 dB
+    y, sr = sf.read(quiet)
+    sf.write(quiet, y * 1e-2, sr, subtype="PCM_16")
+    tracks, _ = slakh_songs(root, FOUR, 8000)
+    assert [t.id for t in tracks] == ["Track00002"]
+    assert [t.id for t in slakh_songs(root, ("drums", "bass"), 8000)[0]] == [
+        "Track00001", "Track00002", "Track00003"]  # the third has no guitar
+    with pytest.raises(DataError, match="no track where every one of drums, guitar is heard"):
+        slakh_songs(root, ("drums", "guitar"), 8000, seconds=2.0)  # shorter than a segment
+
+
 # -- command line ---------------------------------------------------------------------------------
 @needs_packages
 @pytest.mark.slow
@@ -299,7 +312,7 @@ def test_cli_builds_multitrack_and_reproduce_reads_it(tmp_path):
 
     out = tmp_path / "multitrack"
     r = CliRunner().invoke(app, ["data", "build", "multitrack", "--songs", "1", "--seconds",
-                                 "2", "--out", str(out)])
+                                 "4", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "multitrack: 1 songs" in r.stdout and "Slakh2100's layout" in r.stdout
     assert [p.name for p in track_dirs(out)] == ["Track00001"]

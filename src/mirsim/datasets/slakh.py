@@ -255,24 +255,38 @@ def group_audio(track: SlakhTrack, sample_rate: int, seconds: float | None = Non
 def slakh_songs(root: str | Path, instruments: Sequence[str], sample_rate: int,
                 seconds: float | None = None, limit: int | None = None
                 ) -> tuple[list[SlakhTrack], list[dict[str, np.ndarray]]]:
-    """The tracks below ``root`` that have a stem of every one of ``instruments`` (at most
+    """The tracks below ``root`` where every one of ``instruments`` is heard (at most
     ``limit``, in path order), and their :func:`group_audio`: what
     :mod:`mirsim.experiments.per_instrument` reads (``{"mix", "drums", "bass", ...}`` per
     song).
+
+    An instrument is heard when its stems give at least one segment that is not silent in the
+    first ``seconds`` (:func:`~mirsim.datasets.segments.song_segments`: 3 s above -50 dB).
 
     Raises
     ------
     DataError
         Not a Slakh-layout folder, or no track has every instrument.
     """
+    from mirsim.datasets.segments import song_segments
+
     wrong = [i for i in instruments if i not in GROUPS]
     if wrong:
         raise DataError(f"unknown instrument {wrong[0]!r} (valid: {', '.join(GROUPS)})")
-    tracks = [t for t in (read_track(p, root) for p in track_dirs(root))
-              if set(instruments) <= set(t.groups())][:limit]
+    tracks, songs = [], []
+    for path in track_dirs(root):
+        if limit is not None and len(tracks) == limit:
+            break
+        track = read_track(path, root)
+        if not set(instruments) <= set(track.groups()):
+            continue
+        audio = group_audio(track, sample_rate, seconds)
+        if all(song_segments(audio[i], sample_rate, max_segments=1) for i in instruments):
+            tracks.append(track)
+            songs.append(audio)
     if not tracks:
-        raise DataError(f"{root}: no track has stems of every one of {', '.join(instruments)}")
-    return tracks, [group_audio(t, sample_rate, seconds) for t in tracks]
+        raise DataError(f"{root}: no track where every one of {', '.join(instruments)} is heard")
+    return tracks, songs
 
 
 def slakh_collection(root: str | Path, track_names: Sequence[str] | None = None,
