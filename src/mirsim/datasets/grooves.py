@@ -273,25 +273,25 @@ def _stems(midi: Any, plan: SongPlan) -> dict[str, list[Any]]:
     for inst in midi.instruments:
         if inst.is_drum:
             stems["drums"].append(inst)
-        elif _is_bass(inst):
+        elif is_bass(inst):
             inst.program = plan.instrumentation.bass
             stems["bass"].append(inst)
         else:
             inst.program = plan.instrumentation.comping
             stems["comping"].append(inst)
     lead = pretty_midi.Instrument(plan.instrumentation.lead, name="lead")
-    lead.notes = _lead_notes(midi, plan)
+    lead.notes = lead_notes(midi, plan)
     stems["lead"].append(lead)
     return stems
 
 
-def _is_bass(inst: Any) -> bool:
+def is_bass(inst: Any) -> bool:
     """A bass track: mma names them ``Bass...`` and ``Walk...``; or a General MIDI bass."""
     name = inst.name.strip().lower()
     return name.startswith(("bass", "walk")) or 32 <= inst.program <= 39
 
 
-def _lead_notes(midi: Any, plan: SongPlan) -> list[Any]:
+def lead_notes(midi: Any, plan: SongPlan) -> list[Any]:
     """A lead line over the chords: on every beat one chord tone, or two eighth notes, moving
     to a near tone of the bar's chord (deterministic from the plan's seed)."""
     import pretty_midi
@@ -578,8 +578,8 @@ def _collection(root: Path, items: pd.DataFrame) -> Collection:
 
 
 __all__ = ["DIMENSIONS", "GENRES", "INSTRUMENTATIONS", "Instrumentation", "PROGRESSIONS",
-           "SOUNDFONTS", "SongPlan", "SoundfontRenderer", "load_grooves", "mix", "mma_version", "plan_song",
-           "render_part", "soundfont_files", "write_midi"]
+           "SOUNDFONTS", "SongPlan", "SoundfontRenderer", "is_bass", "lead_notes", "load_grooves",
+           "mix", "mma_version", "plan_song", "render_part", "soundfont_files", "write_midi"]
 
 
 @DATASETS.register

@@ -58,8 +58,8 @@ from mirsim.errors import DataError, MirsimError
 from mirsim.params import Anything, Interval, estimator, param
 from mirsim.registries import DATASETS
 
-__all__ = ["INSTRUMENTS", "MultitrackDataset", "build_multitrack", "midi_parts", "mma_parts", "quantised_stems",
-           "read_midi", "stem_program"]
+__all__ = ["INSTRUMENTS", "MultitrackDataset", "build_multitrack", "midi_parts", "mma_parts",
+           "quantised_stems", "read_midi", "stem_program"]
 
 #: Bump when choosing, grouping or rendering changes its output for the same parameters.
 RENDER_VERSION = 1
@@ -97,8 +97,8 @@ def mma_parts(midi: Any, plan: grooves.SongPlan) -> dict[str, list[Any]]:
     rng = np.random.default_rng([plan.seed, 2])
     program = {g: int(rng.integers(lo, hi + 1)) for g, (lo, hi) in INSTRUMENT_RANGES.items()}
     drums = [i for i in midi.instruments if i.is_drum]
-    bass = [i for i in midi.instruments if not i.is_drum and grooves._is_bass(i)]
-    comping = sorted((i for i in midi.instruments if not i.is_drum and not grooves._is_bass(i)),
+    bass = [i for i in midi.instruments if not i.is_drum and grooves.is_bass(i)]
+    comping = sorted((i for i in midi.instruments if not i.is_drum and not grooves.is_bass(i)),
                      key=lambda i: i.name)
     if len(comping) == 1:
         comping.append(copy.deepcopy(comping[0]))
@@ -107,7 +107,7 @@ def mma_parts(midi: Any, plan: grooves.SongPlan) -> dict[str, list[Any]]:
     for n, inst in enumerate(comping):
         inst.program = program["piano" if n % 2 == 0 else "guitar"]
     lead = pretty_midi.Instrument(plan.instrumentation.lead, name="lead")
-    lead.notes = grooves._lead_notes(midi, plan)
+    lead.notes = grooves.lead_notes(midi, plan)
     parts = {"drums": drums, "bass": bass, "piano": comping[0::2], "guitar": comping[1::2],
              "other": [lead]}
     return {g: parts[g] for g in GROUPS if parts[g]}

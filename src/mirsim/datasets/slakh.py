@@ -120,8 +120,8 @@ def stem_metadata(program: int, is_drum: bool, **extra: Any) -> dict[str, Any]:
 
 
 def _audio_file(folder: Path, stem: str) -> Path | None:
-    return next((folder / f"{stem}{s}" for s in AUDIO_SUFFIXES if (folder / f"{stem}{s}").is_file()),
-                None)
+    found = (folder / f"{stem}{suffix}" for suffix in AUDIO_SUFFIXES)
+    return next((p for p in found if p.is_file()), None)
 
 
 # -- writing ------------------------------------------------------------------------------------
