@@ -14,8 +14,8 @@ import soundfile as sf
 import yaml
 
 from mirsim.datasets import grooves, load_collection
-from mirsim.datasets.midi_sources import (INSTALL, MidiSong, build_wad, package_songs,
-                                          wad_lumps, wad_music)
+from mirsim.datasets.midi_sources import (INSTALL, MidiSong, build_wad, midi_sources,
+                                          package_songs, wad_lumps, wad_music)
 from mirsim.datasets.multitrack import build_multitrack, quantised_stems
 from mirsim.datasets.slakh import (GROUPS, group_audio, instrument_group, read_track,
                                    slakh_songs, track_dirs)
@@ -109,6 +109,23 @@ def test_the_real_freedoom_wad_has_standard_midi_music():
     assert len(music) >= 30 and not skipped
     assert music[0][0] == "D_E1M1" and all(m.startswith(b"MThd") for _, m in music)
     assert pretty_midi.PrettyMIDI(io.BytesIO(music[0][1])).instruments
+
+
+def test_a_missing_package_names_the_apt_command():
+    with pytest.raises(DataError, match="multitrack data set needs the Debian package "
+                                        "mirsim-no-such-package: apt-get install freedoom"):
+        package_songs("mirsim-no-such-package")
+
+
+@pytest.mark.skipif(not all(Path(f"/usr/share/doc/{p}").is_dir() for p in ("freedoom", "freedm")),
+                    reason="apt-get install freedoom freedm")
+def test_songs_are_distinct_and_keep_their_package_and_licence():
+    songs, skipped = midi_sources(("freedoom", "freedm"))
+    assert len({s.sha256 for s in songs}) == len(songs)
+    assert songs[0].name == "freedoom1.wad:D_E1M1" and songs[0].licence == "freedoom-license"
+    repeats = [s for s in skipped if s.package == "freedm"]
+    assert repeats and all(s.reason.startswith("the same MIDI as ") for s in repeats)
+    assert {s.package for s in songs} == {"freedoom", "freedm"}
 
 
 # -- Slakh's rules --------------------------------------------------------------------------------
