@@ -225,6 +225,15 @@ def test_builds_are_deterministic_and_an_interrupted_one_resumes(built, tmp_path
     again = _mtimes(tmp_path)
     build_multitrack(tmp_path, songs=2, sources=_sources(), **SMALL)
     assert _mtimes(tmp_path) == again  # fewer songs: read from the cache
+    # a track cut off while it was written (no metadata.yaml yet) is rendered again
+    (tmp_path / "Track00003" / "metadata.yaml").unlink()
+    (tmp_path / "Track00003" / "mix.flac").unlink()
+    (tmp_path / "Track00003" / "stems" / ".S00.flac.x.tmp").write_bytes(b"torn")
+    build_multitrack(tmp_path, songs=3, sources=_sources(), **SMALL)
+    assert _files(tmp_path) == _files(root)
+    now = _mtimes(tmp_path)
+    assert all(now[k] == v for k, v in again.items() if not k.startswith("Track00003/"))
+    assert all(now[k] != v for k, v in again.items() if k.startswith("Track00003/"))
 
 
 @needs_packages
