@@ -230,19 +230,22 @@ def _render(candidate: _Candidate, track: Path, renderer: grooves.SoundfontRende
             settings: _Settings) -> dict[str, Any]:
     """Render one candidate into ``track``: its manifest entry (``instruments``), or one with
     the ``reason`` it was skipped."""
+    def skip(reason: str) -> dict[str, Any]:
+        return {"key": candidate.key, "reason": reason, "source": candidate.source}
+
     try:
         midi, parts = _midi_of(candidate, settings.seconds)
     except Exception as exc:  # noqa: BLE001 - a MIDI file that cannot be read (or made) is skipped
-        return {"key": candidate.key, "reason": f"unreadable MIDI ({type(exc).__name__}: {exc})"}
+        return skip(f"unreadable MIDI ({type(exc).__name__}: {exc})")
     reason = _too_few(list(parts), settings.min_instruments)
     if reason:
-        return {"key": candidate.key, "reason": reason}
+        return skip(reason)
     end = min(settings.seconds, midi.get_end_time())
     audio = renderer.parts(candidate.soundfont, parts, int(round(end * settings.sample_rate)))
     audio = {g: y for g, y in audio.items() if _rms(y) > grooves.SILENT_RMS}
     reason = _too_few(list(audio), settings.min_instruments)
     if reason:
-        return {"key": candidate.key, "reason": f"rendered: {reason}"}
+        return skip(f"rendered: {reason}")
     stems, mix, gain = quantised_stems(audio)
     names = {g: f"S{n:02d}" for n, g in enumerate(stems)}
     entries = {names[g]: (stem_metadata(stem_program(parts[g]), g == "drums", group=g,
@@ -363,8 +366,8 @@ def build_multitrack(out: str | Path | None = None, songs: int = 199, seed: int 
             break
         track = root / _track_name(len(tracks) + 1)
         entry = known.get(candidate.key)
-        reuse = entry is not None and ("reason" in entry or (
-            entry["track"] == track.name and (track / METADATA).is_file()))
+        reuse = entry is not None and entry.get("source") == candidate.source and (
+            "reason" in entry or (entry["track"] == track.name and (track / METADATA).is_file()))
         if not reuse:
             shutil.rmtree(track, ignore_errors=True)  # an interrupted track, or another song's
             entry = _render(candidate, track, renderer, settings)
