@@ -55,22 +55,49 @@ def data_info(data: str = typer.Argument(..., help="Data set name, folder or CSV
 @data_app.command("build")
 @fail_cleanly
 def data_build(
-    name: str = typer.Argument(..., help="Data set to make (grooves)."),
-    songs: int = typer.Option(200, min=1, help="Number of songs."),
-    root: Optional[Path] = typer.Option(None, help="Target directory (default: the user cache)."),
+    name: str = typer.Argument(..., help="Data set to make: grooves or multitrack."),
+    songs: Optional[int] = typer.Option(None, min=1, help="Number of songs (grooves: 200; "
+                                                         "multitrack: 199, with every "
+                                                         "instrument)."),
+    root: Optional[Path] = typer.Option(None, "--root", "--out",
+                                        help="Target directory (default: the user cache)."),
+    seconds: Optional[float] = typer.Option(None, min=0.1, help="Seconds of every song "
+                                                               "(grooves: 30; multitrack: the "
+                                                               "first 60)."),
     seed: int = typer.Option(0, min=0, help="Chooses every song's genre, instrumentation, "
                                            "tempo, key and soundfont."),
 ) -> None:
     """Make a rendered data set (cached: a second build does nothing; an interrupted one
     resumes)."""
-    from mirsim.datasets.grooves import load_grooves
     from mirsim.errors import UnknownNameError
 
-    if name != "grooves":
-        raise UnknownNameError("buildable data set", name, ["grooves"])
+    builders = {"grooves": _build_grooves, "multitrack": _build_multitrack}
+    if name not in builders:
+        raise UnknownNameError("buildable data set", name, list(builders))
     with progress_bar() as progress:
-        task = progress.add_task("grooves", total=songs)
-        c = load_grooves(root, songs, seed,
-                         progress=lambda d, t: progress.update(task, completed=d, total=t))
-    out.print(c.summary())
-    out.print(f"songs in {Path(c.items['path'][0]).parent.parent}")
+        task = progress.add_task(name, total=songs)
+        where = builders[name](root, songs, seconds, seed,
+                               lambda d, t: progress.update(task, completed=d, total=t))
+    out.print(where)
+
+
+def _build_grooves(root, songs, seconds, seed, progress) -> str:
+    from mirsim.datasets.grooves import load_grooves
+
+    c = load_grooves(root, songs or 200, seed, progress=progress,
+                     **({"duration": seconds} if seconds else {}))
+    return f"{c.summary()}\nsongs in {Path(c.items['path'][0]).parent.parent}"
+
+
+def _build_multitrack(root, songs, seconds, seed, progress) -> str:
+    from collections import Counter
+
+    from mirsim.datasets.multitrack import build_multitrack
+
+    m = build_multitrack(root, songs or 199, seed, progress=progress,
+                         **({"seconds": seconds} if seconds else {}))
+    sources = Counter(t["source"].get("package", "mma") for t in m["tracks"])
+    return (f"multitrack: {len(m['tracks'])} songs ("
+            + ", ".join(f"{n} {k}" for k, n in sources.items())
+            + f"), {len(m['skipped'])} skipped (reasons in manifest.json)\n"
+            f"tracks in {m['root']} (Slakh2100's layout)")

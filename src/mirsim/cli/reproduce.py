@@ -418,16 +418,21 @@ def reproduce_per_instrument(
     data: str = typer.Option("synthetic", help="synthetic (songs of tones and noise, made "
                                                "here) or multitrack (a Slakh2100-layout "
                                                "folder: --slakh-root)."),
-    slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder."),
+    slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder (a real "
+                                                         "Slakh2100 or babyslakh; default: "
+                                                         "where `mirsim data build "
+                                                         "multitrack` writes)."),
     conditions: str = typer.Option(",".join(("mix", "drums", "bass", "piano", "guitar",
                                              "separated-drums", "separated-bass",
                                              "separated-piano")),
                                    help="Comma-separated conditions (rows)."),
     trials: int = typer.Option(5, help="Trials (seeds seed, seed+1, ...) per condition."),
     epochs: int = typer.Option(150, help="Training epochs of each metric."),
-    songs: int = typer.Option(30, help="Synthetic songs (--data synthetic)."),
+    songs: int = typer.Option(30, help="Songs (--data multitrack: the first ones with every "
+                                       "instrument)."),
     test_songs: int = typer.Option(10, help="Of them, held out for testing."),
-    seconds: float = typer.Option(30.0, help="Length of a synthetic song, in seconds."),
+    seconds: float = typer.Option(30.0, help="Length of a song (synthetic), or the seconds "
+                                             "of it read (multitrack)."),
     separator: str = typer.Option("hpss", help="Separator of the separated conditions: hpss."),
     seed: int = typer.Option(0, help="Seed."),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p",
@@ -488,14 +493,16 @@ def _per_instrument_segments(config: dict):
     wrong = [c for c in config["conditions"] if c not in CONDITIONS]
     if wrong:
         raise MirsimError(f"unknown condition {wrong[0]!r} (valid: {', '.join(CONDITIONS)})")
-    if config["data"] != "synthetic":
-        raise MirsimError(f"--data {config['data']}: only 'synthetic' is read here yet (the "
-                          f"Slakh-layout reader comes with `mirsim data build multitrack`)")
+    if config["data"] not in ("synthetic", "multitrack"):
+        raise MirsimError(f"--data {config['data']}: valid are synthetic and multitrack")
     size, sr = config["data_params"], 22050
     if not 0 < size["test_songs"] < size["songs"]:
         raise MirsimError("--test-songs must be at least 1 and fewer than --songs")
-    stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
-    names = [f"song{i:03d}" for i in range(len(stems))]
+    if config["data"] == "multitrack":
+        names, stems = _slakh_stems(config, sr)
+    else:
+        stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
+        names = [f"song{i:03d}" for i in range(len(stems))]
     train = [i < size["songs"] - size["test_songs"] for i in range(len(stems))]
     n_mels = config["model_params"].get("n_mels", 128)
     separated = any(c.startswith("separated-") for c in config["conditions"])
@@ -505,6 +512,24 @@ def _per_instrument_segments(config: dict):
                 for c in config["conditions"]}
     separation = separation_table(stems, [not t for t in train]) if separated else {}
     return segments, separation, sr
+
+
+def _slakh_stems(config: dict, sr: int):
+    """The songs (names, stems) of a Slakh2100-layout folder (``--slakh-root``, else the
+    folder ``mirsim data build multitrack`` writes) that have every instrument: the first
+    ``songs`` of them, their first ``seconds``."""
+    from mirsim.config import data_cache_dir
+    from mirsim.datasets.slakh import slakh_songs
+    from mirsim.errors import MirsimError
+    from mirsim.models.per_instrument import INSTRUMENTS
+
+    size = config["data_params"]
+    root = config.get("slakh_root") or data_cache_dir("multitrack")
+    tracks, stems = slakh_songs(root, INSTRUMENTS, sr, size["seconds"], limit=size["songs"])
+    if len(tracks) < size["songs"]:
+        raise MirsimError(f"{root}: {len(tracks)} songs with every instrument, "
+                          f"--songs {size['songs']} asked for")
+    return [t.id for t in tracks], stems
 
 
 def _per_instrument_figures(table: dict, run_dir: Path) -> None:

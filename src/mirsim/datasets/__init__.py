@@ -2,7 +2,7 @@
 
 >>> from mirsim.datasets import available_datasets
 >>> available_datasets()
-['cyberlioz', 'cyberlioz-extended', 'grooves', 'soundtracks', 'synth']
+['cyberlioz', 'cyberlioz-extended', 'grooves', 'multitrack', 'soundtracks', 'synth']
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import math
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,8 @@ SILENT_RMS = 1e-4
 SILENCE_SECONDS = 0.5
 #: Peak of every song after mixing.
 PEAK = 0.9
+#: The 14-bit MIDI pitch-bend value of no bend (``pretty_midi`` counts bends from it).
+PITCH_BEND_CENTRE = 8192
 #: Lowest and highest MIDI key of the lead line.
 LEAD_RANGE = (60, 84)
 
@@ -258,7 +260,7 @@ class _Event:
     time: float
     order: int  # at one time: programs and controllers, then note-offs, then note-ons
     channel: int
-    kind: str  # "cc", "off", "on"
+    kind: str  # "cc", "bend", "off", "on"
     a: int
     b: int
 
@@ -271,25 +273,25 @@ def _stems(midi: Any, plan: SongPlan) -> dict[str, list[Any]]:
     for inst in midi.instruments:
         if inst.is_drum:
             stems["drums"].append(inst)
-        elif _is_bass(inst):
+        elif is_bass(inst):
             inst.program = plan.instrumentation.bass
             stems["bass"].append(inst)
         else:
             inst.program = plan.instrumentation.comping
             stems["comping"].append(inst)
     lead = pretty_midi.Instrument(plan.instrumentation.lead, name="lead")
-    lead.notes = _lead_notes(midi, plan)
+    lead.notes = lead_notes(midi, plan)
     stems["lead"].append(lead)
     return stems
 
 
-def _is_bass(inst: Any) -> bool:
+def is_bass(inst: Any) -> bool:
     """A bass track: mma names them ``Bass...`` and ``Walk...``; or a General MIDI bass."""
     name = inst.name.strip().lower()
     return name.startswith(("bass", "walk")) or 32 <= inst.program <= 39
 
 
-def _lead_notes(midi: Any, plan: SongPlan) -> list[Any]:
+def lead_notes(midi: Any, plan: SongPlan) -> list[Any]:
     """A lead line over the chords: on every beat one chord tone, or two eighth notes, moving
     to a near tone of the bar's chord (deterministic from the plan's seed)."""
     import pretty_midi
@@ -334,6 +336,8 @@ def _events(instruments: Sequence[Any]) -> tuple[list[_Event], dict[int, Any]]:
         channels[channel] = inst
         for cc in inst.control_changes:
             events.append(_Event(cc.time, 0, channel, "cc", cc.number, cc.value))
+        for bend in inst.pitch_bends:
+            events.append(_Event(bend.time, 0, channel, "bend", bend.pitch, 0))
         for note in inst.notes:
             events.append(_Event(note.end, 1, channel, "off", note.pitch, 0))
             events.append(_Event(note.start, 2, channel, "on", note.pitch, note.velocity))
@@ -364,6 +368,8 @@ def render_part(synth: Any, font: int, instruments: Sequence[Any], n_samples: in
             synth.noteon(event.channel, event.a, event.b)
         elif event.kind == "off":
             synth.noteoff(event.channel, event.a)
+        elif event.kind == "bend":
+            synth.pitchbend(event.channel, event.a + PITCH_BEND_CENTRE)
         else:
             synth.control_change(event.channel, event.a, event.b)
     if position < n_samples:
@@ -379,6 +385,7 @@ def _silence(synth: Any, sample_rate: int) -> None:
     synth.generate(int(sample_rate * SILENCE_SECONDS))
     for channel in range(16):
         synth.control_change(channel, 121, 0)  # reset all controllers
+        synth.pitchbend(channel, PITCH_BEND_CENTRE)
 
 
 def mix(parts: dict[str, np.ndarray]) -> np.ndarray:
@@ -400,8 +407,8 @@ def mix(parts: dict[str, np.ndarray]) -> np.ndarray:
     return (total * (PEAK / peak) if peak > 0 else total).astype(np.float32)
 
 
-class _Renderer:
-    """Loads each soundfont once and renders songs with it."""
+class SoundfontRenderer:
+    """Loads each soundfont (a name of ``files``) once and renders parts of songs with it."""
 
     def __init__(self, files: dict[str, Path], sample_rate: int):
         self.files, self.sample_rate = files, sample_rate
@@ -415,14 +422,22 @@ class _Renderer:
             self._synths[name] = (synth, synth.sfload(str(self.files[name])))
         return self._synths[name]
 
-    def song(self, plan: SongPlan, midi_path: Path, duration: float) -> np.ndarray:
-        import pretty_midi
+    def parts(self, soundfont: str, parts: Mapping[str, Sequence[Any]], n_samples: int
+              ) -> dict[str, np.ndarray]:
+        """Each part (name -> ``pretty_midi`` instruments) rendered on its own with
+        :func:`render_part`: ``n_samples`` mono float32 samples each."""
+        synth, font = self._synth(soundfont)
+        return {name: render_part(synth, font, insts, n_samples, self.sample_rate)
+                for name, insts in parts.items()}
 
-        midi = pretty_midi.PrettyMIDI(str(midi_path))
-        synth, font = self._synth(plan.soundfont)
-        n = int(round(duration * self.sample_rate))
-        return mix({name: render_part(synth, font, insts, n, self.sample_rate)
-                    for name, insts in _stems(midi, plan).items()})
+
+def _render_song(renderer: SoundfontRenderer, plan: SongPlan, midi_path: Path,
+                 duration: float) -> np.ndarray:
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(str(midi_path))
+    n = int(round(duration * renderer.sample_rate))
+    return mix(renderer.parts(plan.soundfont, _stems(midi, plan), n))
 
 
 # -- the data set -----------------------------------------------------------------------------
@@ -508,7 +523,7 @@ def load_grooves(root: str | Path | None = None, songs: int = 200, seed: int = 0
     _remove_temporaries(root)
     built = max(songs, int(manifest.get("songs", 0))) if same else songs
     write_json(root / MANIFEST, {"params": params, "songs": built, "complete": False})
-    renderer = _Renderer(files, sample_rate)
+    renderer = SoundfontRenderer(files, sample_rate)
     for done, (plan, row) in enumerate(zip(plans, rows), start=1):
         if not (root / row["path"]).is_file():
             _build_song(renderer, plan, root / row["midi"], root / row["path"], duration)
@@ -519,10 +534,10 @@ def load_grooves(root: str | Path | None = None, songs: int = 200, seed: int = 0
     return _collection(root, pd.DataFrame(rows))
 
 
-def _build_song(renderer: _Renderer, plan: SongPlan, midi_path: Path, audio_path: Path,
+def _build_song(renderer: SoundfontRenderer, plan: SongPlan, midi_path: Path, audio_path: Path,
                 duration: float) -> None:
     write_midi(plan, duration, midi_path)
-    y = renderer.song(plan, midi_path, duration)
+    y = _render_song(renderer, plan, midi_path, duration)
     with atomic_path(audio_path) as tmp:
         sf.write(str(tmp), y, renderer.sample_rate, subtype="PCM_16", format="FLAC")
 
@@ -563,8 +578,8 @@ def _collection(root: Path, items: pd.DataFrame) -> Collection:
 
 
 __all__ = ["DIMENSIONS", "GENRES", "INSTRUMENTATIONS", "Instrumentation", "PROGRESSIONS",
-           "SOUNDFONTS", "SongPlan", "load_grooves", "mix", "mma_version", "plan_song",
-           "render_part", "soundfont_files", "write_midi"]
+           "SOUNDFONTS", "SongPlan", "SoundfontRenderer", "is_bass", "lead_notes", "load_grooves",
+           "mix", "mma_version", "plan_song", "render_part", "soundfont_files", "write_midi"]
 
 
 @DATASETS.register

@@ -52,8 +52,11 @@ DIMENSIONS = (Dimension("soundtrack", "same-label"), Dimension("tempo", "tempo")
               Dimension("key", "key"))
 
 
-def package_files(package: str) -> list[Path]:
+def package_files(package: str, needed_by: str = "the soundtracks data set",
+                  install: str = INSTALL) -> list[Path]:
     """The files a Debian package installed, from ``dpkg-query -L``.
+
+    ``needed_by`` and ``install`` (the ``apt-get`` command) make the error message.
 
     Raises
     ------
@@ -65,11 +68,10 @@ def package_files(package: str) -> list[Path]:
         r = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True,
                            check=False)
     except FileNotFoundError:
-        raise DataError(f"the soundtracks data set reads Debian packages; no dpkg-query here "
-                        f"(needs: {INSTALL})") from None
+        raise DataError(f"{needed_by} reads Debian packages; no dpkg-query here "
+                        f"(needs: {install})") from None
     if r.returncode != 0:
-        raise DataError(f"the soundtracks data set needs the Debian package {package}: "
-                        f"{INSTALL}")
+        raise DataError(f"{needed_by} needs the Debian package {package}: {install}")
     return [Path(line) for line in r.stdout.splitlines() if line.strip()]
 
 
@@ -103,14 +105,18 @@ def copyright_licences(text: str, files_word: str = "music") -> str | None:
     r"""The licences a Debian ``copyright`` file gives to the files of ``files_word``.
 
     In the machine-readable format, the ``License:`` names of the stanzas whose ``Files:``
-    patterns mention ``files_word`` (or, if none does, of every stanza), distinct, in order,
-    joined by ``"; "``. ``None`` for a free-text file without ``License:`` names.
+    patterns mention ``files_word`` (or, if none does, of the ``Files: *`` stanza; if there is
+    none, of every stanza), distinct, in order, joined by ``"; "``. ``None`` for a free-text
+    file without ``License:`` names.
 
     Examples
     --------
     >>> copyright_licences("Files: *\nLicense: GPL-3+\n\nFiles: data/music/*\n"
     ...                    "License: GPL-2+\n\nFiles: data/images/*\nLicense: CC0-1.0")
     'GPL-2+'
+    >>> copyright_licences("Files: *\nLicense: Artistic-1.0\n\nFiles: src/sha1.*\n"
+    ...                    "License: Expat")
+    'Artistic-1.0'
     >>> copyright_licences("Files: *\nLicense: GPL-2+\n\nLicense: GPL-2+\n text of it")
     'GPL-2+'
     >>> copyright_licences("This package is free software.") is None
@@ -127,6 +133,8 @@ def copyright_licences(text: str, files_word: str = "music") -> str | None:
         return m.group(1) if m else ""
 
     chosen = [licence(s) for s in stanzas if files_word in files(s)]
+    if not any(chosen):
+        chosen = [licence(s) for s in stanzas if files(s).split() == ["*"]]
     if not any(chosen):
         chosen = [licence(s) for s in stanzas]
     names = [n for n in chosen if n]

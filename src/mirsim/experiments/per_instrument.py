@@ -60,6 +60,9 @@ def condition_segments(songs: Sequence[str], audio: Sequence[np.ndarray], sr: in
     (['a'], ['b', 'b', 'b'])
     """
     table, samples = segment_table(songs, audio, sr, train, train_segments=train_segments)
+    if not table["train"].any() or table["train"].all():
+        raise ValueError("the training songs and the test songs each need a segment that is "
+                         "not silent")
     X = log_mel_segments(samples, sr, n_mels=n_mels)
     is_train = table["train"].to_numpy(bool)
     song = table["song"].to_numpy()
