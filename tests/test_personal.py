@@ -23,13 +23,13 @@ from synthetic_audio import write_groupings_file, write_timbre_library
 FAST = {"steps": 150, "penalties": (0.01, 0.1)}
 
 
-def _hidden_listener(n: int = 60, d: int = 8, seed: int = 0):
+def _hidden_listener(n: int = 60, d: int = 8, seed: int = 0, hears: int = -1):
     """Items whose labels follow feature 0, and a listener who groups them by feature
-    ``d - 1`` alone (in three bands), which the group metric weighs like any other."""
+    ``hears`` alone (in three bands), which the group metric weighs like any other."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     labels = (X[:, 0] > 0).astype(int)
-    heard = np.digitize(X[:, -1], [-0.5, 0.5])
+    heard = np.digitize(X[:, hears], [-0.5, 0.5])
     features = SimpleNamespace(X=X, labels=labels, groups=np.arange(n))
     return features, grouping_triplets(heard)
 
@@ -60,6 +60,17 @@ def test_it_learns_a_listener_who_hears_a_hidden_feature():
     assert r.n_train == 3 * 60
     assert r.group < 0.62  # chance is 0.5
     assert r.personal > r.group + 0.04  # measured: 0.588 -> 0.655 (with penalty=inf: equal)
+
+
+def test_a_metric_tuned_to_another_listener_predicts_this_one_worse():
+    features, mine = _hidden_listener()
+    _, theirs = _hidden_listener(hears=-2)  # the same sounds, another hidden feature
+    common = {"listener": "hidden", "base": "euclidean", "personal_params": FAST, "folds": 3,
+              "seed": 0, "max_triplets": 60}
+    own = evaluate_listener(features, mine, None, **common)
+    other = evaluate_listener(features, mine, None, learn_from=(theirs, None), **common)
+    assert other.group == own.group
+    assert other.personal < own.personal - 0.04
 
 
 def test_the_penalty_is_chosen_by_inner_cross_validation():

@@ -173,7 +173,9 @@ def _tally(emb: np.ndarray, triplets: np.ndarray, weights: np.ndarray, distance:
 def evaluate_listener(features: Any, triplets: np.ndarray, weights: np.ndarray | None, *,
                       listener: str, base: str, base_params: dict[str, Any] | None = None,
                       personal_params: dict[str, Any] | None = None, folds: int = 5,
-                      seed: int = 0, max_triplets: int | None = None) -> ListenerResult:
+                      seed: int = 0, max_triplets: int | None = None,
+                      learn_from: tuple[np.ndarray, np.ndarray | None] | None = None
+                      ) -> ListenerResult:
     """Held-out agreement of the group and the personal metric with one listener (the
     protocol of this module).
 
@@ -193,15 +195,22 @@ def evaluate_listener(features: Any, triplets: np.ndarray, weights: np.ndarray |
         Folds by sound, and the seed of the split, the subsample and the models.
     max_triplets : int, optional
         Learn from at most this many training triplets per fold (default: all of them).
+    learn_from : (triplets, weights), optional
+        Learn from these triplets (among the training sounds, as the listener's would be)
+        instead of the listener's own, and score on the listener's: the control of another
+        listener's metric (does tuning help because it is *this* person's?).
     """
     X, n = features.X, len(features.X)
     w = np.ones(len(triplets)) if weights is None else np.asarray(weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
     hits = {"group": 0.0, "personal": 0.0}
     count, n_train, n_test, penalties = 0.0, 0, 0, []
+    source, source_w = (triplets, w) if learn_from is None else (
+        learn_from[0], np.ones(len(learn_from[0])) if learn_from[1] is None else learn_from[1])
+    weighted = weights is not None if learn_from is None else learn_from[1] is not None
     for train, test in split_indices("group-kfold", n, features.groups, folds, seed):
         held = np.isin(triplets[:, 0], test)
-        learn = _training_rows(triplets, train, n)
+        learn = _training_rows(source, train, n)
         if max_triplets is not None and len(learn) > max_triplets:
             learn = np.sort(rng.choice(learn, max_triplets, replace=False))
         group = make_model(base, **{"seed": seed, **(base_params or {})}).fit(
@@ -209,8 +218,8 @@ def evaluate_listener(features: Any, triplets: np.ndarray, weights: np.ndarray |
         position = np.full(n, -1)
         position[train] = np.arange(len(train))
         personal = make_model("personal", **{"seed": seed, **(personal_params or {})}).fit(
-            X[train], triplets=position[triplets[learn]],
-            triplet_weights=None if weights is None else w[learn], base_model=group)
+            X[train], triplets=position[source[learn]],
+            triplet_weights=source_w[learn] if weighted else None, base_model=group)
         for name, model in (("group", group), ("personal", personal)):
             hits[name] += _tally(model.transform(X), triplets[held], w[held], model.distance_)
         count += float(w[held].sum())
