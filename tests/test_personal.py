@@ -70,7 +70,7 @@ def test_a_metric_tuned_to_another_listener_predicts_this_one_worse():
     own = evaluate_listener(features, mine, None, **common)
     other = evaluate_listener(features, mine, None, learn_from=(theirs, None), **common)
     assert other.group == own.group
-    assert other.personal < own.personal - 0.04
+    assert other.personal < own.personal - 0.04  # measured: 0.542 against 0.655
 
 
 def test_the_penalty_is_chosen_by_inner_cross_validation():
