@@ -16,7 +16,9 @@ The penalty is chosen by inner cross-validation over the listener's training tri
 ``inner_folds`` folds; for each fold, ``A`` is learned from the triplets among the other
 sounds and scored on the triplets whose anchor is in the fold. Every value of ``penalties``
 and infinity (no correction) are tried; the best pooled agreement wins, a tie going to the
-larger penalty (the map nearer the group metric).
+larger penalty (the map nearer the group metric). (Not
+:class:`mirsim.models.selection.InnerCVSearch`: it scores label retrieval over items, where
+this choice scores triplet agreement over triplets split by sound, the group metric fixed.)
 
 >>> PersonalMetricModel().penalties
 (0.001, 0.01, 0.1, 1.0)
