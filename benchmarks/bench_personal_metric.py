@@ -21,7 +21,7 @@ Default: JTFS + LDA (``mirsim train``'s default), every listener, every training
 listeners, budget 100. Writes ``benchmarks/results/personal-metric.json`` (``--quick``:
 ``personal-metric-quick.json``; ``--name`` another), rewritten after every listener.
 ``personal-metric-small-budgets-partial.json`` is ``--budgets 30,100 --name ...`` stopped
-after 3 listeners.
+after 3 listeners, ``personal-metric-control-partial.json`` ``--control --name ...`` after 12.
 """
 
 from __future__ import annotations
