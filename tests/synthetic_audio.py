@@ -28,3 +28,17 @@ def write_timbre_library(root: Path, n_pitches: int, name: str = "{label} {i}.wa
         for i, f in enumerate(np.geomspace(200, 260, n_pitches)):
             sf.write(str(root / label / name.format(label=label, i=i)), harmonic_tone(f, n_h, i), SR)
     return root
+
+
+def write_groupings_file(library: Path, path: Path) -> Path:
+    """Two listeners' groupings of a timbre library's sounds: one by timbre, one lumping the
+    two richer timbres together."""
+    from mirsim.datasets import load_collection
+
+    items = load_collection(str(library)).items
+    lumped = {"dull": "a", "mellow": "b", "bright": "b"}
+    rows = ["listener,fname,cluster"]
+    rows += [f"by-timbre,{i},{lab}" for i, lab in zip(items["id"], items["label"])]
+    rows += [f"lumper,{i},{lumped[lab]}" for i, lab in zip(items["id"], items["label"])]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mirsim.cli import app
 from mirsim.models import load_model
-from synthetic_audio import write_timbre_library
+from synthetic_audio import write_groupings_file, write_timbre_library
 
 
 
@@ -404,22 +404,8 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(library, tmp_path):
 
 
 # -- listener judgments (--judgments) ---------------------------------------------------------
-def _groupings_file(library, path):
-    """Two listeners' groupings of the library's sounds: one by timbre, one lumping the two
-    richer timbres together."""
-    from mirsim.datasets import load_collection
-
-    items = load_collection(str(library)).items
-    lumped = {"dull": "a", "mellow": "b", "bright": "b"}
-    rows = ["listener,fname,cluster"]
-    rows += [f"by-timbre,{i},{lab}" for i, lab in zip(items["id"], items["label"])]
-    rows += [f"lumper,{i},{lumped[lab]}" for i, lab in zip(items["id"], items["label"])]
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
 def test_train_scores_each_fold_against_listeners(library, tmp_path, caplog):
-    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    judgments = write_groupings_file(library, tmp_path / "listeners.csv")
     with caplog.at_level("WARNING", logger="mirsim.experiments.judgments"):
         r = _run(["train", "--data", str(library), "--feature", "mfcc", "--model", "euclidean",
                   "--judgments", str(judgments), "--workers", "1", "--runs",
@@ -445,7 +431,7 @@ def test_train_scores_each_fold_against_listeners(library, tmp_path, caplog):
 
 
 def test_train_prints_the_human_reference_beside_the_model(library, tmp_path):
-    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    judgments = write_groupings_file(library, tmp_path / "listeners.csv")
     r = _run(["train", "--data", str(library), "--feature", "mfcc", "--model", "euclidean",
               "--judgments", str(judgments), "--workers", "1", "--runs", str(tmp_path)],
              env={"COLUMNS": "200"})
@@ -467,7 +453,7 @@ def test_bad_judgments_are_refused_before_any_work(library, tmp_path):
 
 
 def test_reproduce_table1_with_judgments(library, tmp_path):
-    judgments = _groupings_file(library, tmp_path / "listeners.csv")
+    judgments = write_groupings_file(library, tmp_path / "listeners.csv")
     args = ["reproduce", "table1", "--data", str(library), "--features", "mfcc,random",
             "--models", "euclidean", "--protocol", "group-kfold", "--folds", "3",
             "--metrics", "map_at_r", "--judgments", str(judgments), "--workers", "1",

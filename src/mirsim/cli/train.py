@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 import mirsim
+from mirsim.errors import MirsimError
 from mirsim.cli import options as opt
 from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, dimensions_table, err,
                                fail_cleanly,
@@ -46,6 +47,11 @@ def train(
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
     judgments: Optional[str] = opt.Judgments,
+    listener: Optional[str] = typer.Option(
+        None, "--listener", help="Learn a personal metric from this listener's answers in "
+                                 "--judgments (a CSV or a listening-test directory) on top of "
+                                 "--model fitted on the labels; evaluated on the listener's "
+                                 "held-out triplets, folds by sound (--protocol is not used)."),
     save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
     runs: Optional[Path] = opt.Runs,
     as_json: bool = opt.Json,
@@ -72,6 +78,16 @@ def train(
     make_model(model, **params)  # every parameter checked before any work
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     make_extractor(feature, **fparams)
+    if listener is not None:
+        if not judgments:
+            raise MirsimError("--listener needs --judgments (a CSV or a listening-test "
+                              "directory with that listener's answers)")
+        from mirsim.cli.personal import train_personal
+
+        return train_personal(data=data, feature=feature, fparams=fparams, model=model,
+                              params=params, folds=folds, seed=seed, workers=workers,
+                              sol_root=sol_root, judgments=judgments, listener=listener,
+                              save_model=save_model, runs=runs, as_json=as_json)
     listeners = load_judgments(judgments) if judgments else None  # a bad file: before any work
     fs = load_features_with_progress(data, feature, fparams, workers, data_options(sol_root),
                                      model, {"seed": seed, **params})

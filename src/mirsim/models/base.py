@@ -282,6 +282,20 @@ class MetricModel(TransformerMixin, BaseEstimator):
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
 
+    def _tensors_to_save(self) -> dict[str, torch.Tensor]:
+        """The tensors :meth:`save` writes: the standardisation and the learned state."""
+        return {"scaler.mean": torch.from_numpy(np.asarray(self.mean_, np.float32)),
+                "scaler.scale": torch.from_numpy(np.asarray(self.scale_, np.float32)),
+                **{k: v.detach().contiguous() for k, v in self._state_tensors().items()}}
+
+    def _config_to_save(self) -> dict[str, Any]:
+        """The ``config.json`` :meth:`save` writes (what :meth:`_from_config` reads back)."""
+        return {"model": self.name,
+                "params": {k: _plain(v) for k, v in self.get_params(deep=False).items()},
+                "n_features_in": int(self.n_features_in_), "distance": self.distance_,
+                "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
+                "mirsim_version": mirsim.__version__, **self._extra_config()}
+
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``weights.safetensors`` into ``directory``."""
         from safetensors.torch import save_file
@@ -290,14 +304,7 @@ class MetricModel(TransformerMixin, BaseEstimator):
 
         self._require_fitted()
         directory = Path(directory)
-        tensors = {"scaler.mean": torch.from_numpy(np.asarray(self.mean_, np.float32)),
-                   "scaler.scale": torch.from_numpy(np.asarray(self.scale_, np.float32)),
-                   **{k: v.detach().contiguous() for k, v in self._state_tensors().items()}}
-        config = {"model": self.name,
-                  "params": {k: _plain(v) for k, v in self.get_params(deep=False).items()},
-                  "n_features_in": int(self.n_features_in_), "distance": self.distance_,
-                  "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
-                  "mirsim_version": mirsim.__version__, **self._extra_config()}
+        tensors, config = self._tensors_to_save(), self._config_to_save()
         with atomic_path(directory / "weights.safetensors") as tmp:
             save_file(tensors, str(tmp))
         write_json(directory / "config.json", config)
