@@ -487,7 +487,8 @@ def _per_instrument_segments(config: dict):
     from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
     from mirsim.errors import MirsimError
     from mirsim.experiments.per_instrument import (condition_audio, condition_segments,
-                                                   separate_songs, separation_table)
+                                                   separate_songs, separation_table,
+                                                   training_songs)
     from mirsim.models.per_instrument import CONDITIONS
 
     wrong = [c for c in config["conditions"] if c not in CONDITIONS]
@@ -503,7 +504,7 @@ def _per_instrument_segments(config: dict):
     else:
         stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
         names = [f"song{i:03d}" for i in range(len(stems))]
-    train = [i < size["songs"] - size["test_songs"] for i in range(len(stems))]
+    train = training_songs(len(stems), size["test_songs"], config["seed"])
     n_mels = config["model_params"].get("n_mels", 128)
     separated = any(c.startswith("separated-") for c in config["conditions"])
     if separated:

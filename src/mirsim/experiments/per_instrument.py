@@ -27,7 +27,7 @@ from mirsim.models.segment_cnn import SegmentCNNModel
 
 __all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "ConditionSegments", "condition_segments",
            "separate_songs", "condition_audio", "separation_table", "summarise", "listening_design",
-           "run_per_instrument", "per_instrument_markdown"]
+           "run_per_instrument", "per_instrument_markdown", "training_songs"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
                            ("data", "conditions", "trials", "seed", "model_params"))
@@ -67,6 +67,25 @@ def condition_segments(songs: Sequence[str], audio: Sequence[np.ndarray], sr: in
     is_train = table["train"].to_numpy(bool)
     song = table["song"].to_numpy()
     return ConditionSegments(X[is_train], song[is_train], X[~is_train], song[~is_train])
+
+
+def training_songs(n_songs: int, n_test: int, seed: int) -> list[bool]:
+    """Which of ``n_songs`` songs train (``True``) and which ``n_test`` are held out, drawn
+    from ``seed`` — not the last ones: songs built from several sources (Debian MIDI music,
+    then mma songs) are listed by source, and a test set of the last ones would be one
+    source's.
+
+    Examples
+    --------
+    >>> split = training_songs(10, 3, seed=0)
+    >>> len(split), split.count(False), split == training_songs(10, 3, seed=0)
+    (10, 3, True)
+    """
+    if not 0 < n_test < n_songs:
+        raise ValueError(f"test songs must be at least 1 and fewer than the {n_songs} songs "
+                         f"(got {n_test})")
+    held_out = set(np.random.default_rng(seed).permutation(n_songs)[:n_test].tolist())
+    return [i not in held_out for i in range(n_songs)]
 
 
 def _cell(data: ConditionSegments, trial: int, seed: int, params: Mapping[str, Any]
