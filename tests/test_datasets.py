@@ -192,7 +192,8 @@ def test_every_manifest_error_is_one_line(tmp_path):
 # --- the dispatcher ----------------------------------------------------------------------------
 
 def test_unknown_name_lists_the_valid_ones(tmp_path):
-    assert available_datasets() == ["cyberlioz", "cyberlioz-extended", "grooves", "synth"]
+    assert available_datasets() == ["cyberlioz", "cyberlioz-extended", "grooves", "multitrack",
+                                    "soundtracks", "synth"]
     with pytest.raises(UnknownNameError) as info:
         load_collection(str(tmp_path / "no-such-thing"))
     message = str(info.value)
