@@ -54,18 +54,9 @@ def test_the_licence_is_that_of_the_music_stanza_or_where_to_read_it(tmp_path):
 def pieces(tmp_path_factory):
     if _missing():
         pytest.skip(_missing())
-    import os
-
-    cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("MIRSIM_CACHE_DIR")
-    os.environ["MIRSIM_CACHE_DIR"] = str(cache)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIRSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield load_collection("soundtracks", limit=2, analysed=12.0)
-    finally:
-        if old is None:
-            os.environ.pop("MIRSIM_CACHE_DIR")
-        else:
-            os.environ["MIRSIM_CACHE_DIR"] = old
 
 
 @needs_packages

@@ -14,6 +14,7 @@ from mirsim.experiments.specs import model_params
 from mirsim.models import make_model
 from mirsim.params import ParameterError
 from mirsim.registries import DISTANCES, LOSSES, MINERS, SAMPLERS
+from mirsim.reproducibility import cpu_flags
 from mirsim.training import train_embedding
 
 
@@ -308,14 +309,6 @@ def _fit_in_child(**env):
     return r.stdout.strip()
 
 
-def _has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return " avx512f " in f" {f.read()} ".replace("\n", " ")
-    except OSError:
-        return False
-
-
 _X86 = pytest.mark.skipif(__import__("platform").machine() not in ("x86_64", "AMD64"),
                           reason="kernel pinning is for x86-64 CPUs")
 
@@ -334,7 +327,7 @@ def test_importing_mirsim_pins_the_kernels():
 
 @pytest.mark.slow
 @_X86
-@pytest.mark.xfail(_has_avx512(), strict=False,
+@pytest.mark.xfail("avx512f" in (cpu_flags() or set()), strict=False,
                    reason="seen failing on an Intel Xeon with AVX-512: MKL's instruction-set "
                           "setting still changes the numbers under MKL_CBWR=AVX2 there")
 def test_pinned_kernels_give_the_same_numbers_whatever_mkl_would_pick():

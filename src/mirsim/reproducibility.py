@@ -33,15 +33,24 @@ from collections.abc import MutableMapping
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
 
 
-def _has_avx2() -> bool:
+def cpu_flags() -> set[str] | None:
+    """The instruction-set flags of this CPU (Linux's ``/proc/cpuinfo``), or ``None`` where
+    they cannot be read."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return " avx2 " in f" {line.split(':', 1)[1].strip()} "
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.machine().lower() in {"x86_64", "amd64"}  # no /proc: assume a recent CPU
+    return None
+
+
+def _has_avx2() -> bool:
+    flags = cpu_flags()
+    if flags is None:  # no /proc: assume a recent CPU
+        return platform.machine().lower() in {"x86_64", "amd64"}
+    return "avx2" in flags
 
 
 def pin_cpu_kernels(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
