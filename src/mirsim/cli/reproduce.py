@@ -247,7 +247,7 @@ def reproduce_multidim(
                                              "cyberlioz-extended."),
     songs: int = typer.Option(120, min=2, help="grooves songs; soundtracks: pieces per "
                                                "soundtrack, at most."),
-    segments: int = typer.Option(1, min=1, help="3 s segments per song or piece (50 % "
+    segments: int = typer.Option(3, min=1, help="3 s segments per song or piece (50 % "
                                                 "overlap); all of a song's in one fold."),
     epochs: int = typer.Option(10, min=1, help="Epochs of each conditional network."),
     lr: float = typer.Option(1e-3, help="Adam learning rate of the conditional networks "

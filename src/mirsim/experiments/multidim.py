@@ -89,7 +89,7 @@ DATA = {"grooves": None, "soundtracks": None, "cyberlioz": "cyberlioz",
         "cyberlioz-extended": "cyberlioz"}
 
 #: What ``--quick`` changes: a handful of short songs, one epoch, two folds.
-QUICK = {"songs": 16, "duration": 3.5, "epochs": 1, "folds": 2}
+QUICK = {"songs": 16, "duration": 3.5, "epochs": 1, "folds": 2, "segments": 1}
 
 
 def data_dimensions(data: str) -> tuple[Any, ...]:
@@ -122,7 +122,7 @@ def multidim_config(songs: int = 120, epochs: int = 10, folds: int = 5, seed: in
                     rows: Sequence[str] | None = None, lr: float = 1e-3,
                     duration: float | None = None, root: str | None = None,
                     data: str = "grooves", judgments: str | None = None,
-                    segments: int = 1) -> dict[str, Any]:
+                    segments: int = 3) -> dict[str, Any]:
     """The checked configuration of a ``reproduce multidim`` run (saved as ``config.json``).
 
     ``epochs`` and ``lr`` go to every conditional row (the papers train for far longer, at
