@@ -42,7 +42,7 @@ def main() -> None:
     name, command = _arguments()
     with tempfile.TemporaryDirectory() as tmp:
         runs = [] if "--runs" in command else ["--runs", tmp]
-        argv = [sys.executable, "-m", "mirsim", "reproduce", *command, *runs, "--json"]
+        argv = [sys.executable, "-m", "mirsim.cli", "reproduce", *command, *runs, "--json"]
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         done = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
