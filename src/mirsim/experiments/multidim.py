@@ -313,8 +313,55 @@ def multidim_markdown(table: dict[str, Any]) -> str:
             scores = [c["dimensions"][d][combo] for d in dims] + \
                 [c["judged_triplets"][j][combo] for j in judged]
             lines.append(f"| {name} | " + " | ".join(map(percent, scores)) + " |")
+    lines += _disentanglement_lines(table, cells)
     lines += _judged_lines(table, cells, judged)
     return "\n".join(lines)
+
+
+def disentanglement(cell: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """How much each learned dimension's own sub-space beats the other sub-spaces on that
+    dimension's triplets (Table 2's single sub-spaces): ``own`` (its sub-space), ``others``
+    (the mean of the other sub-spaces alone), ``gap`` (own - others). A disentangled network
+    has large gaps; a gap near 0 means the sub-space has not specialised. Empty for a cell
+    without sub-spaces.
+
+    Examples
+    --------
+    >>> s = lambda m: {"mean": m, "std": 0.0}
+    >>> cell = {"learned_dimensions": ["tempo", "key"], "dimensions": {
+    ...     "tempo": {"tempo": s(0.9), "key": s(0.5)}, "key": {"tempo": s(0.6), "key": s(0.7)}}}
+    >>> {d: round(v["gap"], 2) for d, v in disentanglement(cell).items()}
+    {'tempo': 0.4, 'key': 0.1}
+    """
+    learned = [d for d in cell.get("learned_dimensions") or [] if d in cell.get("dimensions", {})]
+    if len(learned) < 2:
+        return {}
+    out = {}
+    for d in learned:
+        scores = cell["dimensions"][d]
+        own = scores[d]["mean"]
+        others = float(np.mean([scores[o]["mean"] for o in learned if o != d]))
+        out[d] = {"own": own, "others": others, "gap": own - others}
+    return out
+
+
+def _disentanglement_lines(table: dict[str, Any], cells: dict[str, dict[str, Any]]
+                           ) -> list[str]:
+    from mirsim.experiments.tables import row_label
+
+    rows = {r: disentanglement(c) for r, c in cells.items()}
+    rows = {r: d for r, d in rows.items() if d}
+    if not rows:
+        return []
+    dims = list(dict.fromkeys(d for r in rows.values() for d in r))
+    lines = ["", "Disentanglement: each dimension's triplets in its own sub-space minus the "
+                 "mean of the other sub-spaces alone (percentage points; own % in brackets)", "",
+             "| Embedding | " + " | ".join(dims) + " |", "|---|" + "---:|" * len(dims)]
+    for r, d in rows.items():
+        lines.append(f"| {row_label(table, r)} | " + " | ".join(
+            f"{100 * d[x]['gap']:+.1f} ({100 * d[x]['own']:.1f})" if x in d else "—"
+            for x in dims) + " |")
+    return lines
 
 
 def _judged_sets(cells: dict[str, dict[str, Any]]) -> list[str]:
