@@ -415,9 +415,11 @@ def reproduce_linear_methods(
 @reproduce_app.command("per-instrument")
 @fail_cleanly
 def reproduce_per_instrument(
-    data: str = typer.Option("synthetic", help="synthetic (songs of tones and noise, made "
-                                               "here) or multitrack (a Slakh2100-layout "
-                                               "folder: --slakh-root)."),
+    data: Optional[str] = typer.Option(None, help="multitrack (a Slakh2100-layout folder: "
+                                                  "the songs `mirsim data build multitrack` "
+                                                  "renders, or --slakh-root; the default) or "
+                                                  "synthetic (songs of tones and noise, made "
+                                                  "here; the default of --quick)."),
     slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder (a real "
                                                          "Slakh2100 or babyslakh; default: "
                                                          "where `mirsim data build "
@@ -426,19 +428,25 @@ def reproduce_per_instrument(
                                              "separated-drums", "separated-bass",
                                              "separated-piano")),
                                    help="Comma-separated conditions (rows)."),
-    trials: int = typer.Option(5, help="Trials (seeds seed, seed+1, ...) per condition."),
-    epochs: int = typer.Option(150, help="Training epochs of each metric."),
-    songs: int = typer.Option(30, help="Songs (--data multitrack: the first ones with every "
-                                       "instrument)."),
-    test_songs: int = typer.Option(10, help="Of them, held out for testing."),
+    trials: int = typer.Option(1, help="Trials (seeds seed, seed+1, ...) per condition "
+                                       "(the paper's: 5, --paper)."),
+    epochs: int = typer.Option(5, help="Training epochs of each metric (the paper's: 150, "
+                                       "--paper)."),
+    songs: int = typer.Option(199, help="Songs (--data multitrack: the first ones with every "
+                                        "instrument; the paper's 199)."),
+    test_songs: int = typer.Option(19, help="Of them, held out for testing (the paper's 19)."),
     seconds: float = typer.Option(30.0, help="Length of a song (synthetic), or the seconds "
-                                             "of it read (multitrack)."),
+                                             "of it read (multitrack; the paper's first 40 "
+                                             "segments need 61.5 s, --paper)."),
     separator: str = typer.Option("hpss", help="Separator of the separated conditions: hpss."),
     seed: int = typer.Option(0, help="Seed."),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p",
                                               help="KEY=VALUE of the segment CNN, e.g. lr=0.01."),
     quick: bool = typer.Option(False, "--quick", help="8 songs of 8 s, 2 epochs, 1 trial, a "
                                                       "small network: checks that it runs."),
+    paper: bool = typer.Option(False, "--paper", help="The paper's size: 150 epochs, 5 trials, "
+                                                      "61.5 s a song (40 training segments); "
+                                                      "hundreds of CPU hours (see the README)."),
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
@@ -448,9 +456,13 @@ def reproduce_per_instrument(
 
     Saved after every condition and trial; an interrupted run continues with --resume RUN_DIR.
     """
-    from mirsim.experiments.per_instrument import (PER_INSTRUMENT, per_instrument_markdown,
-                                                   run_per_instrument)
+    from mirsim.errors import MirsimError
+    from mirsim.experiments.per_instrument import (PAPER_SECONDS, PER_INSTRUMENT,
+                                                   per_instrument_markdown, run_per_instrument)
     from mirsim.experiments.specs import model_params, params_config
+
+    if quick and paper:
+        raise MirsimError("--quick and --paper are two sizes: give one")
 
     def new_config() -> dict:
         pairs = list(param or [])
@@ -459,10 +471,14 @@ def reproduce_per_instrument(
         if quick:
             size, n_trials = {"songs": 8, "test_songs": 4, "seconds": 8.0}, 1
             pairs = ["epochs=2", "channels=8,16", "n_mels=32", *pairs]
+        elif paper:
+            size, n_trials = {**size, "seconds": PAPER_SECONDS}, 5
+            pairs = ["epochs=150", *pairs]
         else:
             pairs = [f"epochs={epochs}", *pairs]
         return PER_INSTRUMENT.config(
-            data=data, slakh_root=str(slakh_root) if slakh_root else None, data_params=size,
+            data=data or ("synthetic" if quick else "multitrack"),
+            slakh_root=str(slakh_root) if slakh_root else None, data_params=size,
             conditions=_names(conditions), trials=n_trials, seed=seed, separator=separator,
             model_params=params_config(model_params("segment-cnn", pairs)))
 

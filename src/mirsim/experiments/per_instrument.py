@@ -25,12 +25,15 @@ from mirsim.experiments.tables import TableKind, fill_table
 from mirsim.features.log_mel import log_mel_segments
 from mirsim.models.segment_cnn import SegmentCNNModel
 
-__all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "ConditionSegments", "condition_segments",
+__all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "PAPER_SECONDS", "ConditionSegments", "condition_segments",
            "separate_songs", "condition_audio", "separation_table", "summarise", "listening_design",
            "run_per_instrument", "per_instrument_markdown", "training_songs"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
                            ("data", "conditions", "trials", "seed", "model_params"))
+
+#: Seconds of a song that give a training song the paper's 40 segments (3 s, 1.5 s apart).
+PAPER_SECONDS = 61.5
 
 #: The paper's Table II: track identification accuracy (%), mean over 5 trials.
 PAPER_ACCURACY = {"mix": 90.5, "drums": 93.7, "bass": 84.6, "piano": 92.2, "guitar": 87.6,
