@@ -93,7 +93,10 @@ def _extract_chunk(extractor: FeatureExtractor, sources: Sequence[AudioSource],
     slots: list[int] = []
     for src in sources:
         try:
-            y = src.load(extractor.sample_rate, extractor.duration)
+            # an extractor that reads more than the sound's samples (the stems beside a
+            # mix: ``per-instrument``) loads its source itself
+            load = getattr(extractor, "load_source", None)
+            y = load(src) if load else src.load(extractor.sample_rate, extractor.duration)
             waves.append(extractor.prepare(y, extractor.sample_rate))
             slots.append(len(out))
             out.append((None, None))
