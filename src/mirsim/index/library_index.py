@@ -521,6 +521,7 @@ class SoundIndex:
                 "embedding_dim": self.dim, "distance": self.distance,
                 "index_type": c["index_type"], "index_params": c["index_params"],
                 "aspects": list(c.get("aspects", {}).get("names", [])),
+                "instruments": list((c.get("per_instrument") or {}).get("aspects", [])),
                 "size_bytes": int(size), "built_at": c["built_at"],
                 "mirsim_version": c["mirsim_version"],
                 "n_skipped_at_build": int(self.build_report.get("n_skipped", 0))}

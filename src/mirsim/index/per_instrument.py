@@ -146,3 +146,74 @@ def song_files(files: list, extractor: Any) -> list:
     if not isinstance(extractor, PerInstrumentFeature):
         return files
     return [f for f in files if not is_slakh_stem(f.path)]
+
+
+#: Folder of the cache (below mirsim's cache) holding the stems computed for listening.
+STEMS_CACHE = "stems"
+
+
+def stem_file(song: Path, sha256: str, aspect: str, separator: str,
+              cache_root: Path | None = None) -> Path:
+    """A sound file of one aspect of a song, to listen to: the mix itself for ``mix``; for a
+    Slakh-layout mix, the track's stem of that instrument (its file when the instrument has
+    one stem, else their sum, computed once); for any other song, the mix separated by
+    ``separator``, computed once. Computed stems are 16-bit WAV files kept in
+    ``cache_root`` (default: ``<mirsim cache>/stems``) under the song's content hash.
+
+    Raises
+    ------
+    SoundIndexError
+        A Slakh-layout track without a stem of ``aspect``, or an aspect that is no
+        instrument.
+
+    Examples
+    --------
+    >>> stem_file(Path("/lib/a.wav"), "ab" * 32, "mix", "hpss")
+    PosixPath('/lib/a.wav')
+    """
+    from mirsim.config import cache_dir
+    from mirsim.features.per_instrument import ASPECT_INSTRUMENTS, SAMPLE_RATE, slakh_track_of
+
+    if aspect == "mix":
+        return song
+    if aspect not in ASPECT_INSTRUMENTS:
+        raise SoundIndexError(f"no stem of '{aspect}' (instruments: "
+                              f"{', '.join(ASPECT_INSTRUMENTS)})")
+    track = slakh_track_of(song)
+    if track is not None:
+        stems = track.groups().get(aspect, [])
+        if not stems:
+            raise SoundIndexError(f"{track.id}: the track has no {aspect} stem")
+        if len(stems) == 1:
+            return stems[0].audio
+    folder = Path(cache_root) if cache_root is not None else cache_dir() / STEMS_CACHE
+    how = "stems" if track is not None else separator
+    target = folder / sha256[:2] / f"{sha256}-{how}-{aspect}.wav"
+    if not target.is_file():
+        _write_stem(target, _stem_signal(song, track, aspect, separator), SAMPLE_RATE)
+    return target
+
+
+def _stem_signal(song: Path, track: Any, aspect: str, separator: str) -> np.ndarray:
+    """The signal of ``aspect``: the sum of a track's stems of it, or the separated mix."""
+    from mirsim.audio import load_audio
+    from mirsim.datasets.slakh import group_audio
+    from mirsim.experiments.per_instrument import separate_songs
+    from mirsim.features.per_instrument import SAMPLE_RATE
+
+    if track is not None:
+        return group_audio(track, SAMPLE_RATE)[aspect]
+    mix = load_audio(song, sr=SAMPLE_RATE, allow_silent=True)
+    return separate_songs([{"mix": mix}], SAMPLE_RATE, separator)[0][f"separated-{aspect}"]
+
+
+def _write_stem(target: Path, signal: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
+    from mirsim.artefacts.files import atomic_path
+
+    peak = float(np.abs(signal).max(initial=0.0))
+    y = signal / peak if peak > 1 else signal  # a sum of stems may clip
+    with atomic_path(target) as tmp:
+        sf.write(str(tmp), np.asarray(y, dtype=np.float32), sample_rate, subtype="PCM_16",
+                 format="WAV")
