@@ -863,6 +863,7 @@
     get aspects() { return state.aspects.slice(); },
     get weights() { return { ...state.weights }; },
     get mapAspect() { return state.mapAspect; },
+    get instrument() { return state.instrument; },
     get metric() { return state.metric; },
     get mapX() { return Array.from(state.x || []); },
     get neighbourRequests() { return neighbourRequests; },
