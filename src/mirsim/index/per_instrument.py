@@ -127,15 +127,10 @@ def per_instrument_pipeline(run_dir: str | Path):
         feature = PerInstrumentFeature(run=str(run_dir))
     except MirsimError as exc:
         raise SoundIndexError(str(exc)) from None
-    return pipeline_of_feature(feature, EmbeddingPipeline)
-
-
-def pipeline_of_feature(feature: Any, pipeline_class: type) -> Any:
-    """The pipeline of a ``per-instrument`` feature (shared by building and loading)."""
     model = AspectBlocks(feature.aspects, feature.widths)
     digest = hashlib.sha256(feature.identity.encode()).hexdigest()[:12]
-    return pipeline_class(feature.name, feature.get_params(), feature, MODEL_NAME,
-                          f"{MODEL_NAME}-{digest}", feature.run, model)
+    return EmbeddingPipeline(feature.name, feature.get_params(), feature, MODEL_NAME,
+                             f"{MODEL_NAME}-{digest}", feature.run, model)
 
 
 def song_files(files: list, extractor: Any) -> list:
