@@ -238,3 +238,27 @@ def test_api_serves_each_songs_stem(client, per_instrument_index, slakh_library)
     assert bad.status_code == 400 and bad.json()["detail"] == (
         "unknown instrument (instruments: mix, drums, bass)")
     assert client.get("/api/items/99/stem", params={"aspect": "drums"}).status_code == 404
+
+
+def test_a_copy_of_a_mix_without_its_stems_is_separated_not_read_from_the_cache(
+        per_instrument_index, slakh_library, per_instrument_run, tmp_path, feature_cache):
+    from mirsim.audio import load_audio
+    from mirsim.models.per_instrument import PerInstrumentModel
+    from mirsim.separation.hpss import hpss_separate
+
+    mixes = tmp_path / "mixes"
+    mixes.mkdir()
+    shutil.copy(slakh_library / "Track00003/mix.flac", mixes / "Track00003.flac")
+    shutil.copy(slakh_library / "loose/song.wav", mixes / "song.wav")
+    out = tmp_path / "mixes.index"  # the same feature cache as the Slakh-layout index's
+    build_index(mixes, out, run_dir=per_instrument_run, cache=feature_cache)
+    index = SoundIndex.load(out)
+    drums = index.aspect_space.slices["drums"]
+    row = list(index.manifest["path"]).index("Track00003.flac")
+    separated = hpss_separate(load_audio(mixes / "Track00003.flac", sr=SR), SR)["drums"]
+    models = PerInstrumentModel.load(per_instrument_run / "model").models_
+    expected = _centroid(models["separated-drums"], separated)
+    assert np.abs(np.asarray(index.aspect_rows[row, drums]) - expected).max() < 1e-4
+    tracks = SoundIndex.load(per_instrument_index)
+    with_stems = tracks.aspect_rows[list(tracks.manifest["path"]).index("Track00003/mix.flac")]
+    assert np.abs(np.asarray(with_stems[drums]) - expected).max() > 1e-3

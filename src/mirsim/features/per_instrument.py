@@ -23,9 +23,11 @@ Where an aspect's signal comes from (:meth:`PerInstrumentFeature.aspect_signals`
 
 A song where an aspect is silent (no drums) gets that block from its silent segments anyway,
 so every song has every block. The feature's identity holds the fingerprint of every model
-and the separator, so an index built with it is rebuilt when the run's models change.
-Features are cached by the content of the mix alone: a mix whose stems are edited keeps its
-cached vector until the cache is cleared.
+and the separator, so an index built with it is rebuilt when the run's models change. A
+Slakh-layout song's cached vector is keyed by its mix and its stems
+(:meth:`PerInstrumentFeature.cache_key`), so a copy of the mix alone is separated, not given
+the stems' vector. Within one index, a song is its content, though: two files of the same mix
+(one with stems, one without) share one row's vector, the first one's.
 """
 
 from __future__ import annotations
@@ -220,6 +222,20 @@ class PerInstrumentFeature(FeatureExtractor):
                     "stems": None}
         audio = group_audio(track, self.sample_rate)
         return {"mix": audio.pop("mix"), "stems": audio}
+
+    def cache_key(self, source: Any) -> str:
+        """The key of a song's vector in the feature cache: the mix's content key for a
+        plain file; for a Slakh-layout mix, a hash of it and of its stems' names, sizes and
+        modification times (the same mix without its stems, or with edited stems, is
+        another vector)."""
+        track = slakh_track_of(Path(getattr(source, "path", source.name)))
+        if track is None:
+            return source.key
+        h = hashlib.sha256(f"stems:{source.key}".encode())
+        for stem in track.stems:
+            st = stem.audio.stat()
+            h.update(f"|{stem.name}:{stem.group}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
 
     def prepare(self, waveform: Any, sr: int) -> Any:
         if isinstance(waveform, dict):
