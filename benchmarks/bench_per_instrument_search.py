@@ -62,7 +62,7 @@ def main() -> None:
         (stems_lib / t.id).symlink_to(t.path.resolve(), target_is_directory=True)
         shutil.copy(t.mix, mixes_lib / f"{t.id}{t.mix.suffix}")
 
-    result = {"run": str(args.run), "songs": len(tracks), "test_songs": len(test),
+    result = {"run": args.run.name, "songs": len(tracks), "test_songs": len(test),
               "song_seconds": None, "indexes": {}}
     indexes = {}
     for name, lib in (("original_stems", stems_lib), ("separated", mixes_lib)):
