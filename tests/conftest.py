@@ -75,3 +75,33 @@ def csn_index(csn_library: Path, csn_run: Path, tmp_path_factory: pytest.TempPat
     out = tmp_path_factory.mktemp("csn-index") / "tones.index"
     build_index(csn_library, out, run_dir=csn_run, cache=feature_cache)
     return out
+
+
+@pytest.fixture(scope="session")
+def per_instrument_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``reproduce per-instrument --quick`` run with its models
+    (:func:`run_dirs.per_instrument_run_dir`)."""
+    from run_dirs import per_instrument_run_dir
+
+    return per_instrument_run_dir(tmp_path_factory.mktemp("per-instrument-runs"))
+
+
+@pytest.fixture(scope="session")
+def slakh_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four synthetic Slakh-layout songs and one plain song file
+    (:func:`run_dirs.write_slakh_songs`)."""
+    from run_dirs import write_slakh_songs
+
+    return write_slakh_songs(tmp_path_factory.mktemp("slakh") / "songs", 4)
+
+
+@pytest.fixture(scope="session")
+def per_instrument_index(slakh_library: Path, per_instrument_run: Path,
+                         tmp_path_factory: pytest.TempPathFactory,
+                         feature_cache: FeatureCache) -> Path:
+    """The per-instrument index of :func:`slakh_library` by :func:`per_instrument_run`."""
+    from mirsim.index import build_index
+
+    out = tmp_path_factory.mktemp("per-instrument-index") / "songs.index"
+    build_index(slakh_library, out, run_dir=per_instrument_run, cache=feature_cache)
+    return out

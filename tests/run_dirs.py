@@ -57,3 +57,53 @@ def csn_run_dir(path: Path, library: Path, cache: FeatureCache) -> Path:
                "register": high[:, None] == high[None, :]}
     model = make_model("csn", **CSN_PARAMS).fit(fs.X, similar=similar)
     return write_run_dir(path, model, "multi-input", CSN_FEATURE, fs.feature_identity)
+
+
+def per_instrument_run_dir(runs: Path) -> Path:
+    """A ``mirsim reproduce per-instrument --quick`` run (its models kept in ``model/``) of
+    the conditions mix, drums, bass and separated-drums, with an even smaller network: bass
+    has no separated-stem model, so a per-instrument index falls back to its original-stem
+    model for separated bass."""
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    result = CliRunner().invoke(app, [
+        "reproduce", "per-instrument", "--quick", "--conditions",
+        "mix,drums,bass,separated-drums", "-p", "channels=4", "-p", "epochs=1",
+        "--runs", str(runs)])
+    assert result.exit_code == 0, result.output
+    return next(p for p in runs.iterdir() if (p / "config.json").is_file())
+
+
+#: General MIDI programs (and drum flags) of the stems of :func:`write_slakh_songs`.
+SLAKH_PROGRAMS = {"drums": (128, True), "bass": (33, False), "piano": (0, False),
+                  "guitar": (25, False)}
+
+
+def write_slakh_songs(root: Path, n_tracks: int, seconds: float = 6.0, seed: int = 7) -> Path:
+    """``n_tracks`` synthetic songs in Slakh2100's layout (``TrackNNNNN/mix.flac``,
+    ``stems/Snn.flac``, ``metadata.yaml``), then one more as a plain file ``loose/song.wav``
+    (no stems: a per-instrument index separates it)."""
+    import soundfile as sf
+    import yaml
+
+    from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
+
+    sr = 22050
+    songs = synthetic_multitrack(n_tracks + 1, seconds, sr, seed)
+    for i, song in enumerate(songs[:-1]):
+        track = root / f"Track{i:05d}"
+        (track / "stems").mkdir(parents=True)
+        stems = {}
+        for j, group in enumerate(g for g in SLAKH_PROGRAMS if g in song):
+            name = f"S{j:02d}"
+            sf.write(track / "stems" / f"{name}.flac", song[group], sr)
+            program, is_drum = SLAKH_PROGRAMS[group]
+            stems[name] = {"program_num": program, "is_drum": is_drum, "audio_rendered": True}
+        sf.write(track / "mix.flac", song["mix"], sr)
+        (track / "metadata.yaml").write_text(yaml.safe_dump({"audio_dir": "stems",
+                                                             "stems": stems}))
+    (root / "loose").mkdir()
+    sf.write(root / "loose" / "song.wav", songs[-1]["mix"], sr)
+    return root

@@ -540,3 +540,49 @@ def _page_timings(driver, url: str, tmp_path: Path) -> dict[str, float]:
     return {"page_map_fetch_ms": page["mapFetchMs"], "page_map_parse_ms": page["mapParseMs"],
             "page_grid_build_ms": page["gridBuildMs"], "page_first_draw_ms": page["firstDrawMs"],
             "page_redraw_median_ms": statistics.median(redraws), "page_pick_ms": pick}
+
+
+@pytest.mark.slow  # the session's `reproduce per-instrument --quick` run (about a minute)
+def test_instrument_selector_reranks_by_the_instrument_and_plays_its_stem(
+        browser, per_instrument_index, tmp_path):
+    index = SoundIndex.load(per_instrument_index)
+    rows = np.asarray(index.aspect_rows)
+
+    def ranking(i: int, weights: str) -> list[int]:  # in Python, as `mirsim query` ranks
+        return index.search_aspects(rows[i], weights, k=10, exclude=[i])[1].tolist()
+
+    every = "mix=1,drums=1,bass=1"
+    # a song whose drums neighbours are not in the order of all the aspects together
+    i = next((j for j in range(len(index)) if ranking(j, "drums=1") != ranking(j, every)), 0)
+    drums = ranking(i, "drums=1")
+    with running_server(per_instrument_index, tmp_path / "server.log", "--map", "pca") as url:
+        _open(browser, url)
+        radios = browser.find_elements("css selector", "#instruments input[type=radio]")
+        assert [r.get_attribute("value") for r in radios] == ["mix", "drums", "bass"]
+        assert browser.find_element("id", "instruments").is_displayed()
+        browser.execute_script(f"window.mirsim.select({i})")
+        _wait_ids(browser, ranking(i, every))
+        assert browser.execute_script("return document.getElementById('player').src").endswith(
+            f"/api/items/{i}/audio")
+
+        radios[1].click()  # drums
+        _wait_ids(browser, drums, "window.mirsim.instrument === 'drums'")
+        assert drums != ranking(i, every) or len(index) < 3
+        assert browser.execute_script("return window.mirsim.weights") == {
+            "mix": 0, "drums": 1, "bass": 0}
+        src = browser.execute_script("return document.getElementById('player').src")
+        assert src.startswith(f"{url}/api/items/{i}/stem?aspect=drums")  # (&metric=...)
+        played = httpx.get(src)
+        assert played.status_code == 200 and played.headers["content-type"].startswith("audio/")
+        assert len(played.content) > 1000
+
+        first = drums[0]  # a result's play button plays its drums stem too
+        browser.find_element("css selector", f"#results li[data-id='{first}'] button.play").click()
+        _wait(browser, "document.getElementById('player').src.includes("
+                       f"'/api/items/{first}/stem?aspect=drums')")
+        _wait(browser, "document.getElementById('player').readyState >= 1 || "
+                       "document.getElementById('player').error")
+        assert browser.execute_script("return document.getElementById('player').error") is None
+        radios[2].click()  # bass
+        _wait_ids(browser, ranking(i, "bass=1"), "window.mirsim.instrument === 'bass'")
+        assert _csp_violations(browser) == []

@@ -161,7 +161,7 @@ def index_info(
         return
     for key in ("index", "root", "n_items", "n_labels", "n_groups", "total_duration_seconds",
                 "feature", "feature_identity", "model", "model_id", "run_dir", "embedding_dim",
-                "distance", "aspects", "index_type", "size_bytes", "built_at",
+                "distance", "aspects", "instruments", "index_type", "size_bytes", "built_at",
                 "mirsim_version",
                 "n_skipped_at_build"):
         value = info[key]
@@ -223,11 +223,13 @@ def query(
     aspects: Optional[str] = typer.Option(None, "--aspects", metavar="NAME=W,...",
                                           help="Rank by the weighted sum of the aspects' "
                                                "cosine distances (an index built with a csn "
-                                               "run), e.g. tempo=1,key=0,genre=0.5; aspects "
-                                               "not named weigh 0."),
+                                               "run, or a per-instrument run: mix, drums, "
+                                               "bass, piano), e.g. tempo=1,key=0,genre=0.5; "
+                                               "aspects not named weigh 0."),
     aspect: Optional[str] = typer.Option(None, "--aspect", metavar="NAME",
                                          help="Shorthand for --aspects NAME=1: this aspect "
-                                              "alone."),
+                                              "alone (e.g. --aspect drums: the songs whose "
+                                              "drums sound like AUDIO's)."),
 ) -> None:
     """Find the sounds of an index nearest to a sound file, or to the prototype of a label
     (by the index's distance, or by a weighted mix of its aspects)."""

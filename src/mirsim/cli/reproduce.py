@@ -455,11 +455,14 @@ def reproduce_per_instrument(
     of the separated stems (Table I) and the correlations of the song distances (Table III).
 
     Saved after every condition and trial; an interrupted run continues with --resume RUN_DIR.
+    The first trial's model of every condition is kept in RUN_DIR/model/ (`mirsim index build
+    DIR --run RUN_DIR` searches songs by instrument with them).
     """
     from mirsim.errors import MirsimError
     from mirsim.experiments.per_instrument import (PAPER_SECONDS, PER_INSTRUMENT,
                                                    per_instrument_markdown, run_per_instrument)
     from mirsim.experiments.specs import model_params, params_config
+    from mirsim.models.per_instrument import PerInstrumentModel
 
     if quick and paper:
         raise MirsimError("--quick and --paper are two sizes: give one")
@@ -491,7 +494,9 @@ def reproduce_per_instrument(
         table = run_per_instrument(
             segments, config["trials"], config["seed"], config["model_params"],
             data=config["data"], done=done, on_table=lambda t: PER_INSTRUMENT.save(run_dir, t),
-            on_cell=lambda c, t, cell: progress.advance(task))
+            on_cell=lambda c, t, cell: progress.advance(task),
+            on_model=lambda c, model: PerInstrumentModel.save_condition(
+                run_dir / "model", c, model))
     table["separation"] = separation
     _per_instrument_figures(table, run_dir)
     markdown = per_instrument_markdown(table)

@@ -91,11 +91,13 @@ def training_songs(n_songs: int, n_test: int, seed: int) -> list[bool]:
     return [i not in held_out for i in range(n_songs)]
 
 
-def _cell(data: ConditionSegments, trial: int, seed: int, params: Mapping[str, Any]
-          ) -> dict[str, Any]:
+def _cell(data: ConditionSegments, trial: int, seed: int, params: Mapping[str, Any],
+          on_model: Callable[[Any], None] | None = None) -> dict[str, Any]:
     params = SegmentCNNModel._params_from_config(dict(params))  # components saved as JSON
     model = SegmentCNNModel(**{**params, "seed": seed + trial}).fit(data.X_train,
                                                                       data.songs_train)
+    if on_model is not None:
+        on_model(model)
     E = model.transform(data.X_test)
     names, D = song_distance_matrix(E, data.songs_test)
     cell = {"accuracy": track_identification(E, data.songs_test, k=5),
@@ -111,11 +113,16 @@ def run_per_instrument(segments: Mapping[str, ConditionSegments], trials: int = 
                        seed: int = 0, model_params: Mapping[str, Any] | None = None, *,
                        data: str = "", done: dict | None = None,
                        on_table: Callable[[dict], None] | None = None,
-                       on_cell: Callable[[str, str, dict], None] | None = None
+                       on_cell: Callable[[str, str, dict], None] | None = None,
+                       on_model: Callable[[str, Any], None] | None = None
                        ) -> dict[str, Any]:
     """Fill the table: a cell per condition and trial, then the summaries (Table II:
     ``accuracy`` per condition, mean and variance over trials; Table III: ``correlations``
     between conditions of the trial-mean song-distance matrices).
+
+    ``on_model(condition, model)`` receives each condition's first-trial model once it is
+    fitted (before its cell is saved): what ``reproduce per-instrument`` keeps in the run
+    directory for ``mirsim index build --run``.
 
     Examples
     --------
@@ -133,8 +140,11 @@ def run_per_instrument(segments: Mapping[str, ConditionSegments], trials: int = 
     columns = [f"trial-{i}" for i in range(trials)]
     table: dict[str, Any] = {"data": data, "conditions": list(segments), "trials": trials,
                              "seed": seed, "model_params": params}
-    fill_table(table, list(segments), columns,
-               lambda c, t: _cell(segments[c], int(t.split("-")[1]), seed, params),
+    def cell(c: str, t: str) -> dict[str, Any]:
+        keep = (lambda m: on_model(c, m)) if on_model is not None and t == "trial-0" else None
+        return _cell(segments[c], int(t.split("-")[1]), seed, params, keep)
+
+    fill_table(table, list(segments), columns, cell,
                done=done, on_table=on_table, on_cell=on_cell)
     return summarise(table)
 

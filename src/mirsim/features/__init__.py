@@ -18,6 +18,7 @@ from mirsim.registries import FEATURES
 _EXPORTS = {
     "FeatureExtractor": ".base", "MFCC": ".mfcc", "JTFSFeature": ".jtfs",
     "MusicnnMSD": ".musicnn", "MusicnnMTT": ".musicnn", "OpenL3Feature": ".openl3",
+    "PerInstrumentFeature": ".per_instrument",
     "RandomFeature": ".random", "Scattering1DFeature": ".scattering",
     "MultiInputFeature": ".multi_input", "TempoKeyFeature": ".tempo_key",
 }

@@ -93,7 +93,10 @@ def _extract_chunk(extractor: FeatureExtractor, sources: Sequence[AudioSource],
     slots: list[int] = []
     for src in sources:
         try:
-            y = src.load(extractor.sample_rate, extractor.duration)
+            # an extractor that reads more than the sound's samples (the stems beside a
+            # mix: ``per-instrument``) loads its source itself
+            load = getattr(extractor, "load_source", None)
+            y = load(src) if load else src.load(extractor.sample_rate, extractor.duration)
             waves.append(extractor.prepare(y, extractor.sample_rate))
             slots.append(len(out))
             out.append((None, None))
@@ -181,7 +184,7 @@ def extract_features(
                 if on_error == "raise":
                     raise AudioError(sources[i].name, reasons[i])
             else:
-                cache.put(identity, sources[i].key, value)  # saved at once: resumable
+                cache.put(identity, cache_key(extractor, sources[i]), value)  # resumable
                 values[i] = value
         if progress:
             progress(len(chunk))
@@ -189,6 +192,23 @@ def extract_features(
         i = min(reasons)
         raise AudioError(sources[i].name, reasons[i])
     return assemble_extraction(sources, extractor, values, reasons, todo)
+
+
+def cache_key(extractor: FeatureExtractor, source: AudioSource) -> str:
+    """The key of a source's features in the cache: its content key, unless the extractor
+    reads more than the sound's samples and says what else counts (``per-instrument``: the
+    stems beside a Slakh-layout mix).
+
+    Examples
+    --------
+    >>> from mirsim.features import make_extractor
+    >>> class Sound:
+    ...     key = "f00d"
+    >>> cache_key(make_extractor("mfcc"), Sound())
+    'f00d'
+    """
+    own = getattr(extractor, "cache_key", None)
+    return own(source) if own is not None else source.key
 
 
 def split_cached(sources: Sequence[AudioSource], extractor: FeatureExtractor, cache: FeatureCache
@@ -199,7 +219,7 @@ def split_cached(sources: Sequence[AudioSource], extractor: FeatureExtractor, ca
     todo: list[int] = []
     for i, src in enumerate(sources):
         try:
-            cached = cache.get(extractor.identity, src.key)
+            cached = cache.get(extractor.identity, cache_key(extractor, src))
         except AudioError as exc:
             reasons[i] = exc.reason
             continue

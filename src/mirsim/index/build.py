@@ -54,6 +54,7 @@ from mirsim.index.errors import SoundIndexError
 from mirsim.index.faiss_backend import (DEFAULT_APPROXIMATE_THRESHOLD, DEFAULT_TARGET_RECALL,
                                         METRICS, build_faiss_index, choose_index_type,
                                         require_faiss, write_faiss_index)
+from mirsim.index.per_instrument import song_files
 from mirsim.index.pipeline import EmbeddingPipeline
 from mirsim.index.scan import LibraryFile, audio_duration, group_of, scan_library
 from mirsim.index.storage import (check_target, clean_stale, index_lock, is_index_dir, publish,
@@ -183,6 +184,7 @@ def _build(root: Path, out: Path, run_dir, feature, feature_params, approximate,
 
     t = time.perf_counter()
     files, skipped = scan_library(root, previous.manifest if previous else None, rehash, progress)
+    files = song_files(files, pipeline.extractor)  # a Slakh track's stems: through its mix
     n_found = len(files) + len(skipped)
     timings["hash"] = time.perf_counter() - t
 

@@ -44,6 +44,7 @@ from mirsim.features.extraction import (
     FeatureCache,
     _extract_chunk,
     assemble_extraction,
+    cache_key,
     split_cached,
 )
 from mirsim.index.errors import SoundIndexError
@@ -318,7 +319,7 @@ class _ClusterRun:
             if value is None:
                 self.reasons[i] = reason or "unknown error"
                 continue
-            key = self.sources[i].key
+            key = cache_key(self.extractor, self.sources[i])
             self.cache.put(self.extractor.identity, key, value)  # at once: resumable
             self.values[i] = value
             if answer["embeddings"] is not None:

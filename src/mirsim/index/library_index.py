@@ -258,7 +258,8 @@ class SoundIndex:
         if space is None:
             raise SoundIndexError(f"{self.directory}: this index has no aspects (its model, "
                                   f"{self.config.get('model')}, has no sub-spaces; build it "
-                                  f"with --run of a conditional model's run, e.g. csn)")
+                                  f"with --run of a conditional model's run, e.g. csn, or "
+                                  f"of a `reproduce per-instrument` run)")
         return space
 
     def rows_of_hash(self, sha256: str) -> list[int]:
@@ -520,6 +521,7 @@ class SoundIndex:
                 "embedding_dim": self.dim, "distance": self.distance,
                 "index_type": c["index_type"], "index_params": c["index_params"],
                 "aspects": list(c.get("aspects", {}).get("names", [])),
+                "instruments": list((c.get("per_instrument") or {}).get("aspects", [])),
                 "size_bytes": int(size), "built_at": c["built_at"],
                 "mirsim_version": c["mirsim_version"],
                 "n_skipped_at_build": int(self.build_report.get("n_skipped", 0))}
@@ -659,7 +661,12 @@ class SoundIndex:
         report.checked["files_hashed"] = n - len(missing)
         if self.root.is_dir():
             indexed = set(m["path"]) | {s["path"] for s in self.build_report.get("skipped", [])}
-            new = [p.relative_to(self.root).as_posix() for p in list_audio_files(self.root)]
+            songs = list_audio_files(self.root)
+            if self.config.get("model") == "per-instrument":  # a track's stems: its mix
+                from mirsim.features.per_instrument import is_slakh_stem
+
+                songs = [p for p in songs if not is_slakh_stem(p)]
+            new = [p.relative_to(self.root).as_posix() for p in songs]
             new = [p for p in new if p not in indexed]
             if new:
                 report.notes.append(f"{len(new)} audio file(s) in the folder are not in the "

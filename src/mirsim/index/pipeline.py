@@ -7,6 +7,8 @@ Two kinds of pipeline:
   ``knn-gnn``) get the library as their reference set: the library's embeddings come from one
   transductive pass over the library graph, and a new sound is embedded inductively against
   it (see :mod:`mirsim.models.graph`). Other models embed every item on its own.
+* **from a per-instrument run** (``mirsim reproduce per-instrument``): every song embedded once
+  per instrument, the blocks the index's aspects (:mod:`mirsim.index.per_instrument`).
 * **from a feature** alone: the raw features standardised with the library's own mean and
   standard deviation (a :class:`~mirsim.models.EuclideanModel` fitted on the library).
 """
@@ -29,6 +31,8 @@ from mirsim.models import load_model, make_model
 
 #: ``model_id`` of the library-standardised pipeline (no trained model).
 LIBRARY_STANDARDISED = "euclidean-library"
+#: ``model`` of a per-instrument index (:mod:`mirsim.index.per_instrument`).
+PER_INSTRUMENT_MODEL = "per-instrument"
 
 
 @dataclass
@@ -80,7 +84,11 @@ class EmbeddingPipeline:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> EmbeddingPipeline:
         """The feature and trained model of a ``mirsim train`` run directory."""
+        from mirsim.index.per_instrument import is_per_instrument_run, per_instrument_pipeline
+
         run_dir = Path(run_dir)
+        if is_per_instrument_run(run_dir):  # songs embedded once per instrument
+            return per_instrument_pipeline(run_dir)
         config = _read_run_config(run_dir)
         feature, params = config["feature"], dict(config.get("feature_params") or {})
         extractor = _make_extractor(feature, params)
@@ -102,6 +110,12 @@ class EmbeddingPipeline:
                                   f" but this mirsim computes '{extractor.identity}'; rebuild "
                                   f"the index")
         model_dir = index_dir / "model"
+        if config["model"] == PER_INSTRUMENT_MODEL:
+            from mirsim.index.per_instrument import AspectBlocks
+
+            return cls(config["feature"], dict(config["feature_params"]), extractor,
+                       config["model"], config["model_id"], config.get("run_dir"),
+                       AspectBlocks.load(model_dir))
         # the library-standardised pipeline's model needs NumPy alone (fast start-up)
         model = (Standardiser.load(model_dir) if config["model"] == "euclidean"
                  else load_model(model_dir))
@@ -132,10 +146,12 @@ class EmbeddingPipeline:
 
     def describe(self) -> dict[str, Any]:
         """What ``index.json`` records about the pipeline."""
+        extra = ({"per_instrument": self.extractor.describe()}
+                 if self.model_name == PER_INSTRUMENT_MODEL else {})
         return {"feature": self.feature, "feature_params": self.feature_params,
                 "feature_identity": self.feature_identity, "model": self.model_name,
                 "model_id": self.model_id, "run_dir": self.run_dir,
-                "graph_model": self.is_graph, "distance": self.distance}
+                "graph_model": self.is_graph, "distance": self.distance, **extra}
 
     # -- embedding --------------------------------------------------------------------------
     def check_features(self, X: np.ndarray) -> None:

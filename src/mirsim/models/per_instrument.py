@@ -90,6 +90,30 @@ class PerInstrumentModel:
         write_json(directory / CONDITIONS_FILE, {"conditions": self.conditions})
         return directory
 
+    @staticmethod
+    def save_condition(directory: str | Path, condition: str, model: Any) -> Path:
+        """Add (or replace) one condition's fitted model in a directory of :meth:`save`'s
+        layout, the others kept: a run that fits its conditions one after another keeps
+        each as soon as it is fitted.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> X, songs = np.random.default_rng(0).standard_normal((8, 64)), np.arange(8) % 2
+        >>> small = SegmentCNNModel(n_mels=8, channels=(4,), epochs=1, batch_size=8)
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for c in ("mix", "drums"):
+        ...     _ = PerInstrumentModel.save_condition(d, c, clone(small).fit(X, songs))
+        >>> PerInstrumentModel.load(d).conditions
+        ['mix', 'drums']
+        """
+        directory = Path(directory)
+        model.save(directory / condition)
+        path = directory / CONDITIONS_FILE
+        known = (read_json_object(path, MirsimError)["conditions"] if path.is_file() else [])
+        write_json(path, {"conditions": [*(c for c in known if c != condition), condition]})
+        return directory
+
     @classmethod
     def load(cls, directory: str | Path) -> PerInstrumentModel:
         """Read a directory written by :meth:`save`."""

@@ -12,6 +12,8 @@ Endpoints (all documented in ``/docs`` and ``/openapi.json``):
 ``GET /api/items/{i}/aspect-...``  ``aspect-neighbors?weights=tempo=1,key=0.5``: its nearest
                                    sounds by a weighted mix of the index's aspects
 ``GET /api/items/{i}/audio``       its file (Range requests supported)
+``GET /api/items/{i}/stem?aspect=``  one instrument of a song of a per-instrument index: the
+                                   original stem (Slakh layout) or the separated one
 ``GET /api/search?q=``             sounds whose file path contains ``q``
 ``POST /api/query``                upload a sound file: its nearest indexed sounds
 =================================  ===========================================================
@@ -353,7 +355,8 @@ def metrics(request: Request) -> dict:
     for name, library in request.app.state.libraries.items():
         info = library.current().info()
         rows.append({"name": name, "feature": info["feature"], "model": info["model"],
-                     "run_dir": info.get("run_dir"), "aspects": info["aspects"]})
+                     "run_dir": info.get("run_dir"), "aspects": info["aspects"],
+                     "instruments": info["instruments"]})
     return {"metrics": rows, "default": rows[0]["name"]}
 
 
@@ -430,6 +433,27 @@ def aspect_neighbors(i: ItemId, service: Service,
 def audio(i: ItemId, service: Service) -> FileResponse:
     """The file of sound ``i``, with the content type of its extension."""
     path = service.audio_file(i)
+    return FileResponse(path, media_type=content_type(path), content_disposition_type="inline",
+                        filename=path.name)
+
+
+@router.head("/api/items/{i}/stem", include_in_schema=False)
+@router.get("/api/items/{i}/stem", response_class=FileResponse,
+            responses={**_ERRORS, 200: {"content": {"audio/*": {}},
+                                        "description": "The instrument's stem (also HEAD)."},
+                       400: {"description": "Not a per-instrument index, or an unknown "
+                                            "instrument."}})
+def stem(i: ItemId, service: Service,
+         aspect: Annotated[str, Query(max_length=50, description="An instrument of the "
+                                                                 "index (`mix` for the "
+                                                                 "mix).")]) -> FileResponse:
+    """One instrument of song ``i`` of a per-instrument index: the track's original stem for
+    a Slakh-layout song, else the mix separated by the run's separator (computed on first
+    request, then cached)."""
+    try:
+        path = service.stem_file(i, aspect)
+    except SoundIndexError as exc:
+        raise HTTPException(400, str(exc)) from None
     return FileResponse(path, media_type=content_type(path), content_disposition_type="inline",
                         filename=path.name)
 

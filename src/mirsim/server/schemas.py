@@ -104,6 +104,7 @@ class Metric(BaseModel):
     model: str
     run_dir: str | None = None
     aspects: list[str]
+    instruments: list[str] = []
 
 
 class MetricsResponse(BaseModel):

@@ -123,6 +123,35 @@ class LibraryService:
                               f"({self.index.manifest.at[i, 'path']})")
         return path
 
+    def stem_file(self, i: int, aspect: str) -> Path:
+        """The sound of one instrument of song ``i`` of a per-instrument index
+        (:func:`mirsim.index.per_instrument.stem_file`: the original stem of a Slakh-layout
+        track, else the separated one, computed once and cached).
+
+        Raises
+        ------
+        SoundIndexError
+            Not a per-instrument index, or ``aspect`` not one of its instruments.
+        UnknownItem
+            No such item, its file is missing, or its track has no such stem.
+        """
+        from mirsim.index.per_instrument import stem_file
+
+        about = self.index.config.get("per_instrument")
+        if not about:
+            raise SoundIndexError("this index has no instruments (build it with --run of a "
+                                  "`reproduce per-instrument` run)")
+        if aspect not in about["aspects"]:
+            raise SoundIndexError(f"unknown instrument (instruments: "
+                                  f"{', '.join(about['aspects'])})")
+        song = self.audio_file(i)
+        sha = str(self.index.columns["sha256"][i])
+        with self.query_lock:  # one separation at a time (CPU-bound)
+            try:
+                return stem_file(song, sha, aspect, about["separator"])
+            except SoundIndexError as exc:
+                raise UnknownItem(f"item {i}: {exc}") from None
+
     # -- neighbours, search -----------------------------------------------------------------
     def neighbors(self, i: int, k: int = 10, exclude_same_group: bool = False) -> dict[str, Any]:
         """The ``k`` nearest sounds of item ``i``; the item and its copies (same content) are

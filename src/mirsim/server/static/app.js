@@ -30,7 +30,7 @@
     info: null, maxUpload: Infinity, objectUrl: null, indexVersion: null,
     metric: new URLSearchParams(window.location.search).get("metric"),
     drawPending: false, requestToken: 0,
-    aspects: [], weights: {}, mapAspect: "", maps: new Map(),
+    aspects: [], weights: {}, mapAspect: "", maps: new Map(), instrument: "",
   };
   const ASPECT_DEBOUNCE_MS = 150;
   let neighbourRequests = 0;
@@ -301,7 +301,12 @@
     return body;
   }
 
-  const audioUrl = (i) => `api/items/${i}/audio`;
+  /* A per-instrument index plays the chosen instrument's stem of each song. */
+  const audioUrl = (i) => {
+    if (!state.instrument || state.instrument === "mix") return `api/items/${i}/audio`;
+    const metric = state.metric ? `&metric=${encodeURIComponent(state.metric)}` : "";
+    return `api/items/${i}/stem?aspect=${encodeURIComponent(state.instrument)}${metric}`;
+  };
   const baseName = (p) => p.split("/").pop();
 
   /* ---------------------------------------------------------------- status --------------- */
@@ -506,11 +511,42 @@
       box.append(label, slider, value);
     });
     $("aspects-panel").hidden = false;
+    setupInstruments(state.info && state.info.instruments);
     const select = $("map-space");
     select.replaceChildren(new Option("whole embedding", ""),
                            ...state.aspects.map((a) => new Option(`aspect: ${a}`, a)));
     select.addEventListener("change", () => showMapOf(select.value));
     select.hidden = false;
+  }
+
+  /* A per-instrument index: one radio button per instrument ("mix" included) sets the
+   * aspect sliders to that instrument alone and plays its stem; moving a slider by hand
+   * leaves the choice as it is (the sliders rank, the instrument plays). */
+  function setupInstruments(names) {
+    if (!names || !names.length) return;
+    const box = $("instruments");
+    box.replaceChildren();
+    for (const name of names) {
+      const label = document.createElement("label");
+      const radio = document.createElement("input");
+      Object.assign(radio, { type: "radio", name: "instrument", value: name, id: `instrument-${name}` });
+      radio.addEventListener("change", () => chooseInstrument(name));
+      label.append(radio, ` ${name}`);
+      box.append(label);
+    }
+    box.hidden = false;
+  }
+
+  function chooseInstrument(name) {
+    state.instrument = name;
+    state.aspects.forEach((a, j) => {
+      const w = a === name ? 1 : 0;
+      state.weights[a] = w;
+      const slider = $(`aspect-${j}`);
+      slider.value = String(w);
+      slider.nextElementSibling.textContent = w.toFixed(2);
+    });
+    if (state.selected >= 0) select(state.selected, { autoplay: true });
   }
 
   function rerank() {
@@ -827,6 +863,7 @@
     get aspects() { return state.aspects.slice(); },
     get weights() { return { ...state.weights }; },
     get mapAspect() { return state.mapAspect; },
+    get instrument() { return state.instrument; },
     get metric() { return state.metric; },
     get mapX() { return Array.from(state.x || []); },
     get neighbourRequests() { return neighbourRequests; },
