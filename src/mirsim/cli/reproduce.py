@@ -479,7 +479,8 @@ def reproduce_per_instrument(
             size, n_trials = {"songs": 8, "test_songs": 4, "seconds": 8.0}, 1
             pairs = ["epochs=2", "channels=8,16", "n_mels=32", *pairs]
             if separator == "openunmix":
-                sep_pairs = ["epochs=2", "hidden_size=32", "nb_layers=1", *sep_pairs]
+                sep_pairs = ["epochs=2", "hidden_size=32", "nb_layers=1", "seconds_per_song=8",
+                             *sep_pairs]
         elif paper:
             size, n_trials = {**size, "seconds": PAPER_SECONDS}, 5
             pairs = ["epochs=150", *pairs]
