@@ -249,3 +249,15 @@ def test_reproduce_per_instrument_with_the_trained_separator_and_resume(tmp_path
                               "--runs", str(tmp_path)])
     assert bad.exit_code != 0 and "unknown separator 'demix'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_separator_parameters_from_the_command_line():
+    from mirsim.cli.reproduce import _separator_params
+
+    assert _separator_params("openunmix", ["epochs=3", "lr=0.01"], 7) == {
+        "seed": 7, "epochs": 3, "lr": 0.01}
+    assert _separator_params("umxhq", ["weights_dir=/w", "hidden_size=16"], 0) == {
+        "weights_dir": "/w", "hidden_size": 16}
+    assert _separator_params("hpss", [], 0) == {}
+    with pytest.raises(MirsimError, match="bass_cutoff_hz, margin"):
+        _separator_params("hpss", ["weights_dir=/w"], 0)

@@ -521,10 +521,14 @@ def _separator_params(name: str, pairs: list[str], seed: int) -> dict:
     """The typed parameters of separator ``name`` (``KEY=VALUE`` pairs); a trainable one
     is seeded with the run's seed unless told otherwise."""
     from mirsim.experiments.specs import parse_params
+    from mirsim.registry import class_params
     from mirsim.separation.separators import separator_class
 
     cls = separator_class(name)
-    params = parse_params(pairs, cls, f"separator {name}")
+    paths = {"weights_dir", "base_url"} & set(class_params(cls))  # strings as given
+    split = [(p.partition("=")[0].strip(), p) for p in pairs]
+    params = parse_params([p for k, p in split if k not in paths], cls, f"separator {name}")
+    params.update({k: p.partition("=")[2].strip() for k, p in split if k in paths})
     if getattr(cls, "trainable", False):
         params = {"seed": seed, **params}
     return params
