@@ -214,12 +214,13 @@ class PretrainedUnmixSeparator(_Pretrained):
             state = torch.load(path, map_location="cpu", weights_only=True)
             net = UnmixNet(self.n_fft // 2 + 1, 2, self.hidden_size, 3,
                            max_bin_for(_RATE, self.n_fft, self.bandwidth_hz))
-            wanted = net.state_dict()
-            missing = [k for k in wanted if k not in state]
+            wanted = net.state_dict()  # older files may lack batch norm's step counters
+            missing = [k for k in wanted if k not in state
+                       and not k.endswith("num_batches_tracked")]
             if missing:
                 raise MirsimError(f"{path}: not an Open-Unmix {self.model} file (no {missing[0]})")
             try:
-                net.load_state_dict({k: state[k] for k in wanted})
+                net.load_state_dict({k: state.get(k, wanted[k]) for k in wanted})
             except RuntimeError as exc:
                 raise MirsimError(f"{path}: {str(exc).splitlines()[-1].strip()}") from None
             nets[target] = net.to(self.device).eval()
