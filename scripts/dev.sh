@@ -23,6 +23,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/dev.sh -nt 
   # musicnn ships the TensorFlow checkpoints that mirsim's PyTorch port reads; its own
   # dependencies (TensorFlow, an old NumPy) are never needed, so they are not installed.
   python -m pip install --quiet --no-deps "musicnn==0.1.0"
+  # demucs runs the htdemucs separator (mirsim.separation.pretrained); mirsim uses its network
+  # modules only, which need einops and julius, not its hub, audio-file or training extras.
+  python -m pip install --quiet --no-deps "demucs==4.1.0" "einops>=0.8" "julius>=0.2.7"
   python -m pip install --quiet -e ".[test,distributed]"
   # Compile librosa's numba functions once, in one process: numba's cache written by several
   # processes at once can be left corrupt (a segmentation fault on the next import).

@@ -438,7 +438,13 @@ def reproduce_per_instrument(
     seconds: float = typer.Option(60.0, help="Length of a song (synthetic), or the seconds "
                                              "of it read (multitrack: 39 training segments; "
                                              "the paper's 40 need 61.5 s, --paper)."),
-    separator: str = typer.Option("hpss", help="Separator of the separated conditions: hpss."),
+    separator: str = typer.Option("hpss", help="Separator of the separated conditions: hpss, "
+                                               "openunmix (trained here on the training "
+                                               "songs' stems), or umxhq, umxl, htdemucs "
+                                               "(published weights, when present)."),
+    separator_param: Optional[list[str]] = typer.Option(
+        None, "--separator-param", help="KEY=VALUE of the separator, e.g. epochs=30 "
+                                        "(openunmix)."),
     seed: int = typer.Option(0, help="Seed."),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p",
                                               help="KEY=VALUE of the segment CNN, e.g. lr=0.01."),
@@ -471,9 +477,13 @@ def reproduce_per_instrument(
         pairs = list(param or [])
         size = {"songs": songs, "test_songs": test_songs, "seconds": seconds}
         n_trials = trials
+        sep_pairs = list(separator_param or [])
         if quick:
             size, n_trials = {"songs": 8, "test_songs": 4, "seconds": 8.0}, 1
             pairs = ["epochs=2", "channels=8,16", "n_mels=32", *pairs]
+            if separator == "openunmix":
+                sep_pairs = ["epochs=2", "hidden_size=32", "nb_layers=1", "seconds_per_song=8",
+                             *sep_pairs]
         elif paper:
             size, n_trials = {**size, "seconds": PAPER_SECONDS}, 5
             pairs = ["epochs=150", *pairs]
@@ -483,12 +493,17 @@ def reproduce_per_instrument(
             data=data or ("synthetic" if quick else "multitrack"),
             slakh_root=str(slakh_root) if slakh_root else None, data_params=size,
             conditions=_names(conditions), trials=n_trials, seed=seed, separator=separator,
+            separator_params=_separator_params(separator, sep_pairs, seed),
             model_params=params_config(model_params("segment-cnn", pairs)))
 
     config, done, run_dir = _start_or_resume(PER_INSTRUMENT, resume, new_config)
-    segments, separation, sr = _per_instrument_segments(config)
+    segments, separation, sr, fitted = _per_instrument_segments(config, run_dir)
     if run_dir is None:
         run_dir = PER_INSTRUMENT.start(config, f"per-instrument-{config['data']}", runs)
+    from mirsim.separation.separators import SEPARATOR_DIR
+
+    if fitted is not None and not (run_dir / SEPARATOR_DIR / "config.json").is_file():
+        fitted.save(run_dir / SEPARATOR_DIR)  # --resume and index builds separate with it
     with progress_bar() as progress:
         task = progress.add_task("per-instrument", total=len(segments) * config["trials"])
         table = run_per_instrument(
@@ -498,13 +513,45 @@ def reproduce_per_instrument(
             on_model=lambda c, model: PerInstrumentModel.save_condition(
                 run_dir / "model", c, model))
     table["separation"] = separation
+    if separation:
+        table["separator"] = config["separator"]
     _per_instrument_figures(table, run_dir)
     markdown = per_instrument_markdown(table)
     _finish(PER_INSTRUMENT, run_dir, table, markdown, as_json)
 
 
-def _per_instrument_segments(config: dict):
-    """The segments of every condition (and Table I) of a per-instrument configuration."""
+def _separator_params(name: str, pairs: list[str], seed: int) -> dict:
+    """The typed parameters of separator ``name`` (``KEY=VALUE`` pairs); a trainable one
+    is seeded with the run's seed unless told otherwise."""
+    from mirsim.experiments.specs import parse_params
+    from mirsim.registry import class_params
+    from mirsim.separation.separators import separator_class
+
+    cls = separator_class(name)
+    paths = {"weights_dir", "base_url"} & set(class_params(cls))  # strings as given
+    split = [(p.partition("=")[0].strip(), p) for p in pairs]
+    params = parse_params([p for k, p in split if k not in paths], cls, f"separator {name}")
+    params.update({k: p.partition("=")[2].strip() for k, p in split if k in paths})
+    if getattr(cls, "trainable", False):
+        params = {"seed": seed, **params}
+    return params
+
+
+def _per_instrument_separator(config: dict, run_dir: Optional[Path]):
+    """The configuration's separator: the one fitted and saved in ``run_dir`` (--resume),
+    else a new one."""
+    from mirsim.separation.separators import SEPARATOR_DIR, make_separator, run_separator
+
+    if run_dir is not None and (run_dir / SEPARATOR_DIR / "config.json").is_file():
+        err.print(f"separating with the separator saved in {run_dir / SEPARATOR_DIR}",
+                  highlight=False)
+        return run_separator(run_dir, config["separator"])
+    return make_separator(config["separator"], **config.get("separator_params", {}))
+
+
+def _per_instrument_segments(config: dict, run_dir: Optional[Path] = None):
+    """The segments of every condition, Table I and the fitted separator (``None`` when
+    there is none to keep) of a per-instrument configuration."""
     from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
     from mirsim.errors import MirsimError
     from mirsim.experiments.per_instrument import (condition_audio, condition_segments,
@@ -528,12 +575,16 @@ def _per_instrument_segments(config: dict):
     train = training_songs(len(stems), size["test_songs"], config["seed"])
     n_mels = config["model_params"].get("n_mels", 128)
     separated = any(c.startswith("separated-") for c in config["conditions"])
+    separator = _per_instrument_separator(config, run_dir) if separated else None
     if separated:
-        stems = separate_songs(stems, sr, config["separator"])
+        with progress_bar() as progress:
+            progress.add_task(f"separating ({config['separator']})", total=None)
+            stems = separate_songs(stems, sr, separator, train=train)
     segments = {c: condition_segments(names, condition_audio(stems, c), sr, train, n_mels=n_mels)
                 for c in config["conditions"]}
     separation = separation_table(stems, [not t for t in train]) if separated else {}
-    return segments, separation, sr
+    fitted = separator if getattr(separator, "trainable", False) else None
+    return segments, separation, sr, fitted
 
 
 def _slakh_stems(config: dict, sr: int):

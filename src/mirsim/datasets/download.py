@@ -220,6 +220,9 @@ def fetch_file(url: str, target: str | Path, expected: str, *, checksum: str = "
     checksum : {"sha256", "git-blob-sha1"}
         ``git-blob-sha1`` is the id git gives a file (SHA-1 of ``b"blob <size>\\0"`` and the
         content): the checksum to use for a file known by its id in a public git repository.
+        ``sha256-prefix``: ``expected`` is the start (at least 8 hex digits) of the SHA-256,
+        for files whose publisher records only that (torch.hub's ``hash_prefix`` convention,
+        e.g. ``drums-9619578f.pth``).
     timeout : float
         Seconds to wait for the server.
 
@@ -249,6 +252,8 @@ def fetch_file(url: str, target: str | Path, expected: str, *, checksum: str = "
     target = Path(target)
     if checksum not in _CHECKSUMS:
         raise ValueError(f"checksum must be one of {sorted(_CHECKSUMS)}, not {checksum!r}")
+    if checksum == "sha256-prefix" and len(expected) < 8:
+        raise ValueError(f"a SHA-256 prefix needs at least 8 hex digits, got {expected!r}")
     _prepare_dir(target.parent)
     _fetch_unless_valid(url, target, target.name, expected.lower(), timeout, checksum)
     return target
@@ -282,7 +287,12 @@ def git_blob_sha1(path: str | Path) -> str:
     return h.hexdigest()
 
 
-_CHECKSUMS: dict[str, Callable[[Path], str]] = {"sha256": _sha256, "git-blob-sha1": git_blob_sha1}
+_CHECKSUMS: dict[str, Callable[[Path], str]] = {"sha256": _sha256, "git-blob-sha1": git_blob_sha1,
+                                                "sha256-prefix": _sha256}
+
+
+def _matches(actual: str, expected: str, checksum: str) -> bool:
+    return actual.startswith(expected) if checksum == "sha256-prefix" else actual == expected
 
 
 def _is_valid(path: Path, expected: str, digest: Callable[[Path], str] = _sha256) -> bool:
@@ -302,7 +312,7 @@ def _ensure_file(name: str, dest: Path, url_of: Callable[[str], str],
 def _fetch_unless_valid(url: str, target: Path, name: str, expected: str, timeout: float,
                         checksum: str = "sha256") -> bool:
     """Download ``url`` to ``target`` unless it is there with the right hash; True if fetched."""
-    if _is_valid(target, expected, _CHECKSUMS[checksum]):
+    if target.is_file() and _matches(_CHECKSUMS[checksum](target), expected, checksum):
         return False
     tmp = _download_verified(url, target, name, expected, timeout, checksum=checksum)
     os.replace(tmp, target)
@@ -315,9 +325,9 @@ def _download_verified(url: str, target: Path, name: str, expected: str, timeout
     tmp = _temp_path(target)
     try:
         actual = _stream(url, tmp, timeout)
-        if checksum != "sha256":
+        if _CHECKSUMS[checksum] is not _sha256:
             actual = _CHECKSUMS[checksum](tmp)
-        if actual != expected:
+        if not _matches(actual, expected, checksum):
             raise ChecksumError(f"{name}: checksum mismatch (expected {checksum} {expected}, "
                                 f"got {actual}) from {url}; the file was not kept")
     except BaseException:

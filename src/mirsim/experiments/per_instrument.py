@@ -180,7 +180,9 @@ def per_instrument_markdown(table: dict[str, Any]) -> str:
         lines.append(f"| {c} | {100 * s['mean']:.1f} | {s['variance']:.4f} | {s['trials']} | "
                      f"{'—' if paper is None else paper} |")
     if table.get("separation"):
-        lines += ["", "| separated stem | SDR (dB) | SIR (dB) | SAR (dB) |", "|---|---:|---:|---:|"]
+        by = f" ({table['separator']})" if table.get("separator") else ""
+        lines += ["", f"| separated stem{by} | SDR (dB) | SIR (dB) | SAR (dB) |",
+                  "|---|---:|---:|---:|"]
         lines += [f"| {n} | {v['sdr']:.2f} | {v['sir']:.2f} | {v['sar']:.2f} |"
                   for n, v in table["separation"].items()]
     if table.get("correlations"):
@@ -192,10 +194,14 @@ def per_instrument_markdown(table: dict[str, Any]) -> str:
 
 
 def separate_songs(stems: Sequence[Mapping[str, np.ndarray]], sr: int,
-                   separator: str = "hpss") -> list[dict[str, np.ndarray]]:
+                   separator: Any = "hpss", train: Sequence[bool] | None = None
+                   ) -> list[dict[str, np.ndarray]]:
     """Each song with its separated stems added as ``separated-X`` (X: drums, bass, piano),
-    separated from its mix by ``separator`` (``hpss``:
-    :func:`mirsim.separation.hpss.hpss_separate`), once per song.
+    separated from its mix by ``separator``: a name of
+    :func:`mirsim.separation.separators.make_separator` (``hpss``, ``openunmix``, ``umxhq``,
+    ``umxl``, ``htdemucs``) or a separator object. A trainable separator that is not fitted
+    yet is fitted first on the songs where ``train`` is true, and only on them (their mixes
+    and stems); then every song is separated, once.
 
     Examples
     --------
@@ -203,11 +209,18 @@ def separate_songs(stems: Sequence[Mapping[str, np.ndarray]], sr: int,
     >>> sorted(s[0])
     ['mix', 'separated-bass', 'separated-drums', 'separated-piano']
     """
-    if separator != "hpss":
-        raise ValueError(f"unknown separator {separator!r} (valid: hpss)")
-    from mirsim.separation.hpss import hpss_separate
+    from mirsim.separation.separators import make_separator
 
-    return [{**song, **{f"separated-{k}": v for k, v in hpss_separate(song["mix"], sr).items()}}
+    sep = make_separator(separator) if isinstance(separator, str) else separator
+    if getattr(sep, "trainable", False) and not getattr(sep, "is_fitted", False):
+        if train is None:
+            raise ValueError(f"separator {sep.name!r} is trained on the training songs: "
+                             "give train=")
+        if len(train) != len(stems):
+            raise ValueError(f"train has {len(train)} entries for {len(stems)} songs")
+        songs = [song for song, is_train in zip(stems, train) if is_train]
+        sep.fit([song["mix"] for song in songs], songs, sr)
+    return [{**song, **{f"separated-{k}": v for k, v in sep.separate(song["mix"], sr).items()}}
             for song in stems]
 
 

@@ -92,7 +92,7 @@ def is_slakh_stem(path: str | Path) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def _run_models(run: str, stamp: tuple) -> tuple[dict[str, Any], dict[str, str], str]:
+def _run_models(run: str, stamp: tuple) -> tuple[dict[str, Any], dict[str, str], Any]:
     """The models, their fingerprints and the separator of a run (cached while the files of
     its ``model/`` are unchanged: ``stamp``)."""
     from mirsim.artefacts.files import read_json_object
@@ -120,11 +120,15 @@ def _run_models(run: str, stamp: tuple) -> tuple[dict[str, Any], dict[str, str],
                           f"per-instrument index needs")
     models = {c: load_model(model_dir / c) for c in saved}
     prints = {c: model_fingerprint(model_dir / c) for c in saved}
-    return models, prints, str(config.get("separator") or "hpss")
+    from mirsim.separation.separators import run_separator
+
+    separator = run_separator(run_dir, str(config.get("separator") or "hpss"),
+                              config.get("separator_params"))
+    return models, prints, separator
 
 
 def _stamp(run: str) -> tuple:
-    files = sorted((Path(run) / "model").glob("**/*"))
+    files = sorted([*(Path(run) / "model").glob("**/*"), *(Path(run) / "separator").glob("*")])
     return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
 
 
@@ -168,8 +172,9 @@ class PerInstrumentFeature(FeatureExtractor):
         self._load()
 
     def _load(self) -> None:
-        self.models_, self.fingerprints_, self.separator = _run_models(self.run,
-                                                                       _stamp(self.run))
+        self.models_, self.fingerprints_, self.separator_ = _run_models(self.run,
+                                                                        _stamp(self.run))
+        self.separator = self.separator_.name  # what the identity and index.json record
         self.aspects = ("mix", *(x for x in ASPECT_INSTRUMENTS if x in self.models_
                                  or f"separated-{x}" in self.models_))
 
@@ -256,7 +261,8 @@ class PerInstrumentFeature(FeatureExtractor):
                 out[aspect] = (signal, aspect, "stems")
                 continue
             if separated is None:
-                separated = separate_songs([{"mix": mix}], self.sample_rate, self.separator)[0]
+                separated = separate_songs([{"mix": mix}], self.sample_rate,
+                                           self.separator_)[0]
             out[aspect] = (separated[f"separated-{aspect}"], self.model_of(aspect, False),
                            "separated")
         return out

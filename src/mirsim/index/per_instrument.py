@@ -147,7 +147,7 @@ def song_files(files: list, extractor: Any) -> list:
 STEMS_CACHE = "stems"
 
 
-def stem_file(song: Path, sha256: str, aspect: str, separator: str,
+def stem_file(song: Path, sha256: str, aspect: str, separator: Any,
               cache_root: Path | None = None) -> Path:
     """A sound file of one aspect of a song, to listen to: the mix itself for ``mix``; for a
     Slakh-layout mix, the track's stem of that instrument (its file when the instrument has
@@ -182,14 +182,14 @@ def stem_file(song: Path, sha256: str, aspect: str, separator: str,
         if len(stems) == 1:
             return stems[0].audio
     folder = Path(cache_root) if cache_root is not None else cache_dir() / STEMS_CACHE
-    how = "stems" if track is not None else separator
+    how = "stems" if track is not None else getattr(separator, "name", separator)
     target = folder / sha256[:2] / f"{sha256}-{how}-{aspect}.wav"
     if not target.is_file():
         _write_stem(target, _stem_signal(song, track, aspect, separator), SAMPLE_RATE)
     return target
 
 
-def _stem_signal(song: Path, track: Any, aspect: str, separator: str) -> np.ndarray:
+def _stem_signal(song: Path, track: Any, aspect: str, separator: Any) -> np.ndarray:
     """The signal of ``aspect``: the sum of a track's stems of it, or the separated mix."""
     from mirsim.audio import load_audio
     from mirsim.datasets.slakh import group_audio

@@ -84,6 +84,7 @@ class LibraryService:
     _maps: dict[str | None, EncodedJSON] = field(default_factory=dict, repr=False)
     _rows_by_path: dict[str, int] | None = field(default=None, repr=False)
     _lower_paths: np.ndarray | None = field(default=None, repr=False)
+    _separator: Any = field(default=None, repr=False)  # a per-instrument run's, once loaded
 
     # -- items ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -148,9 +149,20 @@ class LibraryService:
         sha = str(self.index.columns["sha256"][i])
         with self.query_lock:  # one separation at a time (CPU-bound)
             try:
-                return stem_file(song, sha, aspect, about["separator"])
+                return stem_file(song, sha, aspect, self._run_separator(about))
             except SoundIndexError as exc:
                 raise UnknownItem(f"item {i}: {exc}") from None
+
+    def _run_separator(self, about: dict[str, Any]) -> Any:
+        """The separator of the index's per-instrument run (its fitted one when it has one),
+        loaded once."""
+        from mirsim.separation.separators import run_separator
+
+        if self._separator is None:
+            run = about.get("run")
+            self._separator = run_separator(run if run and Path(run).is_dir() else None,
+                                            about["separator"])
+        return self._separator
 
     # -- neighbours, search -----------------------------------------------------------------
     def neighbors(self, i: int, k: int = 10, exclude_same_group: bool = False) -> dict[str, Any]:
