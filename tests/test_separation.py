@@ -16,7 +16,8 @@ from mirsim.datasets.download import ChecksumError, fetch_file
 from mirsim.datasets.synthetic_multitrack import synthetic_multitrack
 from mirsim.errors import MirsimError
 from mirsim.experiments.per_instrument import separate_songs
-from mirsim.separation.separators import HPSSSeparator, load_separator, make_separator
+from mirsim.separation.separators import (HPSSSeparator, load_separator, make_separator,
+                                         run_separator)
 from mirsim.separation.unmix import TARGETS, OpenUnmixSeparator, UnmixNet
 
 SR = 8000
@@ -71,6 +72,18 @@ def test_save_and_load_give_identical_stems(fitted, songs, tmp_path):
     mix = songs[3]["mix"]
     for name, stem in fitted.separate(mix, SR).items():
         assert np.array_equal(again.separate(mix, SR)[name], stem)
+
+
+def test_a_run_separates_with_its_own_fitted_separator(fitted, songs, tmp_path):
+    """What index builds and the stem endpoint use: the run's saved separator, never a new
+    untrained one; a trainable separator the run did not save is a one-line error."""
+    fitted.save(tmp_path / "run" / "separator")
+    mine = run_separator(tmp_path / "run", "openunmix")
+    mix = songs[3]["mix"]
+    assert np.array_equal(mine.separate(mix, SR)["bass"], fitted.separate(mix, SR)["bass"])
+    assert run_separator(tmp_path / "other", "hpss").name == "hpss"
+    with pytest.raises(MirsimError, match="not saved"):
+        run_separator(tmp_path / "other", "openunmix")
 
 
 def test_an_unfitted_or_wrong_rate_separation_is_a_one_line_error(fitted, songs):
