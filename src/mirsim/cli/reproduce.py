@@ -417,9 +417,13 @@ def reproduce_linear_methods(
 def reproduce_per_instrument(
     data: Optional[str] = typer.Option(None, help="multitrack (a Slakh2100-layout folder: "
                                                   "the songs `mirsim data build multitrack` "
-                                                  "renders, or --slakh-root; the default) or "
+                                                  "renders, or --slakh-root; the default), "
                                                   "synthetic (songs of tones and noise, made "
-                                                  "here; the default of --quick)."),
+                                                  "here; the default of --quick) or "
+                                                  "soundtracks (the recorded game music of "
+                                                  "Debian packages: --songs pieces, the "
+                                                  "games' in turn; mix and separated-* "
+                                                  "conditions only)."),
     slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder (a real "
                                                          "Slakh2100 or babyslakh; default: "
                                                          "where `mirsim data build "
@@ -510,13 +514,16 @@ def _per_instrument_segments(config: dict):
     wrong = [c for c in config["conditions"] if c not in CONDITIONS]
     if wrong:
         raise MirsimError(f"unknown condition {wrong[0]!r} (valid: {', '.join(CONDITIONS)})")
-    if config["data"] not in ("synthetic", "multitrack"):
-        raise MirsimError(f"--data {config['data']}: valid are synthetic and multitrack")
+    if config["data"] not in ("synthetic", "multitrack", "soundtracks"):
+        raise MirsimError(f"--data {config['data']}: valid are synthetic, multitrack and "
+                          f"soundtracks")
     size, sr = config["data_params"], 22050
     if not 0 < size["test_songs"] < size["songs"]:
         raise MirsimError("--test-songs must be at least 1 and fewer than --songs")
     if config["data"] == "multitrack":
         names, stems = _slakh_stems(config, sr)
+    elif config["data"] == "soundtracks":
+        names, stems = _soundtrack_mixes(config, sr)
     else:
         stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
         names = [f"song{i:03d}" for i in range(len(stems))]
@@ -527,8 +534,34 @@ def _per_instrument_segments(config: dict):
         stems = separate_songs(stems, sr, config["separator"])
     segments = {c: condition_segments(names, condition_audio(stems, c), sr, train, n_mels=n_mels)
                 for c in config["conditions"]}
-    separation = separation_table(stems, [not t for t in train]) if separated else {}
+    has_stems = all(i in stems[0] for i in ("drums", "bass", "piano"))  # not recordings
+    separation = (separation_table(stems, [not t for t in train]) if separated and has_stems
+                  else {})
     return segments, separation, sr
+
+
+def _soundtrack_mixes(config: dict, sr: int):
+    """The pieces (names, ``{"mix"}`` each) of the recorded soundtracks: the first ``songs``
+    of them, the games' in turn, their first ``seconds``. Recordings have no stems: an
+    instrument condition is refused."""
+    from mirsim.audio import load_audio
+    from mirsim.datasets.soundtracks import interleaved_pieces, soundtrack_items
+    from mirsim.errors import MirsimError
+    from mirsim.models.per_instrument import INSTRUMENTS
+
+    stemmed = [c for c in config["conditions"] if c in INSTRUMENTS]
+    if stemmed:
+        raise MirsimError(f"--data soundtracks: condition {stemmed[0]!r} needs the original "
+                          f"stems, which recorded music does not have (valid: mix, "
+                          f"separated-drums, separated-bass, separated-piano)")
+    size = config["data_params"]
+    items = soundtrack_items()
+    if size["songs"] > len(items):
+        raise MirsimError(f"--data soundtracks: {len(items)} pieces, --songs {size['songs']} "
+                          f"asked for (e.g. --songs {len(items)} --test-songs 19)")
+    pieces = interleaved_pieces(items, size["songs"])
+    mixes = [{"mix": load_audio(p, sr=sr, duration=size["seconds"])} for p in pieces["path"]]
+    return pieces["id"].tolist(), mixes
 
 
 def _slakh_stems(config: dict, sr: int):
