@@ -11,7 +11,7 @@ import typer
 
 from mirsim.cli import options as opt
 from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_with_progress,
-                               out, progress_bar, set_threads)
+                               out, progress_bar, set_threads, takes_device)
 
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce the tables of the papers.")
 
@@ -37,6 +37,7 @@ def reproduce_table1(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    device: str = opt.Device,
     metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
                                                   "map_at_r; with --judgments also "
@@ -82,6 +83,10 @@ def reproduce_table1(
                              judgments=None if listeners is None else listeners.source)
 
     config, done, run_dir = _start_or_resume(TABLE1, resume, new_config)
+    networks = [m for m in config["models"] if takes_device(m)]
+    _set_device(config, resume, device, lambda: [
+        config["model_params"].setdefault(m, {}) for m in networks
+        if device != "cpu" or m in config["model_params"]])
     if resume is not None and config.get("judgments"):
         listeners = load_judgments(config["judgments"])
     available = judgment_metrics(listeners)
@@ -269,6 +274,7 @@ def reproduce_multidim(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    device: str = opt.Device,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
@@ -287,13 +293,15 @@ def reproduce_multidim(
     from mirsim.artefacts.runs import runs_root
     from mirsim.config import data_cache_dir
     from mirsim.experiments.judgments import load_judgments
-    from mirsim.experiments.multidim import (MULTIDIM, QUICK, multidim_config,
+    from mirsim.experiments.multidim import (MULTIDIM, QUICK, ROWS, multidim_config,
                                              multidim_markdown, multidim_radar, row_features,
                                              run_multidim)
 
     runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     kind = MULTIDIM
+    networks = lambda c: [c["model_params"][r] for r in c["rows"]  # noqa: E731
+                          if takes_device(ROWS[r].model)]
     settings = {"songs": songs, "epochs": epochs, "folds": folds, "segments": segments}
     if quick:
         settings = {**settings, **QUICK}
@@ -302,6 +310,7 @@ def reproduce_multidim(
     config, done, run_dir = _start_or_resume(kind, resume, lambda: multidim_config(
         seed=seed, rows=_names(rows) if rows else None, lr=lr, data=data,
         judgments=judgments, **settings))
+    _set_device(config, resume, device, lambda: networks(config))
     judged = None if config.get("judgments") is None else load_judgments(config["judgments"])
     sets: dict = {}
 
@@ -324,6 +333,23 @@ def reproduce_multidim(
                              judgments=judged)
     multidim_radar(table, Path(run_dir) / "multidim.png")
     _finish(kind, run_dir, table, multidim_markdown(table), as_json)
+
+
+def _set_device(config: dict, resume: Optional[Path], device: str,
+               networks: Callable[[], list[dict]]) -> None:
+    """``--device`` into the parameters of the networks of a configuration (``networks()``:
+    their parameter dicts): of a new run (``resume`` None), or of a resumed one when
+    ``--device`` is given (where it trains is not part of the result)."""
+    from mirsim.training.devices import resolve_device
+
+    resolve_device(device)
+    if device == "cpu" and resume is not None:
+        return  # the default: the run keeps the device it was started with
+    for params in networks():
+        if device == "cpu":
+            params.pop("device", None)
+        else:
+            params["device"] = device
 
 
 def _names(text: str) -> list[str]:
@@ -451,6 +477,7 @@ def reproduce_per_instrument(
     paper: bool = typer.Option(False, "--paper", help="The paper's size: 150 epochs, 5 trials, "
                                                       "61.5 s a song (40 training segments); "
                                                       "hundreds of CPU hours (see the README)."),
+    device: str = opt.Device,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
@@ -487,6 +514,7 @@ def reproduce_per_instrument(
             model_params=params_config(model_params("segment-cnn", pairs)))
 
     config, done, run_dir = _start_or_resume(PER_INSTRUMENT, resume, new_config)
+    _set_device(config, resume, device, lambda: [config["model_params"]])
     segments, separation, sr = _per_instrument_segments(config)
     if run_dir is None:
         run_dir = PER_INSTRUMENT.start(config, f"per-instrument-{config['data']}", runs)
