@@ -90,7 +90,8 @@ def test_train_device_reaches_the_saved_model(library, tmp_path):
 
 def test_reproduce_per_instrument_device_reaches_the_run_config(tmp_path):
     r = CliRunner().invoke(app, [
-        "reproduce", "per-instrument", "--songs", "4", "--test-songs", "2", "--seconds", "4",
+        "reproduce", "per-instrument", "--data", "synthetic", "--songs", "4", "--test-songs",
+        "2", "--seconds", "4",
         "--trials", "1", "--epochs", "1", "-p", "channels=4", "-p", "n_mels=16",
         "--conditions", "mix", "--device", "auto", "--runs", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output

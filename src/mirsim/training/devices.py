@@ -18,10 +18,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-
-import torch
+from typing import TYPE_CHECKING
 
 from mirsim.errors import MirsimError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DEVICE_CHOICES", "current_embedding_device", "embedding_device", "is_device_name",
            "resolve_device"]
@@ -33,12 +35,17 @@ _NAME = re.compile(r"^(cpu|cuda|cuda:\d+|mps|auto)$")
 _EMBEDDING_DEVICE: ContextVar[str] = ContextVar("mirsim_embedding_device", default="cpu")
 
 
+def _check_name(name: str) -> None:
+    if not is_device_name(name):
+        raise MirsimError(f"unknown device {name!r} (valid: {DEVICE_CHOICES})")
+
+
 def is_device_name(value: object) -> bool:
     """Whether ``value`` is a device name ``--device`` accepts (available here or not)."""
     return isinstance(value, str) and bool(_NAME.match(value))
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """The torch device called ``name``, checked to be usable on this machine.
 
     Raises
@@ -54,8 +61,9 @@ def resolve_device(name: str) -> torch.device:
     ...
     mirsim.errors.MirsimError: unknown device 'tpu' (valid: cpu, cuda, cuda:N, mps or auto)
     """
-    if not is_device_name(name):
-        raise MirsimError(f"unknown device {name!r} (valid: {DEVICE_CHOICES})")
+    import torch
+
+    _check_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -74,23 +82,26 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextmanager
-def embedding_device(name: str) -> Iterator[torch.device]:
+def embedding_device(name: str) -> Iterator[str]:
     """Within the block, models that :func:`mirsim.models.load_model` loads embed on ``name``
-    (checked here first): how ``mirsim index build`` and ``query`` pass ``--device`` down to
-    the models an index loads, however deep.
+    (checked here first; ``cpu`` without importing torch, for the commands that start fast):
+    how ``mirsim index build`` and ``query`` pass ``--device`` down to the models an index
+    loads, however deep.
 
     Examples
     --------
-    >>> with embedding_device("auto") as device:
+    >>> with embedding_device("auto"):
     ...     current_embedding_device()
     'auto'
     >>> current_embedding_device()
     'cpu'
     """
-    device = resolve_device(name)
+    _check_name(name)
+    if name != "cpu":
+        resolve_device(name)
     token = _EMBEDDING_DEVICE.set(name)
     try:
-        yield device
+        yield name
     finally:
         _EMBEDDING_DEVICE.reset(token)
 
