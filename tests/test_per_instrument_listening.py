@@ -131,3 +131,22 @@ def test_what_cannot_be_exported_is_one_line(run, tmp_path):
     r = design(synthetic, "--instrument", "drums")
     assert r.exit_code != 0 and "made in memory: no audio file" in r.output
     assert not (tmp_path / "t").exists()
+
+
+def test_a_song_silent_in_one_condition_is_left_out_of_the_comparisons():
+    """A separated stem silent in a test song (no segment): the song has no row in that
+    condition; Table III and the listening sets use the songs every condition has."""
+    from mirsim.experiments.per_instrument import listening_design, summarise
+
+    rng = np.random.default_rng(0)
+    songs = [f"s{i}" for i in range(10)]
+
+    def cell(names):
+        P = rng.random((len(names), 2))
+        return {"trial-0": {"accuracy": 0.5, "songs": names,
+                            "song_distances": np.linalg.norm(P[:, None] - P[None], axis=-1)}}
+
+    table = summarise({"cells": {"mix": cell(songs), "separated-bass": cell(songs[1:])}})
+    assert table["correlation_songs"] == songs[1:] and len(table["correlations"]) == 1
+    test = listening_design(table, "separated-bass", {s: f"/{s}.flac" for s in songs}, seed=1)
+    assert [item["name"] for item in test.items] == songs[1:] and test.trials
