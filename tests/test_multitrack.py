@@ -369,3 +369,69 @@ def test_reproduce_per_instrument_runs_on_a_slakh_folder(tmp_path):
     tracks = ["Track00001", "Track00002", "Track00003", "Track00004"]
     held_out = [t for t, train in zip(tracks, training_songs(4, 2, seed=0)) if not train]
     assert songs == held_out  # the test songs drawn from the seed
+
+
+# -- build options: soundfont and instruments needed ---------------------------------------------
+@needs_packages
+def test_soundfont_choice_names_and_files(tmp_path):
+    from mirsim.datasets.multitrack import soundfont_choice
+
+    fluid = grooves.soundfont_files(["fluidr3"])["fluidr3"]
+    assert soundfont_choice("fluid") == {"fluidr3": fluid}
+    assert soundfont_choice(str(fluid)) == {fluid.stem: fluid}
+    try:
+        both = soundfont_choice("both")
+    except MirsimError:  # MuseScore General not installed
+        both = None
+    assert both is None or set(both) == {"fluidr3", "musescore"}
+    (tmp_path / "notes.txt").write_text("x")
+    for bad in ("fluidsynth", str(tmp_path / "notes.txt"), str(tmp_path / "none.sf2")):
+        with pytest.raises(DataError, match="not fluid, musescore or both"):
+            soundfont_choice(bad)
+
+
+@needs_packages
+def test_a_soundfont_file_and_fewer_instruments_needed(tmp_path):
+    """A soundfont given as a file renders every song; with one instrument needed the
+    drums-only song is kept, where four needed skip it."""
+    from mirsim.datasets.multitrack import soundfont_choice
+
+    fluid = grooves.soundfont_files(["fluidr3"])["fluidr3"]
+    small = {**SMALL, "soundfonts": soundfont_choice(str(fluid))}
+    m = build_multitrack(tmp_path, songs=2, sources=_sources(), min_instruments=1, **small)
+    assert [t["key"] for t in m["tracks"]] == [f"simutrans-data:{SIMUTRANS_SONG}",
+                                               "test:drums.mid"]
+    assert m["params"]["min_instruments"] == 1 and list(m["params"]["soundfonts"]) == [
+        fluid.stem]
+    drums = yaml.safe_load((tmp_path / "Track00002" / "metadata.yaml").read_text())
+    assert {s["group"] for s in drums["stems"].values()} == {"drums"}
+    assert all(s["plugin_name"] == fluid.name for s in drums["stems"].values())
+
+
+def test_build_options_are_refused_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    for args, message in ((["multitrack", "--soundfont", "nonesuch"], "--soundfont nonesuch"),
+                          (["grooves", "--min-instruments", "2"],
+                           "--min-instruments is an option of `data build multitrack`"),
+                          (["multitrack", "--min-instruments", "5"], "5")):
+        r = CliRunner().invoke(app, ["data", "build", *args, "--out", str(tmp_path / "x")])
+        assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, r.output
+
+
+@needs_packages
+@pytest.mark.slow
+def test_cli_build_options_reach_the_manifest(tmp_path):
+    from typer.testing import CliRunner
+
+    from mirsim.cli import app
+
+    out = tmp_path / "multitrack"
+    r = CliRunner().invoke(app, ["data", "build", "multitrack", "--songs", "1", "--seconds",
+                                 "2", "--soundfont", "fluid", "--min-instruments", "2",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    params = json.loads((out / "manifest.json").read_text())["params"]
+    assert params["min_instruments"] == 2 and list(params["soundfonts"]) == ["fluidr3"]

@@ -109,3 +109,34 @@ def test_reproduce_multidim_on_soundtracks(tmp_path, monkeypatch):
     # three pieces a soundtrack may have no two alike in tempo or key: no triplet, no score
     means = [s["mean"] for s in cell["single"].values()]
     assert all(m is None or np.isnan(m) or 0.0 <= m <= 1.0 for m in means), means
+
+
+@needs_packages
+def test_reproduce_per_instrument_on_soundtracks(tmp_path, monkeypatch):
+    """Track identification of the mix and a separated stem on recorded pieces: the pieces
+    of both games, the held-out ones drawn from the seed; no Table I (no reference stems)."""
+    from mirsim.datasets.soundtracks import interleaved_pieces
+    from mirsim.experiments.per_instrument import training_songs
+
+    monkeypatch.setenv("MIRSIM_CACHE_DIR", str(tmp_path / "cache"))
+    runs = str(tmp_path / "runs")
+    r = CliRunner().invoke(app, [
+        "reproduce", "per-instrument", "--data", "soundtracks", "--songs", "4",
+        "--test-songs", "2", "--seconds", "6", "--trials", "1", "--epochs", "1",
+        "-p", "channels=4", "-p", "n_mels=16", "--conditions", "mix,separated-bass",
+        "--runs", runs, "--json"])
+    assert r.exit_code == 0, r.output
+    table = json.loads(r.stdout.strip().splitlines()[-1])
+    assert table["complete"] and set(table["accuracy"]) == {"mix", "separated-bass"}
+    assert not table["separation"]
+    pieces = interleaved_pieces(soundtrack_items(), 4)["id"].tolist()
+    assert {p.split("/")[0] for p in pieces} == set(PACKAGES.values())
+    held_out = [p for p, train in zip(pieces, training_songs(4, 2, seed=0)) if not train]
+    assert table["cells"]["mix"]["trial-0"]["songs"] == sorted(held_out)
+    for condition, message in (("drums", "needs the original stems"),):
+        bad = CliRunner().invoke(app, ["reproduce", "per-instrument", "--data", "soundtracks",
+                                       "--conditions", f"mix,{condition}", "--runs", runs])
+        assert bad.exit_code != 0 and message in bad.output and "Traceback" not in bad.output
+    bad = CliRunner().invoke(app, ["reproduce", "per-instrument", "--data", "soundtracks",
+                                   "--songs", "100000", "--conditions", "mix", "--runs", runs])
+    assert bad.exit_code != 0 and "--songs 100000 asked for" in bad.output

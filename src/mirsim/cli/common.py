@@ -212,3 +212,29 @@ def dimensions_table(title: str, dimensions: dict[str, dict[str, dict[str, float
                                             if own else [])
         table.add_row(d, *cells)
     return table
+
+
+def device_params(model: str, device: str) -> dict:
+    """``{"device": device}`` for a model with a network (``{}`` for the CPU, the default, and
+    for models without one); a device this machine does not have is a one-line error before
+    any work.
+
+    >>> device_params("mlp", "auto"), device_params("lda", "auto"), device_params("mlp", "cpu")
+    ({'device': 'auto'}, {}, {})
+    """
+    from mirsim.training.devices import resolve_device
+
+    resolve_device(device)
+    return {"device": device} if device != "cpu" and takes_device(model) else {}
+
+
+def takes_device(model: str) -> bool:
+    """Whether the model called ``model`` has a network (a ``device`` parameter).
+
+    >>> takes_device("segment-cnn"), takes_device("csn"), takes_device("lmnn")
+    (True, True, False)
+    """
+    from mirsim.registries import MODELS
+    from mirsim.registry import class_params
+
+    return "device" in class_params(MODELS.get(model))

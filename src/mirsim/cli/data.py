@@ -66,18 +66,31 @@ def data_build(
                                                                "first 60)."),
     seed: int = typer.Option(0, min=0, help="Chooses every song's genre, instrumentation, "
                                            "tempo, key and soundfont."),
+    soundfont: Optional[str] = typer.Option(None, help="multitrack: the soundfonts songs are "
+                                                       "drawn from: fluid, musescore, both "
+                                                       "(the default) or a .sf2/.sf3 file."),
+    min_instruments: Optional[int] = typer.Option(None, min=1, max=4,
+                                                  help="multitrack: how many of drums, bass, "
+                                                       "piano and guitar a song needs (1-4; "
+                                                       "default 4)."),
 ) -> None:
     """Make a rendered data set (cached: a second build does nothing; an interrupted one
     resumes)."""
-    from mirsim.errors import UnknownNameError
+    from mirsim.errors import MirsimError, UnknownNameError
 
     builders = {"grooves": _build_grooves, "multitrack": _build_multitrack}
     if name not in builders:
         raise UnknownNameError("buildable data set", name, list(builders))
+    options = {k: v for k, v in (("soundfont", soundfont),
+                                 ("min_instruments", min_instruments)) if v is not None}
+    if options and name != "multitrack":
+        raise MirsimError(f"--{next(iter(options)).replace('_', '-')} is an option of "
+                          f"`data build multitrack`")
     with progress_bar() as progress:
         task = progress.add_task(name, total=songs)
         where = builders[name](root, songs, seconds, seed,
-                               lambda d, t: progress.update(task, completed=d, total=t))
+                               lambda d, t: progress.update(task, completed=d, total=t),
+                               **options)
     out.print(where)
 
 
@@ -89,12 +102,15 @@ def _build_grooves(root, songs, seconds, seed, progress) -> str:
     return f"{c.summary()}\nsongs in {Path(c.items['path'][0]).parent.parent}"
 
 
-def _build_multitrack(root, songs, seconds, seed, progress) -> str:
+def _build_multitrack(root, songs, seconds, seed, progress, soundfont: str = "both",
+                      min_instruments: int = 4) -> str:
     from collections import Counter
 
-    from mirsim.datasets.multitrack import build_multitrack
+    from mirsim.datasets.multitrack import build_multitrack, soundfont_choice
 
     m = build_multitrack(root, songs or 199, seed, progress=progress,
+                         soundfonts=soundfont_choice(soundfont),
+                         min_instruments=min_instruments,
                          **({"seconds": seconds} if seconds else {}))
     sources = Counter(t["source"].get("package", "mma") for t in m["tracks"])
     return (f"multitrack: {len(m['tracks'])} songs ("

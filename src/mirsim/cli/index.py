@@ -21,6 +21,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from mirsim.cli import options as opt
 from mirsim.cli.common import err, fail_cleanly, out, progress_bar
 
 index_app = typer.Typer(no_args_is_help=True,
@@ -79,10 +80,12 @@ def index_build(
                                                     "--out, wait for it to finish (default: "
                                                     "fail at once, naming its pid)."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: the build report."),
+    device: str = opt.Device,
 ) -> None:
     """Build or update the index of a sound library (written atomically; one build of an
     index at a time)."""
     from mirsim.index import build_index
+    from mirsim.training.devices import embedding_device
 
     n_jobs = _check_workers(workers, scheduler)
     fparams = {}
@@ -91,7 +94,7 @@ def index_build(
         from mirsim.features import extractor_class
 
         fparams = parse_params(feature_param, extractor_class(feature or "mfcc"), "feature")
-    with progress_bar() as progress:
+    with embedding_device(device), progress_bar() as progress:
         report = build_index(directory, out_dir, run_dir=run, feature=feature,
                              feature_params=fparams, approximate=approximate, group_by=group_by,
                              n_jobs=n_jobs, rehash=rehash, seed=seed, scheduler=scheduler,
@@ -230,10 +233,12 @@ def query(
                                          help="Shorthand for --aspects NAME=1: this aspect "
                                               "alone (e.g. --aspect drums: the songs whose "
                                               "drums sound like AUDIO's)."),
+    device: str = opt.Device,
 ) -> None:
     """Find the sounds of an index nearest to a sound file, or to the prototype of a label
     (by the index's distance, or by a weighted mix of its aspects)."""
     from mirsim.index import SoundIndex, SoundIndexError
+    from mirsim.training.devices import embedding_device
 
     if k < 1:
         raise SoundIndexError(f"-k must be at least 1 (got {k})")
@@ -244,13 +249,15 @@ def query(
         raise SoundIndexError("--exclude-same-group needs a query sound; a prototype has no "
                               "group")
     weights = _aspect_weights(aspects, aspect, prototype)
-    loaded = SoundIndex.load(index)
-    if prototype is not None:
-        result = loaded.query_prototype(prototype, k=k)
-    elif weights is not None:
-        result = loaded.query_aspects(audio, weights, k=k, exclude_same_group=exclude_same_group)
-    else:
-        result = loaded.query_audio(audio, k=k, exclude_same_group=exclude_same_group)
+    with embedding_device(device):  # the index's model is loaded, and embeds, in here
+        loaded = SoundIndex.load(index)
+        if prototype is not None:
+            result = loaded.query_prototype(prototype, k=k)
+        elif weights is not None:
+            result = loaded.query_aspects(audio, weights, k=k,
+                                          exclude_same_group=exclude_same_group)
+        else:
+            result = loaded.query_audio(audio, k=k, exclude_same_group=exclude_same_group)
     if as_json:
         print(json.dumps(result.to_json()))
         return

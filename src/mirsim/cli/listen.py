@@ -1,7 +1,9 @@
 """``mirsim listen``: listening tests in the browser.
 
 * ``mirsim listen design (--index INDEX | --data DATA) --kind KIND --out TEST_DIR``: a test
-  directory (``test.json`` and ``answers.sqlite``; see :mod:`mirsim.listening.design`).
+  directory (``test.json`` and ``answers.sqlite``; see :mod:`mirsim.listening.design`);
+  ``--per-instrument RUN_DIR --instrument X``: the per-instrument paper's listening sets of
+  a ``reproduce per-instrument`` run (:mod:`mirsim.listening.per_instrument`).
 * ``mirsim listen serve TEST_DIR``: the test's web page; prints one link per listener.
 * ``mirsim listen export TEST_DIR``: the answers as a judgments CSV (``--judgments``).
 * ``mirsim listen consensus --judgments FILE --clusters N``: a consensus partition of the
@@ -26,7 +28,8 @@ listen_app = typer.Typer(no_args_is_help=True, add_completion=False,
 @fail_cleanly
 def design(
     out_dir: Path = typer.Option(..., "--out", help="Test directory to create."),
-    kind: str = typer.Option(..., help="free-sorting, triplets or pairwise."),
+    kind: Optional[str] = typer.Option(None, help="free-sorting, triplets or pairwise "
+                                                  "(--per-instrument: triplets)."),
     index: Optional[Path] = typer.Option(None, help="Index directory whose sounds to test."),
     data: Optional[str] = typer.Option(None, help="Or: data set name, folder or CSV manifest."),
     n: Optional[int] = typer.Option(None, help="Trials (triplets, pairwise; default 50), or "
@@ -40,13 +43,34 @@ def design(
                    "paper's listening sets): the positive among the 2 nearest by --index's "
                    "metric, the negative among the 2 nearest by this index's (the same "
                    "library, another metric, e.g. the mix's); overlapping anchors skipped."),
+    per_instrument: Optional[Path] = typer.Option(
+        None, "--per-instrument", help="Or: a `mirsim reproduce per-instrument` run directory "
+                                       "(--data multitrack or soundtracks): the paper's "
+                                       "listening sets of --instrument over its test songs, "
+                                       "10 s clips of their mixes."),
+    instrument: Optional[str] = typer.Option(None, help="With --per-instrument: the "
+                                                        "condition whose metric gives the "
+                                                        "positive, e.g. drums or "
+                                                        "separated-drums (the mix's gives "
+                                                        "the negative)."),
+    sets: int = typer.Option(8, min=1, help="With --per-instrument: valid sets wanted (fewer "
+                                            "when fewer anchors are valid)."),
 ) -> None:
-    """Design a listening test over the sounds of an index or a data set."""
+    """Design a listening test over the sounds of an index or a data set, or the
+    per-instrument paper's listening sets of a run."""
     from mirsim.listening.design import (design_test, sounds_of_data, sounds_of_index,
                                          write_test)
 
+    if per_instrument is not None:
+        _per_instrument_design(per_instrument, instrument, kind, sets, seed, listeners,
+                               out_dir, other=index or data or n or active or contrast_index)
+        return
+    if instrument is not None:
+        raise MirsimError("--instrument goes with --per-instrument RUN_DIR")
+    if kind is None:
+        raise MirsimError("--kind is needed (free-sorting, triplets or pairwise)")
     if (index is None) == (data is None):
-        raise MirsimError("give one of --index and --data")
+        raise MirsimError("give one of --index and --data (or --per-instrument)")
     if active and (index is None or kind != "triplets"):
         raise MirsimError("--active chooses triplets from an index's embeddings: needs "
                           "--kind triplets and --index")
@@ -70,6 +94,27 @@ def design(
     out.print(f"{out_dir}: {test.kind} test, {len(test.items)} sounds, {len(test.trials)} "
               f"trial(s), listeners {', '.join(test.listeners)} (`mirsim listen serve "
               f"{out_dir}`)", highlight=False, soft_wrap=True)
+
+
+def _per_instrument_design(run_dir: Path, instrument: Optional[str], kind: Optional[str],
+                           sets: int, seed: int, listeners: str, out_dir: Path,
+                           other) -> None:
+    from mirsim.listening.per_instrument import export_per_instrument_test
+
+    if other:
+        raise MirsimError("--per-instrument designs its own sets: not with --index, --data, "
+                          "-n, --active or --contrast-index")
+    if kind not in (None, "triplets"):
+        raise MirsimError(f"--per-instrument designs triplets, not {kind}")
+    if instrument is None:
+        raise MirsimError("--per-instrument needs --instrument (e.g. drums)")
+    test = export_per_instrument_test(run_dir, instrument, out_dir, n_sets=sets, seed=seed,
+                                      listeners=listeners.split(","))
+    few = f" (of {sets} asked: no more valid anchors)" if len(test.trials) < sets else ""
+    out.print(f"{out_dir}: {instrument} listening sets, {len(test.trials)} trial(s){few}, "
+              f"{len(test.items)} clips of {test.extra['clip_seconds']:g} s, listeners "
+              f"{', '.join(test.listeners)} (`mirsim listen serve {out_dir}`)",
+              highlight=False, soft_wrap=True)
 
 
 @listen_app.command("export")

@@ -23,6 +23,9 @@ Jobs = typer.Option(_CORES, "--jobs", min=1,
                     help="Folds trained at once (one process and torch thread each).")
 Threads = typer.Option(None, "--threads", min=1, help="Torch threads for training.")
 Runs = typer.Option(None, "--runs", help="Where to create the run directory.")
+Device = typer.Option("cpu", "--device", help="Where networks train and embed: cpu, cuda, "
+                                              "cuda:N, mps or auto (a CUDA GPU if there is "
+                                              "one, else the CPU).")
 Json = typer.Option(False, "--json", help="Last stdout line: the result as JSON.")
 #: Options of the resumable ``reproduce`` tables.
 TableJson = typer.Option(False, "--json", help="Last stdout line: the table as JSON.")
@@ -38,6 +41,6 @@ Judgments = typer.Option(None, "--judgments",
                               "triplet_agreement_high (mean ± std over listeners) and the human "
                               "reference.")
 
-__all__ = ["Distance", "Jobs", "Json", "Judgments", "Loss", "Miner", "Optional", "Param", "Path",
+__all__ = ["Device", "Distance", "Jobs", "Json", "Judgments", "Loss", "Miner", "Optional", "Param", "Path",
            "QuickNetworks", "Resume", "Runs", "Sampler", "SolRoot", "TableJson", "Threads",
            "Workers"]

@@ -11,7 +11,7 @@ import typer
 
 from mirsim.cli import options as opt
 from mirsim.cli.common import (data_options, err, fail_cleanly, load_features_with_progress,
-                               out, progress_bar, set_threads)
+                               out, progress_bar, set_threads, takes_device)
 
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce the tables of the papers.")
 
@@ -37,6 +37,7 @@ def reproduce_table1(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    device: str = opt.Device,
     metrics: str = typer.Option("ii_p_at_5", help="Comma-separated metrics shown in the "
                                                   "Markdown table (p_at_1, p_at_5, ii_p_at_5, "
                                                   "map_at_r; with --judgments also "
@@ -82,6 +83,10 @@ def reproduce_table1(
                              judgments=None if listeners is None else listeners.source)
 
     config, done, run_dir = _start_or_resume(TABLE1, resume, new_config)
+    networks = [m for m in config["models"] if takes_device(m)]
+    _set_device(config, resume, device, lambda: [
+        config["model_params"].setdefault(m, {}) for m in networks
+        if device != "cpu" or m in config["model_params"]])
     if resume is not None and config.get("judgments"):
         listeners = load_judgments(config["judgments"])
     available = judgment_metrics(listeners)
@@ -269,6 +274,7 @@ def reproduce_multidim(
     workers: int = opt.Workers,
     jobs: int = opt.Jobs,
     threads: Optional[int] = opt.Threads,
+    device: str = opt.Device,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
@@ -287,13 +293,15 @@ def reproduce_multidim(
     from mirsim.artefacts.runs import runs_root
     from mirsim.config import data_cache_dir
     from mirsim.experiments.judgments import load_judgments
-    from mirsim.experiments.multidim import (MULTIDIM, QUICK, multidim_config,
+    from mirsim.experiments.multidim import (MULTIDIM, QUICK, ROWS, multidim_config,
                                              multidim_markdown, multidim_radar, row_features,
                                              run_multidim)
 
     runs_root(runs)  # an unwritable --runs is refused before any work
     set_threads(threads)
     kind = MULTIDIM
+    networks = lambda c: [c["model_params"][r] for r in c["rows"]  # noqa: E731
+                          if takes_device(ROWS[r].model)]
     settings = {"songs": songs, "epochs": epochs, "folds": folds, "segments": segments}
     if quick:
         settings = {**settings, **QUICK}
@@ -302,6 +310,7 @@ def reproduce_multidim(
     config, done, run_dir = _start_or_resume(kind, resume, lambda: multidim_config(
         seed=seed, rows=_names(rows) if rows else None, lr=lr, data=data,
         judgments=judgments, **settings))
+    _set_device(config, resume, device, lambda: networks(config))
     judged = None if config.get("judgments") is None else load_judgments(config["judgments"])
     sets: dict = {}
 
@@ -324,6 +333,23 @@ def reproduce_multidim(
                              judgments=judged)
     multidim_radar(table, Path(run_dir) / "multidim.png")
     _finish(kind, run_dir, table, multidim_markdown(table), as_json)
+
+
+def _set_device(config: dict, resume: Optional[Path], device: str,
+               networks: Callable[[], list[dict]]) -> None:
+    """``--device`` into the parameters of the networks of a configuration (``networks()``:
+    their parameter dicts): of a new run (``resume`` None), or of a resumed one when
+    ``--device`` is given (where it trains is not part of the result)."""
+    from mirsim.training.devices import resolve_device
+
+    resolve_device(device)
+    if device == "cpu" and resume is not None:
+        return  # the default: the run keeps the device it was started with
+    for params in networks():
+        if device == "cpu":
+            params.pop("device", None)
+        else:
+            params["device"] = device
 
 
 def _names(text: str) -> list[str]:
@@ -417,9 +443,13 @@ def reproduce_linear_methods(
 def reproduce_per_instrument(
     data: Optional[str] = typer.Option(None, help="multitrack (a Slakh2100-layout folder: "
                                                   "the songs `mirsim data build multitrack` "
-                                                  "renders, or --slakh-root; the default) or "
+                                                  "renders, or --slakh-root; the default), "
                                                   "synthetic (songs of tones and noise, made "
-                                                  "here; the default of --quick)."),
+                                                  "here; the default of --quick) or "
+                                                  "soundtracks (the recorded game music of "
+                                                  "Debian packages: --songs pieces, the "
+                                                  "games' in turn; mix and separated-* "
+                                                  "conditions only)."),
     slakh_root: Optional[Path] = typer.Option(None, help="A Slakh2100-layout folder (a real "
                                                          "Slakh2100 or babyslakh; default: "
                                                          "where `mirsim data build "
@@ -453,6 +483,7 @@ def reproduce_per_instrument(
     paper: bool = typer.Option(False, "--paper", help="The paper's size: 150 epochs, 5 trials, "
                                                       "61.5 s a song (40 training segments); "
                                                       "hundreds of CPU hours (see the README)."),
+    device: str = opt.Device,
     runs: Optional[Path] = opt.Runs,
     resume: Optional[Path] = opt.Resume,
     as_json: bool = opt.TableJson,
@@ -497,6 +528,7 @@ def reproduce_per_instrument(
             model_params=params_config(model_params("segment-cnn", pairs)))
 
     config, done, run_dir = _start_or_resume(PER_INSTRUMENT, resume, new_config)
+    _set_device(config, resume, device, lambda: [config["model_params"]])
     segments, separation, sr, fitted = _per_instrument_segments(config, run_dir)
     if run_dir is None:
         run_dir = PER_INSTRUMENT.start(config, f"per-instrument-{config['data']}", runs)
@@ -562,13 +594,16 @@ def _per_instrument_segments(config: dict, run_dir: Optional[Path] = None):
     wrong = [c for c in config["conditions"] if c not in CONDITIONS]
     if wrong:
         raise MirsimError(f"unknown condition {wrong[0]!r} (valid: {', '.join(CONDITIONS)})")
-    if config["data"] not in ("synthetic", "multitrack"):
-        raise MirsimError(f"--data {config['data']}: valid are synthetic and multitrack")
+    if config["data"] not in ("synthetic", "multitrack", "soundtracks"):
+        raise MirsimError(f"--data {config['data']}: valid are synthetic, multitrack and "
+                          f"soundtracks")
     size, sr = config["data_params"], 22050
     if not 0 < size["test_songs"] < size["songs"]:
         raise MirsimError("--test-songs must be at least 1 and fewer than --songs")
     if config["data"] == "multitrack":
         names, stems = _slakh_stems(config, sr)
+    elif config["data"] == "soundtracks":
+        names, stems = _soundtrack_mixes(config, sr)
     else:
         stems = synthetic_multitrack(size["songs"], size["seconds"], sr, config["seed"])
         names = [f"song{i:03d}" for i in range(len(stems))]
@@ -582,9 +617,35 @@ def _per_instrument_segments(config: dict, run_dir: Optional[Path] = None):
             stems = separate_songs(stems, sr, separator, train=train)
     segments = {c: condition_segments(names, condition_audio(stems, c), sr, train, n_mels=n_mels)
                 for c in config["conditions"]}
-    separation = separation_table(stems, [not t for t in train]) if separated else {}
+    has_stems = all(i in stems[0] for i in ("drums", "bass", "piano"))  # not recordings
+    separation = (separation_table(stems, [not t for t in train]) if separated and has_stems
+                  else {})
     fitted = separator if getattr(separator, "trainable", False) else None
     return segments, separation, sr, fitted
+
+
+def _soundtrack_mixes(config: dict, sr: int):
+    """The pieces (names, ``{"mix"}`` each) of the recorded soundtracks: the first ``songs``
+    of them, the games' in turn, their first ``seconds``. Recordings have no stems: an
+    instrument condition is refused."""
+    from mirsim.audio import load_audio
+    from mirsim.datasets.soundtracks import interleaved_pieces, soundtrack_items
+    from mirsim.errors import MirsimError
+    from mirsim.models.per_instrument import INSTRUMENTS
+
+    stemmed = [c for c in config["conditions"] if c in INSTRUMENTS]
+    if stemmed:
+        raise MirsimError(f"--data soundtracks: condition {stemmed[0]!r} needs the original "
+                          f"stems, which recorded music does not have (valid: mix, "
+                          f"separated-drums, separated-bass, separated-piano)")
+    size = config["data_params"]
+    items = soundtrack_items()
+    if size["songs"] > len(items):
+        raise MirsimError(f"--data soundtracks: {len(items)} pieces, --songs {size['songs']} "
+                          f"asked for (e.g. --songs {len(items)} --test-songs 19)")
+    pieces = interleaved_pieces(items, size["songs"])
+    mixes = [{"mix": load_audio(p, sr=sr, duration=size["seconds"])} for p in pieces["path"]]
+    return pieces["id"].tolist(), mixes
 
 
 def _slakh_stems(config: dict, sr: int):

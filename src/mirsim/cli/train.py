@@ -11,7 +11,8 @@ import typer
 import mirsim
 from mirsim.errors import MirsimError
 from mirsim.cli import options as opt
-from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, dimensions_table, err,
+from mirsim.cli.common import (OWN_SOUND_COLUMNS, data_options, device_params,
+                               dimensions_table, err,
                                fail_cleanly,
                                human_reference_row,
                                load_features_with_progress, metrics_table, out, progress_bar,
@@ -53,6 +54,7 @@ def train(
                                  "--model fitted on the labels; evaluated on the listener's "
                                  "held-out triplets, folds by sound (--protocol is not used)."),
     save_model: bool = typer.Option(True, help="Also fit on all items and save the model."),
+    device: str = opt.Device,
     runs: Optional[Path] = opt.Runs,
     as_json: bool = opt.Json,
 ) -> None:
@@ -75,6 +77,7 @@ def train(
     make_protocol(protocol, folds, seed)
     params = model_params(model, param, loss=loss, miner=miner, distance=distance,
                           sampler=sampler)
+    params.update(device_params(model, device))
     make_model(model, **params)  # every parameter checked before any work
     fparams = parse_params(feature_param, extractor_class(feature), "feature")
     make_extractor(feature, **fparams)

@@ -59,7 +59,7 @@ from mirsim.params import Anything, Interval, estimator, param
 from mirsim.registries import DATASETS
 
 __all__ = ["INSTRUMENTS", "MultitrackDataset", "build_multitrack", "midi_parts", "mma_parts",
-           "quantised_stems", "read_midi", "stem_program"]
+           "quantised_stems", "read_midi", "soundfont_choice", "stem_program"]
 
 #: Bump when choosing, grouping or rendering changes its output for the same parameters.
 RENDER_VERSION = 1
@@ -303,10 +303,39 @@ def _start(root: Path, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {}
 
 
+def soundfont_choice(choice: str) -> dict[str, Path]:
+    """The soundfonts songs are drawn from, by name -> file: ``fluid`` (FluidR3 GM),
+    ``musescore`` (MuseScore General), ``both`` (the default of a build), or the path of an
+    ``.sf2``/``.sf3`` file (named after its file).
+
+    Raises
+    ------
+    MirsimError
+        An unknown name or a file that is not a soundfont, or a soundfont not installed (the
+        ``apt-get`` command).
+
+    Examples
+    --------
+    >>> soundfont_choice("nonesuch")
+    Traceback (most recent call last):
+    ...
+    mirsim.errors.DataError: --soundfont nonesuch: not fluid, musescore or both, nor a .sf2/.sf3 file
+    """
+    names = {"fluid": ["fluidr3"], "fluidr3": ["fluidr3"], "musescore": ["musescore"],
+             "both": list(grooves.SOUNDFONTS)}
+    if choice in names:
+        return grooves.soundfont_files(names[choice])
+    path = Path(choice)
+    if path.suffix.lower() not in (".sf2", ".sf3") or not path.is_file():
+        raise DataError(f"--soundfont {choice}: not fluid, musescore or both, nor a .sf2/.sf3 "
+                        f"file")
+    return {path.stem: path}
+
+
 def build_multitrack(out: str | Path | None = None, songs: int = 199, seed: int = 0, *,
                      seconds: float = 60.0, sample_rate: int = 22050, min_instruments: int = 4,
                      packages: Sequence[str] = PACKAGES,
-                     soundfonts: Sequence[str] = tuple(grooves.SOUNDFONTS),
+                     soundfonts: Sequence[str] | Mapping[str, Path] = tuple(grooves.SOUNDFONTS),
                      sources: tuple[list[MidiSong], list[Skipped]] | None = None,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Render ``songs`` multitrack songs into ``out`` in Slakh2100's layout (see the module).
@@ -326,8 +355,9 @@ def build_multitrack(out: str | Path | None = None, songs: int = 199, seed: int 
         1 to 4: how many of the four instruments a song needs.
     packages : sequence of str
         The Debian packages whose MIDI songs come first.
-    soundfonts : sequence of str
-        Names of :data:`~mirsim.datasets.grooves.SOUNDFONTS` songs are drawn from.
+    soundfonts : sequence of str, or mapping of str to path
+        Names of :data:`~mirsim.datasets.grooves.SOUNDFONTS` songs are drawn from, or
+        name -> soundfont file (e.g. :func:`soundfont_choice`).
     sources : (songs, skipped), optional
         The MIDI songs instead of those of ``packages`` (as from
         :func:`~mirsim.datasets.midi_sources.midi_sources`).
@@ -350,7 +380,9 @@ def build_multitrack(out: str | Path | None = None, songs: int = 199, seed: int 
         raise DataError("the multitrack data set needs at least one song of positive length "
                         f"and 1 to {len(INSTRUMENTS)} instruments a song")
     root = Path(out) if out is not None else data_cache_dir("multitrack")
-    files = grooves.soundfont_files(soundfonts)
+    files = (dict(soundfonts) if isinstance(soundfonts, Mapping)
+             else grooves.soundfont_files(soundfonts))
+    soundfonts = list(files)
     params = _params(seed, seconds, sample_rate, min_instruments, packages, files)
     found, left_out = sources if sources is not None else midi_sources(packages)
     settings = _Settings(seconds, sample_rate, min_instruments, files)

@@ -179,6 +179,23 @@ def soundtrack_items(packages: Sequence[str] = tuple(PACKAGES),
     return pd.DataFrame(rows)
 
 
+def interleaved_pieces(items: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
+    """The first ``n`` pieces (all with ``None``) of :func:`soundtrack_items` taken from the
+    soundtracks in turn (first of each, then second of each...), so that a subset holds both
+    games' music rather than one game's; then in the item order.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame({"id": ["w/a", "w/b", "w/c", "s/x"],
+    ...                       "soundtrack": ["w", "w", "w", "s"]})
+    >>> interleaved_pieces(items, 3)["id"].tolist()
+    ['w/a', 's/x', 'w/b']
+    """
+    rank = items.groupby("soundtrack", sort=False).cumcount()
+    order = sorted(range(len(items)), key=lambda i: (rank.iloc[i], i))
+    return items.iloc[order[:n]].reset_index(drop=True)
+
+
 def load_soundtracks(packages: Sequence[str] = tuple(PACKAGES), limit: int | None = None,
                      estimate: bool = True, analysed: float | None = 60.0,
                      n_jobs: int = 1, cache=None) -> Collection:
@@ -227,5 +244,6 @@ class SoundtracksDataset(Dataset):
         return pieces if self.segments == 1 else clip_collection(pieces, self.segments)
 
 
-__all__ = ["DIMENSIONS", "INSTALL", "PACKAGES", "copyright_licences", "load_soundtracks",
+__all__ = ["DIMENSIONS", "INSTALL", "PACKAGES", "copyright_licences", "interleaved_pieces",
+           "load_soundtracks",
            "music_files", "package_files", "piece_name", "package_licence", "soundtrack_items"]

@@ -27,6 +27,7 @@ from mirsim.models.segment_cnn import SegmentCNNModel
 
 __all__ = ["PER_INSTRUMENT", "PAPER_ACCURACY", "PAPER_SECONDS", "ConditionSegments", "condition_segments",
            "separate_songs", "condition_audio", "separation_table", "summarise", "listening_design",
+           "common_song_distances",
            "run_per_instrument", "per_instrument_markdown", "training_songs"]
 
 PER_INSTRUMENT = TableKind("reproduce per-instrument", "per_instrument", "conditions",
@@ -154,12 +155,39 @@ def summarise(table: dict[str, Any]) -> dict[str, Any]:
     cells = table["cells"]
     table["accuracy"] = {c: trial_summary([cell["accuracy"] for cell in row.values()])
                          for c, row in cells.items()}
-    matrices = {c: np.mean([cell["song_distances"] for cell in row.values()], axis=0)
-                for c, row in cells.items()}
+    songs, matrices = common_song_distances(cells)
     table["correlations"] = (condition_correlations(matrices).to_dict("records")
-                             if len(matrices) > 1 and len(next(iter(matrices.values()))) > 2
-                             else [])
+                             if len(matrices) > 1 and len(songs) > 2 else [])
+    if any(len(next(iter(row.values()))["songs"]) != len(songs) for row in cells.values()):
+        table["correlation_songs"] = songs  # a stem silent in some test song: the others'
     return table
+
+
+def common_song_distances(cells: Mapping[str, Mapping[str, Any]],
+                          conditions: Sequence[str] | None = None
+                          ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The test songs every one of ``conditions`` (default: all) has, and each condition's
+    trial-mean song distances between them: a song whose stem is silent (a separated bass of
+    a piece without low notes) has no segment, and so no row, in that condition.
+
+    Examples
+    --------
+    >>> cell = lambda songs, d: {"trial-0": {"songs": songs, "song_distances": d}}
+    >>> cells = {"mix": cell(["a", "b", "c"], [[0, 1, 2], [1, 0, 3], [2, 3, 0]]),
+    ...          "bass": cell(["a", "c"], [[0, 5], [5, 0]])}
+    >>> songs, D = common_song_distances(cells)
+    >>> songs, D["mix"].tolist()
+    (['a', 'c'], [[0.0, 2.0], [2.0, 0.0]])
+    """
+    chosen = list(conditions) if conditions is not None else list(cells)
+    names = {c: next(iter(cells[c].values()))["songs"] for c in chosen}
+    common = [s for s in names[chosen[0]] if all(s in names[c] for c in chosen)]
+    matrices = {}
+    for c in chosen:
+        D = np.mean([cell["song_distances"] for cell in cells[c].values()], axis=0)
+        rows = [names[c].index(s) for s in common]
+        matrices[c] = D[np.ix_(rows, rows)]
+    return common, matrices
 
 
 def per_instrument_markdown(table: dict[str, Any]) -> str:
@@ -292,15 +320,11 @@ def listening_design(table: dict[str, Any], instrument: str, paths: Mapping[str,
     for condition in (instrument, "mix"):
         if condition not in cells:
             raise ValueError(f"the table has no {condition!r} condition")
-    songs = next(iter(cells["mix"].values()))["songs"]
+    songs, distances = common_song_distances(cells, [instrument, "mix"])
     missing = [s for s in songs if s not in paths]
     if missing:
         raise ValueError(f"no audio path for song {missing[0]!r}")
-
-    def mean_distances(condition: str) -> np.ndarray:
-        return np.mean([c["song_distances"] for c in cells[condition].values()], axis=0)
-
-    sets = listening_sets(mean_distances(instrument), mean_distances("mix"), n_sets, top, seed)
+    sets = listening_sets(distances[instrument], distances["mix"], n_sets, top, seed)
     trials = shuffle_slots(sets, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
     items = [{"id": i, "name": s, "path": str(paths[s])} for i, s in enumerate(songs)]
     return ListeningTest("triplets", items, trials, list(listeners), seed=seed,

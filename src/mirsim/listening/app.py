@@ -189,7 +189,7 @@ def _session(test: ListeningTest, listener: str, answered: list[int]) -> dict[st
     nxt = None
     if pending:
         nxt = {"id": pending[0], "trial": _public_trial(test.trials[pending[0]])}
-    return {"listener": listener, "kind": test.kind, "instructions": INSTRUCTIONS[test.kind],
+    return {"listener": listener, "kind": test.kind, "instructions": test.extra.get("instructions", INSTRUCTIONS[test.kind]),
             "n_trials": len(test.trials), "done": len(done), "next": nxt,
             "max_confidence": MAX_CONFIDENCE}
 

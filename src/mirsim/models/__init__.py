@@ -52,11 +52,14 @@ def table1_models() -> tuple[str, ...]:
     return tuple(name for row, name in sorted((r, n) for r, n in rows if r is not None))
 
 
-def load_model(directory: str | Path):
-    """Load a model written by ``MetricModel.save``."""
+def load_model(directory: str | Path, device: str | None = None):
+    """Load a model written by ``MetricModel.save``; its weights are read onto the CPU, and a
+    model with a network embeds on ``device`` (default: the one :func:`mirsim.training.
+    devices.embedding_device` sets, else the CPU), whatever device it was trained on."""
     from safetensors.torch import load_file
 
     from mirsim.artefacts.files import read_json_object
+    from mirsim.registry import class_params
 
     directory = Path(directory)
     config = read_json_object(directory / "config.json", MirsimError) if (
@@ -64,8 +67,14 @@ def load_model(directory: str | Path):
     if config is None or not (directory / "weights.safetensors").is_file():
         missing = "config.json" if config is None else "weights.safetensors"
         raise MirsimError(f"{directory}: not a saved mirsim model ({missing} missing)")
-    tensors = load_file(str(directory / "weights.safetensors"))
-    return model_class(config["model"])._from_config(config, tensors)
+    tensors = load_file(str(directory / "weights.safetensors"), device="cpu")
+    cls = model_class(config["model"])
+    if "device" in class_params(cls):
+        from mirsim.training.devices import current_embedding_device
+
+        chosen = device or current_embedding_device()
+        config = {**config, "params": {**config.get("params", {}), "device": chosen}}
+    return cls._from_config(config, tensors)
 
 
 __all__ = sorted([*_EXPORTS, "available_models", "load_model", "make_model", "model_class",

@@ -36,6 +36,7 @@ from mirsim.params import Interval, Nullable, Options, Satisfies, check_params, 
 from mirsim.registries import DISTANCES, LOSSES, MINERS, SAMPLERS
 from mirsim.training import denormals_flushed, seeded, train_embedding
 from mirsim.training.components import Component, component_config, resolve
+from mirsim.training.devices import DEVICE_CHOICES, is_device_name, resolve_device
 from mirsim.training.runtime import without_torch_reregistration_warning
 
 #: The ways a model can be supervised (see :meth:`MetricModel.fit`).
@@ -359,7 +360,8 @@ class TorchMetricModel(MetricModel):
 
     Subclasses implement ``_build_network(n_features)``. The training defaults are the AN-GNN
     paper's: Proxy-Anchor on cosine similarity, AdamW (lr 0.05, weight decay 1e-5), StepLR
-    (10 epochs, gamma 0.8), 50 epochs, batches of 512.
+    (10 epochs, gamma 0.8), 50 epochs, batches of 512. ``device`` says where the network
+    trains and embeds (:mod:`mirsim.training.devices`); the saved weights are the CPU's.
     """
 
     supervision = ("labels", "triplets")
@@ -380,9 +382,19 @@ class TorchMetricModel(MetricModel):
     lr_gamma: float = param(0.8, Interval(float, 0, 1, closed="right"),
                             "learning-rate decay factor")
     seed: int = param(0, Interval(int, 0, None), "seed of the initial weights and batches")
+    device: str = param("cpu", Satisfies(is_device_name, DEVICE_CHOICES),
+                        "where the network trains and embeds (auto: a CUDA GPU if there is "
+                        "one)")
 
     def _build_network(self, n_features: int) -> torch.nn.Module:
         raise NotImplementedError
+
+    def _device(self) -> torch.device:
+        """The model's device, checked to exist here; the network moved there."""
+        device = resolve_device(self.device)
+        if hasattr(self, "network_"):
+            self.network_.to(device)
+        return device
 
     def _build_head(self) -> torch.nn.Module | None:
         """A projection head trained between the network and the loss, then dropped (SimCLR's);
@@ -420,12 +432,14 @@ class TorchMetricModel(MetricModel):
         loss_spec, miner_spec, sampler = self._components(mode)
         geometry = DISTANCES.make(distance)
         n_classes = int(np.max(y)) + 1 if y is not None else 1
+        device = resolve_device(self.device)  # a device not here: one line, before any work
         with seeded(self.seed):
-            network = self._build_network(X.shape[1])
+            network = self._build_network(X.shape[1]).to(device)
             head = self._build_head()
+            head = head.to(device) if head is not None else None
         with seeded(self.seed):
             loss = loss_spec.build(n_classes=n_classes, embedding_dim=self.embedding_dim,
-                                   distance=geometry)
+                                   distance=geometry).to(device)
         miner = miner_spec.build(distance=geometry) if miner_spec is not None else None
         params = [*network.parameters(), *loss.parameters(),
                   *(head.parameters() if head is not None else ())]
@@ -438,13 +452,14 @@ class TorchMetricModel(MetricModel):
             network, X, y, loss=loss, distance=geometry, optimizer=optimizer,
             scheduler=scheduler, miner=miner, sampler=sampler, epochs=self.epochs,
             batch_size=self.batch_size, seed=self.seed, triplets=triplets,
-            triplet_weights=triplet_weights, views=views, head=head)
+            triplet_weights=triplet_weights, views=views, head=head, device=device)
         self.network_ = network
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
+        device = self._device()
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
-            out = [self.network_(torch.from_numpy(X[s:s + 4096]))
+            out = [self.network_(torch.from_numpy(X[s:s + 4096]).to(device)).cpu()
                    for s in range(0, len(X), 4096)]
         return torch.cat(out).numpy().astype(np.float32)
 
@@ -454,10 +469,10 @@ class TorchMetricModel(MetricModel):
         return sum(p.numel() for p in self.network_.parameters())
 
     def _state_tensors(self):
-        return {f"network.{k}": v for k, v in self.network_.state_dict().items()}
+        return {f"network.{k}": v.cpu() for k, v in self.network_.state_dict().items()}
 
     def _load_state_tensors(self, tensors) -> None:
-        self.network_ = self._build_network(self.n_features_in_)
+        self.network_ = self._build_network(self.n_features_in_)  # on the CPU, as the weights
         state = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
         self.network_.load_state_dict(state)
         self.network_.eval()

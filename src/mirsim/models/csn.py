@@ -43,6 +43,7 @@ from mirsim.models.base import MetricModel, _check_finite
 from mirsim.models.inception import ConditionalBackbone, InputLayout
 from mirsim.params import Interval, ListOf, Options, Satisfies, estimator, param
 from mirsim.registries import DISTANCES, MODELS
+from mirsim.training.devices import DEVICE_CHOICES, is_device_name, resolve_device
 from mirsim.training.runtime import denormals_flushed, seeded, single_threaded
 from mirsim.training.trainer import _diverged, _random_batches
 
@@ -198,6 +199,9 @@ class CSNModel(MetricModel):
     validation_fraction: float = param(0.1, Interval(float, 0, 0.5, closed="left"),
                                        "share of items held out for the validation loss")
     seed: int = param(0, Interval(int, 0, None), "seed of the weights, split and batches")
+    device: str = param("cpu", Satisfies(is_device_name, DEVICE_CHOICES),
+                        "where the network trains and embeds (auto: a CUDA GPU if there is "
+                        "one)")
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, groups: Any = None, *, similar: Any = None
@@ -245,11 +249,12 @@ class CSNModel(MetricModel):
             raise ValueError(f"X has {len(X)} rows but groups has {len(groups)}")
         mean, scale = _band_statistics(X, layout)
         self.dimensions_ = tuple(similar)
+        device = resolve_device(self.device)  # a device not here: one line, before any work
         with seeded(self.seed):
             self.network_ = ConditionalBackbone(layout, self.backbone, width=self.width,
                                                 map_size=self.map_size,
-                                                embedding_dim=self.embedding_dim_)
-            self._mask_weights = self._initial_masks()
+                                                embedding_dim=self.embedding_dim_).to(device)
+            self._mask_weights = self._initial_masks(device)
         self._train(((X - mean) / scale).astype(np.float32),
                     np.stack(list(conditions.values())))
         self.mean_, self.scale_, self.classes_, self.distance_ = mean, scale, np.zeros(0), "cosine"
@@ -280,20 +285,20 @@ class CSNModel(MetricModel):
         return InputLayout(tuple(self.inputs), tuple(int(r) for r in self.rows),
                            n_features // total)
 
-    def _initial_masks(self) -> torch.Tensor:
+    def _initial_masks(self, device: torch.device) -> torch.Tensor:
         k, width = len(self.dimensions_), self.embedding_dim_
         if self.masks == "learned":  # Veit et al.: N(0.9, 0.7), through a ReLU
-            return nn.Parameter(0.9 + 0.7 * torch.randn(k, width))
+            return nn.Parameter((0.9 + 0.7 * torch.randn(k, width)).to(device))
         fixed = torch.zeros(k, width)
         for i in range(k):
             fixed[i, i * self.dimension_dim:(i + 1) * self.dimension_dim] = 1.0
-        return fixed
+        return fixed.to(device)
 
     def _mask_matrix(self, with_track: bool) -> torch.Tensor:
         """``(conditions, width)`` masks: the dimensions', then the all-ones track mask."""
         m = torch.relu(self._mask_weights) if self.masks == "learned" else self._mask_weights
         if with_track:
-            m = torch.cat([m, torch.ones(1, m.shape[1])])
+            m = torch.cat([m, torch.ones(1, m.shape[1], device=m.device)])
         return m
 
     def _train(self, X: np.ndarray, similar: np.ndarray) -> None:
@@ -312,10 +317,12 @@ class CSNModel(MetricModel):
         track = self.track_regularisation
         self.loss_history_, self.validation_history_ = [], []
 
+        device = self._mask_weights.device
+
         def batch_loss(idx: np.ndarray) -> tuple[torch.Tensor, int]:
             i = torch.from_numpy(idx)
-            value, mined = loss_fn(self.network_(Xt[i]), self._mask_matrix(track),
-                                   S[:, i][:, :, i])
+            value, mined = loss_fn(self.network_(Xt[i].to(device)), self._mask_matrix(track),
+                                   S[:, i][:, :, i].to(device))
             if learned:
                 value = value + self.mask_l1 * torch.relu(learned[0]).sum(dim=1).mean()
             return value, mined
@@ -358,13 +365,16 @@ class CSNModel(MetricModel):
         """Weight of every embedding column in each dimension's sub-space."""
         self._require_fitted()
         with torch.no_grad():
-            m = self._mask_matrix(False).numpy().copy()
+            m = self._mask_matrix(False).cpu().numpy().copy()
         return dict(zip(self.dimensions_, m))
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
+        device = resolve_device(self.device)
+        self.network_.to(device)
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
-            out = [self.network_(torch.from_numpy(X[s:s + 256])) for s in range(0, len(X), 256)]
+            out = [self.network_(torch.from_numpy(X[s:s + 256]).to(device)).cpu()
+                   for s in range(0, len(X), 256)]
         return torch.cat(out).numpy().astype(np.float32)
 
     def transform(self, X: Any, dimension: str | None = None) -> np.ndarray:
@@ -394,8 +404,8 @@ class CSNModel(MetricModel):
 
     # -- persistence -----------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"network.{k}": v for k, v in self.network_.state_dict().items()},
-                "masks": self._mask_weights.detach().clone()}
+        return {**{f"network.{k}": v.cpu() for k, v in self.network_.state_dict().items()},
+                "masks": self._mask_weights.detach().cpu().clone()}
 
     def _extra_config(self) -> dict[str, Any]:
         return {"dimensions": list(self.dimensions_)}

@@ -90,7 +90,7 @@ def symmetric_edges(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     >>> sorted(zip(src.tolist(), dst.tolist()))
     [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (2, 1), (2, 2)]
     """
-    rows = torch.arange(idx.shape[0])[:, None].expand_as(idx)
+    rows = torch.arange(idx.shape[0], device=idx.device)[:, None].expand_as(idx)
     one_way = ~(idx[idx] == rows[..., None]).any(dim=-1)  # j = idx[i, m] does not keep i
     return (torch.cat([rows.reshape(-1), idx[one_way]]),
             torch.cat([idx.reshape(-1), rows[one_way]]))
@@ -126,7 +126,7 @@ class Adjacency(nn.Module):
 
     def weights(self, zi: torch.Tensor, zj: torch.Tensor) -> torch.Tensor:
         if self.relation is None:
-            return torch.ones(zi.shape[0], dtype=zi.dtype)
+            return torch.ones(zi.shape[0], dtype=zi.dtype, device=zi.device)
         return torch.exp(-0.5 * ((zi - zj) ** 2).mean(dim=1))
 
     def graph(self, h: torch.Tensor):
@@ -150,7 +150,7 @@ class Adjacency(nn.Module):
             idx = nearest_indices(z, z, self.k)  # itself first: distance 0
         src, dst = symmetric_edges(idx)
         w = self.weights(z[src], z[dst])
-        deg = torch.zeros(n, dtype=w.dtype).index_add(0, src, w)
+        deg = torch.zeros(n, dtype=w.dtype, device=w.device).index_add(0, src, w)
         norm = w / torch.sqrt(deg[src] * deg[dst] + _EPS)
         return src, dst, norm, deg, z
 
@@ -280,7 +280,7 @@ class GraphModel(TorchMetricModel):
 
     def _use_reference(self, reference: torch.Tensor) -> None:
         # the reference side of the graph is computed once and reused by every later query
-        self.reference_ = reference
+        self.reference_ = reference.to(self._device())
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
             self.reference_states_ = self.network_.reference_states(reference)
@@ -299,18 +299,22 @@ class GraphModel(TorchMetricModel):
         self._require_fitted()
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
-            return self._finish(self.network_(self.reference_).numpy())
+            return self._finish(self.network_(self.reference_).cpu().numpy())
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
+        device = self._device()
+        if self.reference_.device != device:  # loaded on the CPU, embedding elsewhere
+            self._use_reference(self.reference_)
         states = self.reference_states_
         self.network_.eval()
         with torch.no_grad(), denormals_flushed():
-            parts = [self.network_.embed_with_states(states, torch.from_numpy(X[s:s + self.query_chunk]))
-                     for s in range(0, len(X), self.query_chunk)]
+            parts = [self.network_.embed_with_states(
+                states, torch.from_numpy(X[s:s + self.query_chunk]).to(device)).cpu()
+                for s in range(0, len(X), self.query_chunk)]
         return torch.cat(parts).numpy().astype(np.float32)
 
     def _state_tensors(self):
-        return {**super()._state_tensors(), "reference": self.reference_}
+        return {**super()._state_tensors(), "reference": self.reference_.cpu()}
 
     def _load_state_tensors(self, tensors) -> None:
         super()._load_state_tensors(tensors)

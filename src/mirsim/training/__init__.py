@@ -11,6 +11,7 @@ _EXPORTS = {
     "without_torch_reregistration_warning": ".runtime",
     "Loss": ".losses", "Miner": ".miners", "Distance": ".distances", "Sampler": ".samplers",
     "Component": ".components", "resolve": ".components",
+    "resolve_device": ".devices", "is_device_name": ".devices", "DEVICE_CHOICES": ".devices",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

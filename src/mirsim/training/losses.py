@@ -310,7 +310,8 @@ class _PrototypicalLoss(nn.Module):
             n_support = (len(members) + 1) // 2
             prototypes.append(emb[members[:n_support]].mean(dim=0))
             queries.append(emb[members[n_support:]])
-            targets.append(torch.full((len(members) - n_support,), c, dtype=torch.long))
+            targets.append(torch.full((len(members) - n_support,), c, dtype=torch.long,
+                                      device=labels.device))
         protos, q, t = torch.stack(prototypes), torch.cat(queries), torch.cat(targets)
         if self.normalised:
             logits = self.scale * q @ F.normalize(protos, dim=1).T

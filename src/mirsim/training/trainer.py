@@ -99,6 +99,7 @@ def train_embedding(
     views: np.ndarray | None = None,
     head: nn.Module | None = None,
     on_epoch: Callable[[int, float], bool | None] | None = None,
+    device: torch.device | str = "cpu",
 ) -> list[float]:
     """Train ``network`` so that the geometry ``distance`` of its outputs follows the supervision.
 
@@ -135,6 +136,9 @@ def train_embedding(
         parameters must be in ``optimizer``.
     on_epoch : callable, optional
         Called with ``(epoch, mean loss)`` after each epoch; returning ``True`` stops training.
+    device : torch.device or str
+        Where the network, the head and the loss already are (the caller moves them, before
+        building the optimizer); each batch is moved there, the data stay on the CPU.
 
     Returns
     -------
@@ -179,13 +183,13 @@ def train_embedding(
         for epoch in range(epochs):
             if yt is not None:
                 steps = _label_steps(trained, Xt, yt, loss, miner, sampler, batch_size,
-                                     seed + epoch, generator)
+                                     seed + epoch, generator, device)
             elif triplets is not None:
                 steps = _triplet_steps(trained, Xt, np.asarray(triplets), triplet_weights,
-                                       loss, batch_size, generator)
+                                       loss, batch_size, generator, device)
             else:
                 steps = _view_steps(trained, Xt, np.asarray(views, dtype=np.float32), loss,
-                                    batch_size, generator)
+                                    batch_size, generator, device)
             total, count, mined = 0.0, 0, 0
             for value, size, n_tuples in steps:
                 mined += n_tuples
@@ -207,18 +211,18 @@ def train_embedding(
     return history
 
 
-def _label_steps(network, X, y, loss, miner, sampler, batch_size, seed, generator):
+def _label_steps(network, X, y, loss, miner, sampler, batch_size, seed, generator, device):
     batches = (sampler.batches(y.numpy(), batch_size, seed) if sampler is not None
                else _random_batches(len(X), batch_size, generator))
     for idx in batches:
         idx = torch.as_tensor(idx)
-        emb = network(X[idx])
-        tuples = miner(emb, y[idx]) if miner is not None else None
+        emb, labels = network(X[idx].to(device)), y[idx].to(device)
+        tuples = miner(emb, labels) if miner is not None else None
         n_tuples = 0 if tuples is None else int(len(tuples[0]))
-        yield loss(emb, y[idx], tuples), len(idx), n_tuples
+        yield loss(emb, labels, tuples), len(idx), n_tuples
 
 
-def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator):
+def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator, device):
     if triplets.ndim != 2 or triplets.shape[1] != 3 or len(triplets) == 0:
         raise ValueError(f"triplets must be a non-empty (m, 3) index array, got {triplets.shape}")
     m = len(triplets)
@@ -233,12 +237,12 @@ def _triplet_steps(network, X, triplets, weights, loss, batch_size, generator):
         items, local = np.unique(chosen, return_inverse=True)
         if len(items) < 2:
             continue
-        local = torch.as_tensor(local.reshape(chosen.shape))
-        emb = network(X[torch.as_tensor(items)])
+        local = torch.as_tensor(local.reshape(chosen.shape)).to(device)
+        emb = network(X[torch.as_tensor(items)].to(device))
         yield loss(emb, None, (local[:, 0], local[:, 1], local[:, 2])), len(chosen), 0
 
 
-def _view_steps(network, X, views, loss, batch_size, generator):
+def _view_steps(network, X, views, loss, batch_size, generator, device):
     all_views = torch.cat([X[:, None, :], torch.as_tensor(views)], dim=1)  # clean = view 0
     n, v = all_views.shape[:2]
     if v < 2:
@@ -247,6 +251,7 @@ def _view_steps(network, X, views, loss, batch_size, generator):
         idx = torch.as_tensor(idx)
         first = torch.randint(v, (len(idx),), generator=generator)
         second = (first + torch.randint(1, v, (len(idx),), generator=generator)) % v
-        emb = torch.cat([network(all_views[idx, first]), network(all_views[idx, second])])
-        ids = torch.arange(len(idx)).repeat(2)
+        emb = torch.cat([network(all_views[idx, first].to(device)),
+                         network(all_views[idx, second].to(device))])
+        ids = torch.arange(len(idx), device=emb.device).repeat(2)
         yield loss(emb, ids), len(idx), 0
