@@ -59,10 +59,10 @@ from mirsim.params import Anything, Interval, estimator, param
 from mirsim.registries import DATASETS
 
 __all__ = ["INSTRUMENTS", "MultitrackDataset", "build_multitrack", "midi_parts", "mma_parts",
-           "quantised_stems", "read_midi", "soundfont_choice", "stem_program"]
+           "heard_groups", "quantised_stems", "read_midi", "soundfont_choice", "stem_program"]
 
 #: Bump when choosing, grouping or rendering changes its output for the same parameters.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: an instrument counts when a 3 s segment of it is heard
 #: The instruments a song is counted by (Slakh's classes of the paper).
 INSTRUMENTS = tuple(g for g in GROUPS if g != "other")
 #: Peak of every mix (the one gain of its stems makes it so).
@@ -247,6 +247,9 @@ def _render(candidate: _Candidate, track: Path, renderer: grooves.SoundfontRende
     if reason:
         return skip(f"rendered: {reason}")
     stems, mix, gain = quantised_stems(audio)
+    reason = _too_few(heard_groups(stems, settings.sample_rate), settings.min_instruments)
+    if reason:  # the reader's rule (mirsim.datasets.slakh.slakh_songs), after the song's gain
+        return skip(f"heard: {reason}")
     names = {g: f"S{n:02d}" for n, g in enumerate(stems)}
     entries = {names[g]: (stem_metadata(stem_program(parts[g]), g == "drums", group=g,
                                         programs=sorted({int(i.program) for i in parts[g]}),
@@ -261,6 +264,25 @@ def _render(candidate: _Candidate, track: Path, renderer: grooves.SoundfontRende
         "overall_gain": round(gain, 9), "normalized": False, "render_version": RENDER_VERSION})
     return {"key": candidate.key, "track": track.name, "instruments": list(stems),
             "source": candidate.source}
+
+
+def heard_groups(stems: Mapping[str, np.ndarray], sample_rate: int) -> list[str]:
+    """The groups of int16 ``stems`` that are heard as the per-instrument reader hears them:
+    at least one 3 s segment that is not silent (:func:`mirsim.datasets.segments.song_segments`).
+    A part can have some sound (RMS over the whole song above the silence floor) and still no
+    segment loud enough; such a song would pass the build but not the reader.
+
+    Examples
+    --------
+    >>> quiet = np.full(22050 * 4, 20, np.int16)  # -64 dB
+    >>> loud = np.full(22050 * 4, 3000, np.int16)
+    >>> heard_groups({"bass": quiet, "drums": loud}, 22050)
+    ['drums']
+    """
+    from mirsim.datasets.segments import song_segments
+
+    return [g for g, y in stems.items()
+            if song_segments(y.astype(np.float32) / 32768.0, sample_rate, max_segments=1)]
 
 
 def _rms(y: np.ndarray) -> float:
