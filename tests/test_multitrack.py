@@ -240,10 +240,10 @@ def test_builds_are_deterministic_and_an_interrupted_one_resumes(built, tmp_path
 def test_other_parameters_render_every_track_again(tmp_path):
     sources = ([_sources()[0][0]], [])
     build_multitrack(tmp_path, songs=2, sources=sources, **SMALL)
-    shorter = build_multitrack(tmp_path, songs=1, sources=sources, **{**SMALL, "seconds": 2.0})
-    assert [t["track"] for t in shorter["tracks"]] == ["Track00001"]
+    longer = build_multitrack(tmp_path, songs=1, sources=sources, **{**SMALL, "seconds": 4.0})
+    assert [t["track"] for t in longer["tracks"]] == ["Track00001"]
     assert sorted(p.name for p in tmp_path.glob("Track*")) == ["Track00001"]
-    assert sf.info(tmp_path / "Track00001" / "mix.flac").duration == 2.0
+    assert sf.info(tmp_path / "Track00001" / "mix.flac").duration == 4.0
 
 
 def test_a_folder_of_tracks_without_a_manifest_is_refused(tmp_path):

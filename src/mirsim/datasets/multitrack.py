@@ -270,7 +270,8 @@ def heard_groups(stems: Mapping[str, np.ndarray], sample_rate: int) -> list[str]
     """The groups of int16 ``stems`` that are heard as the per-instrument reader hears them:
     at least one 3 s segment that is not silent (:func:`mirsim.datasets.segments.song_segments`).
     A part can have some sound (RMS over the whole song above the silence floor) and still no
-    segment loud enough; such a song would pass the build but not the reader.
+    segment loud enough; such a song would pass the build but not the reader. A song shorter
+    than a segment (which that reader cannot use) is judged on its whole signal.
 
     Examples
     --------
@@ -279,10 +280,15 @@ def heard_groups(stems: Mapping[str, np.ndarray], sample_rate: int) -> list[str]
     >>> heard_groups({"bass": quiet, "drums": loud}, 22050)
     ['drums']
     """
-    from mirsim.datasets.segments import song_segments
+    from mirsim.datasets.segments import SEGMENT_SECONDS, is_silent, song_segments
 
-    return [g for g, y in stems.items()
-            if song_segments(y.astype(np.float32) / 32768.0, sample_rate, max_segments=1)]
+    def heard(y: np.ndarray) -> bool:
+        x = y.astype(np.float32) / 32768.0
+        if len(x) < SEGMENT_SECONDS * sample_rate:  # no whole segment: the signal as one
+            return not is_silent(x)
+        return bool(song_segments(x, sample_rate, max_segments=1))
+
+    return [g for g, y in stems.items() if heard(y)]
 
 
 def _rms(y: np.ndarray) -> float:
