@@ -114,6 +114,7 @@ def test_reproduce_multidim_quick_writes_the_tables_and_resumes(tmp_path):
     assert set(table["cells"]["musicnn-msd"]["grooves"]["dimensions"]["key"]) == {"whole"}
     md = (runs / run_dir.split("/")[-1] / "multidim.md").read_text()
     assert "Table 2 — Proposed CSN, multi-input" in md and "| genre+instrument+tempo+key |" in md
+    assert "The best six combinations" in md
     assert "Disentanglement" in md and "| Proposed CSN, multi-input" in md.split("Disentangle")[1]
     png = (runs / run_dir.split("/")[-1] / "multidim.png").read_bytes()
     assert png[:4] == b"\x89PNG"

@@ -313,9 +313,31 @@ def multidim_markdown(table: dict[str, Any]) -> str:
             scores = [c["dimensions"][d][combo] for d in dims] + \
                 [c["judged_triplets"][j][combo] for j in judged]
             lines.append(f"| {name} | " + " | ".join(map(percent, scores)) + " |")
+        best = best_combinations(c, dims)
+        lines += ["", "The best six combinations (mean over the dimensions' triplets): "
+                  + ", ".join(f"{combo} {100 * m:.1f}" for combo, m in best) + "."]
     lines += _disentanglement_lines(table, cells)
     lines += _judged_lines(table, cells, judged)
     return "\n".join(lines)
+
+
+def best_combinations(cell: dict[str, Any], dims: Sequence[str], n: int = 6
+                      ) -> list[tuple[str, float]]:
+    """The ``n`` combinations of a conditional cell's sub-spaces (Table 2's rows, the whole
+    embedding aside) with the highest mean triplet prediction over ``dims``, best first: the
+    paper's "best six".
+
+    Examples
+    --------
+    >>> s = lambda m: {"mean": m, "std": 0.0}
+    >>> cell = {"dimensions": {"a": {"whole": s(0.9), "a": s(0.8), "b": s(0.5), "a+b": s(0.7)},
+    ...                        "b": {"whole": s(0.9), "a": s(0.5), "b": s(0.7), "a+b": s(0.8)}}}
+    >>> [(k, round(m, 2)) for k, m in best_combinations(cell, ["a", "b"], n=2)]
+    [('a+b', 0.75), ('a', 0.65)]
+    """
+    combos = [k for k in cell["dimensions"][dims[0]] if k != "whole"]
+    means = {k: float(np.mean([cell["dimensions"][d][k]["mean"] for d in dims])) for k in combos}
+    return sorted(means.items(), key=lambda kv: -kv[1])[:n]
 
 
 def disentanglement(cell: dict[str, Any]) -> dict[str, dict[str, float]]:
