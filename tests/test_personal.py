@@ -125,6 +125,10 @@ def test_train_listener_writes_a_run_an_index_is_built_from(library, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert (config["model"], config["listener"]) == ("personal", "lumper")
     assert load_model(run / "model").base_.name == "lda"
+    page = CliRunner().invoke(app, ["report", str(run)])
+    assert page.exit_code == 0, page.output
+    html = (run / "report.html").read_text()
+    assert "triplet_agreement_personal" in html and f"{j['personal']:.3f}" in html
     index = tmp_path / "index"
     r = CliRunner().invoke(app, ["index", "build", str(library), "--out", str(index),
                                  "--run", str(run), "--workers", "1", "--json"])

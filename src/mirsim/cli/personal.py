@@ -58,7 +58,12 @@ def train_personal(*, data: str, feature: str, fparams: dict[str, Any], model: s
     metrics = {"data": data, "feature": feature, "model": "personal", "base_model": model,
                "protocol": PERSONAL_PROTOCOL, "folds": folds, "n_items": len(fs.X),
                **result.to_json(),
-               "final_penalty": None if final is None else _penalty(final.penalty_)}
+               "final_penalty": None if final is None else _penalty(final.penalty_),
+               # what `mirsim report` tables: the listener's held-out triplets, agreed with by
+               # the group metric and by the personal one (one number over the folds: no std)
+               "metrics": {"triplet_agreement_group": {"mean": result.group, "std": None},
+                           "triplet_agreement_personal": {"mean": result.personal,
+                                                          "std": None}}}
     write_json(run_dir / "config.json", config)
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "skipped.json", fs.skipped)
