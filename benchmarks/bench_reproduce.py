@@ -52,7 +52,9 @@ def main() -> None:
         table = json.loads(done.stdout.strip().splitlines()[-1])  # --json: the table, one line
         table.pop("run_dir", None)  # a temporary folder: not a result
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    result = {"command": "mirsim reproduce " + " ".join(command), "seconds": round(seconds, 1),
+    shown = [a for i, a in enumerate(command)  # where the runs went is not a result
+             if a != "--runs" and (i == 0 or command[i - 1] != "--runs")]
+    result = {"command": "mirsim reproduce " + " ".join(shown), "seconds": round(seconds, 1),
               "peak_memory_mb": round(peak_kb / 1024), "load_before": round(load_before, 2),
               "load_after": round(os.getloadavg()[0], 2), "table": table}
     path = write_result(name, result)
